@@ -1,0 +1,60 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { ErrorObject } from 'ajv'
+import { ScopeKeeperError, type ErrorCode } from '../domain/errors.ts'
+import { FIELD_RULES } from './v2/scope/scope-schemas.ts'
+
+const STATUS: Record<ErrorCode, number> = {
+  INVALID_INPUT: 400,
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  SCOPE_NOT_FOUND: 404,
+  RESET_NOT_FOUND: 404,
+  SCOPE_AMBIGUOUS: 409,
+  SCOPE_CONFLICT: 409,
+  DATABASE_UNAVAILABLE: 503,
+}
+
+/** Seconds a client should wait before retrying after a 503. */
+const RETRY_AFTER_SECONDS = 5
+
+function validationMessage (errors: ErrorObject[], context: string | undefined): string {
+  const where = context === 'querystring' ? 'query string' : 'request body'
+  const first = errors[0]
+  if (first.keyword === 'additionalProperties') {
+    const field = String(first.params.additionalProperty)
+    return context === 'querystring' ? `Unknown query parameter '${field}'.` : `Unknown field '${field}' in the request body.`
+  }
+  if (first.keyword === 'required') return `Missing required field '${String(first.params.missingProperty)}' in the ${where}.`
+  const field = first.instancePath.split('/')[1]
+  if (field === undefined) return context === 'querystring' ? 'Invalid query string.' : 'The request body must be a JSON object.'
+  const rule = FIELD_RULES[field]
+  return `Invalid ${field} in the ${where}: ${rule === undefined ? first.message ?? 'invalid value' : `must be ${rule}`}.`
+}
+
+/**
+ * The only place an error becomes a status code: a {@link ScopeKeeperError}
+ * by its code; a Fastify client error (validation, bad JSON, content type,
+ * body size) keeps its 4xx status with our `{"message"}` body; anything else
+ * is our bug, a 500 whose cause is logged, never shown.
+ */
+export function registerErrorHandler (app: FastifyInstance): void {
+  app.setErrorHandler(async (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    if (error instanceof ScopeKeeperError) {
+      const status = STATUS[error.code]
+      if (status === 503) reply.header('retry-after', String(RETRY_AFTER_SECONDS))
+      return await reply.code(status).send({ message: error.message })
+    }
+    if (error.validation !== undefined) {
+      return await reply.code(400).send({ message: validationMessage(error.validation as ErrorObject[], error.validationContext) })
+    }
+    const status = error.statusCode
+    if (status !== undefined && status >= 400 && status < 500) {
+      const message = error.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || error instanceof SyntaxError
+        ? 'The request body is not valid JSON.'
+        : error.message
+      return await reply.code(status).send({ message })
+    }
+    request.log.error({ err: error }, 'unhandled error')
+    return await reply.code(500).send({ message: 'The server failed to process the request; see its log for the request id.' })
+  })
+}

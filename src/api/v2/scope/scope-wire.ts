@@ -1,0 +1,136 @@
+import { Readable } from 'node:stream'
+import { invalidInput } from '../../../domain/errors.ts'
+import type { NewScope, Page, ScopeChanges, ScopeFilter, ScopeState } from '../../../domain/scope-state.ts'
+import { DEFAULT_PAGE_SIZE } from '../../../domain/scope-state.ts'
+import type { ResetRequest } from '../../../domain/scope-state-service.ts'
+import { formatTimestamp, parseTimestamp } from '../../../domain/timestamps.ts'
+import type { CreateScopeBody, ListScopesQuery, PatchScopeBody, ResetScopesBody, ScopeStateReply } from './scope-schemas.ts'
+
+/** Most values one filter field may list: keeps every engine under its bound-parameter limit. */
+export const MAX_FILTER_VALUES = 5000
+
+/** A scope state as the API returns it; the only serializer of scopes. */
+export function toWire (scope: ScopeState): ScopeStateReply {
+  const lastProcessed = formatTimestamp(scope.lastProcessedTimestamp)
+  return {
+    scope_id: scope.scopeId,
+    scope_key: scope.scopeKey,
+    fetcher: scope.fetcher,
+    collector: scope.collector,
+    state: lastProcessed,
+    last_processed_timestamp: lastProcessed,
+    active: scope.active,
+    scope_activation_toggle_date: formatTimestamp(scope.activationToggleDate),
+  }
+}
+
+/**
+ * Serializes list pages as `{"results": […]}`: one string for a single chunk,
+ * a stream when the service yields several, so a huge `limit` is never held
+ * in memory whole.
+ */
+export async function listToJson (pages: AsyncIterable<ScopeState[]>): Promise<string | Readable> {
+  const iterator = pages[Symbol.asyncIterator]()
+  const first = await iterator.next()
+  const rows = (chunk: ScopeState[]) => chunk.map((s) => JSON.stringify(toWire(s))).join(',')
+  const second = first.done === true ? first : await iterator.next()
+  if (second.done === true) return `{"results":[${first.done === true ? '' : rows(first.value)}]}`
+  return Readable.from((async function * () {
+    yield `{"results":[${rows(first.value)}`
+    yield `,${rows(second.value)}`
+    for (let next = await iterator.next(); next.done !== true; next = await iterator.next()) yield `,${rows(next.value)}`
+    yield ']}'
+  })())
+}
+
+// Splits comma-separated values (CloudKitty's client joins multi-values with
+// commas) and drops empty pieces; CONTRACT.md "GET /v2/scope".
+function splitValues (field: string, input: string | string[] | undefined): string[] | undefined {
+  if (input === undefined) return undefined
+  const values = (Array.isArray(input) ? input : [input]).flatMap((v) => v.split(',')).filter((v) => v !== '')
+  if (values.length === 0) throw invalidInput(`Invalid ${field}: no value given.`)
+  if (values.length > MAX_FILTER_VALUES) throw invalidInput(`Too many values for ${field}: at most ${MAX_FILTER_VALUES}.`)
+  return [...new Set(values)]
+}
+
+/** Reads `active` in every accepted form: booleans, 0/1, and the strings true/false/1/0 in any case. */
+export function parseActive (value: boolean | number | string): boolean {
+  if (typeof value === 'boolean') return value
+  const text = String(value).toLowerCase()
+  if (text === '1' || text === 'true') return true
+  if (text === '0' || text === 'false') return false
+  throw invalidInput(`Invalid active: '${text}' is not true, false, 1 or 0.`)
+}
+
+/** GET query → filter and page. */
+export function listQueryFromWire (query: ListScopesQuery): { filter: ScopeFilter, page: Page } {
+  const active = query.active === undefined ? undefined : [...new Set(query.active.flatMap((v) => v.split(',')).map(parseActive))]
+  return {
+    filter: {
+      scopeIds: splitValues('scope_id', query.scope_id),
+      scopeKeys: splitValues('scope_key', query.scope_key),
+      fetchers: splitValues('fetcher', query.fetcher),
+      collectors: splitValues('collector', query.collector),
+      active,
+    },
+    page: { limit: query.limit ?? DEFAULT_PAGE_SIZE, offset: query.offset ?? 0 },
+  }
+}
+
+// One of last_processed_timestamp and its deprecated alias `state` (the
+// CloudKitty client still sends `state`).
+function timestampFromWire (body: { last_processed_timestamp?: string, state?: string }): Date | undefined {
+  const { last_processed_timestamp: lpt, state } = body
+  if (lpt !== undefined && state !== undefined && parseTimestamp(lpt, 'last_processed_timestamp').getTime() !== parseTimestamp(state, 'state').getTime()) {
+    throw invalidInput('last_processed_timestamp and its alias state disagree; send only one of them.')
+  }
+  if (lpt !== undefined) return parseTimestamp(lpt, 'last_processed_timestamp')
+  if (state !== undefined) return parseTimestamp(state, 'state')
+  return undefined
+}
+
+/** PUT body → reset request. */
+export function resetFromWire (body: ResetScopesBody, requestId: string): ResetRequest {
+  const allScopes = body.all_scopes === true
+  if (allScopes && body.scope_id !== undefined) {
+    throw invalidInput('Either all_scopes or a scope_id should be specified, not both.')
+  }
+  if (!allScopes && body.scope_id === undefined) throw invalidInput('Either all_scopes or a scope_id should be specified.')
+  const at = timestampFromWire(body)
+  if (at === undefined) throw invalidInput('last_processed_timestamp (or its alias state) is required.')
+  return {
+    filter: {
+      scopeIds: splitValues('scope_id', body.scope_id),
+      scopeKeys: splitValues('scope_key', body.scope_key),
+      fetchers: splitValues('fetcher', body.fetcher),
+      collectors: splitValues('collector', body.collector),
+    },
+    lastProcessedTimestamp: at,
+    requestId,
+  }
+}
+
+/** PATCH body → which scope and what changes. */
+export function patchFromWire (body: PatchScopeBody): { scopeId: string, changes: ScopeChanges } {
+  return {
+    scopeId: body.scope_id,
+    changes: {
+      scopeKey: body.scope_key,
+      fetcher: body.fetcher,
+      collector: body.collector,
+      active: body.active === undefined ? undefined : parseActive(body.active),
+    },
+  }
+}
+
+/** POST body → new scope. */
+export function createFromWire (body: CreateScopeBody): NewScope {
+  return {
+    scopeId: body.scope_id,
+    scopeKey: body.scope_key,
+    fetcher: body.fetcher,
+    collector: body.collector,
+    active: body.active === undefined ? undefined : parseActive(body.active),
+    lastProcessedTimestamp: timestampFromWire(body),
+  }
+}

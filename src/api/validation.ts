@@ -1,0 +1,28 @@
+import { Ajv, type Options } from 'ajv'
+import type { FastifySchemaCompiler } from 'fastify'
+import { isTimestamp } from '../domain/timestamps.ts'
+import { TIMESTAMP_FORMAT } from './v2/scope/scope-schemas.ts'
+
+function makeAjv (options: Options): Ajv {
+  const ajv = new Ajv({
+    // Unknown fields are a 400 (CONTRACT.md "Errors"), so they must fail
+    // validation rather than be silently stripped as Fastify's default does.
+    removeAdditional: false,
+    useDefaults: true,
+    allErrors: false,
+    strict: false,
+    ...options,
+  })
+  ajv.addFormat(TIMESTAMP_FORMAT, { type: 'string', validate: isTimestamp })
+  return ajv
+}
+
+// A query string is all text: coerce `limit=10` to a number and a single
+// `scope_id=a` to a list. A JSON body has real types: `"active": "yes"` or
+// `"scope_id": 12` must be refused, not coerced.
+const queryAjv = makeAjv({ coerceTypes: 'array' })
+const bodyAjv = makeAjv({ coerceTypes: false })
+
+/** Fastify's schema compiler: coercing for query strings, strict for bodies. */
+export const validatorCompiler: FastifySchemaCompiler<unknown> = ({ schema, httpPart }) =>
+  (httpPart === 'querystring' ? queryAjv : bodyAjv).compile(schema as object) as ReturnType<FastifySchemaCompiler<unknown>>

@@ -1,0 +1,112 @@
+import { randomUUID } from 'node:crypto'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import swagger from '@fastify/swagger'
+import { sql } from 'kysely'
+import type { Logger } from 'pino'
+import { registerErrorHandler } from './api/error-handler.ts'
+import { validatorCompiler } from './api/validation.ts'
+import { registerScopeRoutes } from './api/v2/scope/scope-routes.ts'
+import type { Credentials } from './auth/credentials.ts'
+import { noAuth } from './auth/noauth.ts'
+import type { RuleName } from './auth/policy/default-rules.ts'
+import { buildTarget, PolicyEnforcer } from './auth/policy/policy-enforcer.ts'
+import type { Config } from './config/config-schema.ts'
+import { ScopeKeeperError } from './domain/errors.ts'
+import { ScopeStateService } from './domain/scope-state-service.ts'
+import type { OpenDatabase } from './storage/open-database.ts'
+
+declare module 'fastify' {
+  interface FastifyContextConfig { rule?: RuleName }
+  interface FastifyRequest { credentials: Credentials }
+}
+
+export interface AppDeps {
+  database: OpenDatabase
+  logger: Logger
+  clock?: () => Date
+}
+
+/**
+ * Builds the HTTP application; never listens. Plugins and routes are
+ * registered explicitly, in order: infrastructure, auth, routes, errors.
+ */
+export async function buildApp (config: Config, { database, logger, clock }: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    genReqId: () => `req-${randomUUID()}`,
+    // Our onResponse hook writes the one line per request.
+    logController: new LogController({ requestIdLogLabel: 'request_id', disableRequestLogging: true }),
+    // Allow `:` etc. in query values; CloudKitty ids are plain, but never 500 on odd input.
+    routerOptions: { maxParamLength: 1000 },
+  })
+  app.setValidatorCompiler(validatorCompiler)
+
+  // Infrastructure: request id on every response, one log line per request.
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-openstack-request-id', request.id)
+  })
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info({ method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request')
+  })
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'scopekeeper: CloudKitty v2 scope state API', version: '2' },
+    },
+  })
+
+  // Auth: who is calling (onRequest), then may they (preHandler, after validation).
+  const authenticator = noAuth
+  const enforcer = new PolicyEnforcer()
+  app.decorateRequest('credentials')
+  app.addHook('onRequest', async (request) => {
+    request.credentials = await authenticator.authenticate(request.headers)
+  })
+  app.addHook('preHandler', async (request) => {
+    const rule = request.routeOptions.config.rule
+    if (rule === undefined) return
+    const input = (request.body ?? request.query) as { scope_id?: unknown } | undefined
+    enforcer.authorize(rule, buildTarget(input?.scope_id, request.credentials), request.credentials)
+  })
+
+  // Routes.
+  const knownPaths = new Map<string, Set<string>>()
+  app.addHook('onRoute', (route) => {
+    const methods = knownPaths.get(route.url) ?? new Set<string>()
+    for (const m of [route.method].flat()) methods.add(m)
+    knownPaths.set(route.url, methods)
+  })
+  app.get('/', { schema: { hide: true } }, async (request) => ({
+    versions: [{ id: 'v2', status: 'CURRENT', links: [{ href: `${request.protocol}://${request.host}/v2`, rel: 'self' }] }],
+  }))
+  app.get('/healthz', { schema: { hide: true } }, async () => {
+    try {
+      await sql`select 1`.execute(database.db)
+    } catch (error) {
+      throw new ScopeKeeperError('DATABASE_UNAVAILABLE', 'The database does not answer.', { cause: error })
+    }
+    return { status: 'ok' }
+  })
+  app.get('/v2/openapi.json', { schema: { hide: true } }, async () => app.swagger())
+  const scopes = new ScopeStateService({
+    db: database.db,
+    traits: database.traits,
+    defaults: { scopeKey: config.collect.scopeKey, fetcher: config.fetcher.backend, collector: config.collect.collector },
+    resetMaxAttempts: config.reset.maxAttempts,
+    clock,
+  })
+  registerScopeRoutes(app, scopes)
+
+  // Errors: unknown paths, known paths with another method, and everything thrown.
+  app.setNotFoundHandler(async (request, reply) => {
+    const path = request.url.split('?')[0]
+    const methods = knownPaths.get(path)
+    if (methods !== undefined) {
+      return await reply.code(405).header('allow', [...methods].join(', '))
+        .send({ message: `The method ${request.method} is not allowed for ${path}.` })
+    }
+    return await reply.code(404).send({ message: `The resource ${path.slice(0, 200)} could not be found.` })
+  })
+  registerErrorHandler(app)
+  return app
+}

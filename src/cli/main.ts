@@ -1,0 +1,67 @@
+import { Command, Option } from 'commander'
+import { ConfigError, loadConfig } from '../config/load-config.ts'
+import { createLogger } from '../logger.ts'
+import { startServer } from '../server.ts'
+import { migrateToLatest } from '../storage/migrate.ts'
+import { openDatabase } from '../storage/open-database.ts'
+
+function configFrom (options: Record<string, string | number | boolean | undefined>) {
+  return loadConfig({ file: options.config as string | undefined, flags: options })
+}
+
+const program = new Command('scopekeeper')
+  .description('OpenStack CloudKitty v2 /v2/scope state API')
+  .showHelpAfterError()
+  .exitOverride((error) => process.exit(error.exitCode === 0 ? 0 : 2))
+
+program.command('serve')
+  .description('Migrate the database, then serve the API (with the reset worker unless --no-worker).')
+  .option('--host <address>', 'address to listen on (default 127.0.0.1)')
+  .addOption(new Option('--port <port>', 'port to listen on (default 8889)'))
+  .option('--database <url>', 'database URL (default sqlite:///data/scopekeeper.sqlite)')
+  .option('--config <file>', 'cloudkitty.conf-style configuration file')
+  .option('--no-worker', 'do not apply resets in this process')
+  .action(async (options) => {
+    // commander sets worker=true by default; only an explicit --no-worker overrides the config.
+    const flags = { ...options, worker: options.worker === false ? false : undefined }
+    const config = configFrom(flags)
+    const logger = createLogger(config.log.level)
+    const server = await startServer(config, logger)
+    let stopping = false
+    const stop = (signal: string) => {
+      if (stopping) return
+      stopping = true
+      logger.info({ signal }, 'stopping')
+      server.close().then(() => process.exit(0), (error: unknown) => {
+        logger.error({ err: error }, 'unclean stop')
+        process.exit(1)
+      })
+    }
+    process.on('SIGTERM', () => stop('SIGTERM'))
+    process.on('SIGINT', () => stop('SIGINT'))
+  })
+
+program.command('migrate')
+  .description('Bring the database schema up to date, then exit.')
+  .option('--database <url>', 'database URL')
+  .option('--config <file>', 'cloudkitty.conf-style configuration file')
+  .action(async (options) => {
+    const config = configFrom(options)
+    const database = openDatabase(config.database.url)
+    try {
+      const { results = [] } = await migrateToLatest(database)
+      for (const r of results) console.log(`${r.migrationName}: ${r.status}`)
+      if (results.length === 0) console.log('Database schema is up to date.')
+    } finally {
+      await database.close()
+    }
+  })
+
+program.parseAsync(process.argv).catch((error: unknown) => {
+  if (error instanceof ConfigError) {
+    console.error(`scopekeeper: ${error.message}`)
+    process.exit(2)
+  }
+  console.error(`scopekeeper: ${(error as Error)?.stack ?? String(error)}`)
+  process.exit(1)
+})

@@ -1,0 +1,89 @@
+/** The whole configuration, merged and validated once, then frozen. */
+export interface Config {
+  api: { host: string, port: number }
+  database: { url: string }
+  auth: { strategy: 'noauth' }
+  collect: { period: number, collector: string, scopeKey: string }
+  fetcher: { backend: string }
+  reset: {
+    worker: boolean
+    pollInterval: number
+    leaseSeconds: number
+    maxAttempts: number
+    batchSize: number
+  }
+  log: { level: string }
+}
+
+/** One setting: where it lives in each source, its default and how to read it. */
+export interface Setting {
+  /** Dotted path in {@link Config}. */
+  path: string
+  /** Section and key in a cloudkitty.conf-style INI file. */
+  section: string
+  key: string
+  env: string
+  /** The `serve` flag that sets it, if any. */
+  flag?: string
+  default: string | number | boolean
+  /** Turns a raw string into the typed value; throws a message on a bad one. */
+  parse: (raw: string) => string | number | boolean
+  description: string
+}
+
+function integer (min: number, max: number) {
+  return (raw: string): number => {
+    if (!/^-?\d+$/.test(raw.trim()) || Number(raw) < min || Number(raw) > max) throw new Error(`must be an integer from ${min} to ${max}`)
+    return Number(raw)
+  }
+}
+
+function positiveNumber (raw: string): number {
+  const n = Number(raw)
+  if (raw.trim() === '' || !Number.isFinite(n) || n <= 0) throw new Error('must be a positive number')
+  return n
+}
+
+function boolean (raw: string): boolean {
+  const v = raw.trim().toLowerCase()
+  if (['true', '1', 'yes', 'on'].includes(v)) return true
+  if (['false', '0', 'no', 'off'].includes(v)) return false
+  throw new Error('must be true or false')
+}
+
+function text (maxLength: number) {
+  return (raw: string): string => {
+    const v = raw.trim()
+    if (v === '' || [...v].length > maxLength) throw new Error(`must be a non-empty string of at most ${maxLength} characters`)
+    return v
+  }
+}
+
+function oneOf (...values: string[]) {
+  return (raw: string): string => {
+    const v = raw.trim()
+    if (!values.includes(v)) throw new Error(`must be one of: ${values.join(', ')}`)
+    return v
+  }
+}
+
+/** Every setting scopekeeper reads. README's configuration table lists the same. */
+export const SETTINGS: Setting[] = [
+  { path: 'api.host', section: 'api', key: 'host_ip', env: 'SCOPEKEEPER_API_HOST_IP', flag: 'host', default: '127.0.0.1', parse: text(255), description: 'Address the API listens on.' },
+  { path: 'api.port', section: 'api', key: 'port', env: 'SCOPEKEEPER_API_PORT', flag: 'port', default: 8889, parse: integer(0, 65535), description: "Port the API listens on (CloudKitty's)." },
+  { path: 'database.url', section: 'database', key: 'connection', env: 'SCOPEKEEPER_DATABASE_URL', flag: 'database', default: 'sqlite:///data/scopekeeper.sqlite', parse: text(4096), description: 'Database URL; SQLAlchemy forms as in cloudkitty.conf (sqlite:///relative, sqlite:////absolute).' },
+  { path: 'auth.strategy', section: 'DEFAULT', key: 'auth_strategy', env: 'SCOPEKEEPER_DEFAULT_AUTH_STRATEGY', default: 'noauth', parse: oneOf('noauth'), description: 'Authentication: noauth (every request is an admin).' },
+  { path: 'collect.period', section: 'collect', key: 'period', env: 'SCOPEKEEPER_COLLECT_PERIOD', default: 3600, parse: integer(1, 31_622_400), description: 'Rating period in seconds; a reset to T discards rated data from T + period.' },
+  { path: 'collect.collector', section: 'collect', key: 'collector', env: 'SCOPEKEEPER_COLLECT_COLLECTOR', default: 'gnocchi', parse: text(40), description: 'collector of a scope created without one.' },
+  { path: 'collect.scopeKey', section: 'collect', key: 'scope_key', env: 'SCOPEKEEPER_COLLECT_SCOPE_KEY', default: 'project_id', parse: text(40), description: 'scope_key of a scope created without one.' },
+  { path: 'fetcher.backend', section: 'fetcher', key: 'backend', env: 'SCOPEKEEPER_FETCHER_BACKEND', default: 'keystone', parse: text(40), description: 'fetcher of a scope created without one.' },
+  { path: 'reset.worker', section: 'reset', key: 'worker', env: 'SCOPEKEEPER_RESET_WORKER', flag: 'worker', default: true, parse: boolean, description: 'Run the reset worker inside `serve` (--no-worker turns it off).' },
+  { path: 'reset.pollInterval', section: 'reset', key: 'poll_interval', env: 'SCOPEKEEPER_RESET_POLL_INTERVAL', default: 0.5, parse: positiveNumber, description: 'Seconds between looks at the reset queue when it is empty.' },
+  { path: 'reset.leaseSeconds', section: 'reset', key: 'lease_seconds', env: 'SCOPEKEEPER_RESET_LEASE_SECONDS', default: 30, parse: positiveNumber, description: "Seconds after which a job claimed by a worker that stopped renewing it is taken over." },
+  { path: 'reset.maxAttempts', section: 'reset', key: 'max_attempts', env: 'SCOPEKEEPER_RESET_MAX_ATTEMPTS', default: 10, parse: integer(1, 1000), description: 'Attempts a reset job gets before it is marked failed.' },
+  { path: 'reset.batchSize', section: 'reset', key: 'batch_size', env: 'SCOPEKEEPER_RESET_BATCH_SIZE', default: 1000, parse: integer(1, 100_000), description: 'Scopes applied per transaction; progress is saved after each batch.' },
+  { path: 'log.level', section: 'log', key: 'level', env: 'SCOPEKEEPER_LOG_LEVEL', default: 'info', parse: oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'), description: 'Log level (pino).' },
+]
+
+/** Sections that belong to scopekeeper alone: an unknown key there is a mistake. */
+export const OWN_SECTIONS = ['reset', 'log']

@@ -1,0 +1,143 @@
+import type { Kysely } from 'kysely'
+import type { Database } from '../storage/database.ts'
+import type { EngineTraits } from '../storage/engine-traits.ts'
+import { insertResetJob } from '../storage/reset-job-repository.ts'
+import { anyScopeMatches, findScopes, insertScope, updateScope } from '../storage/scope-state-repository.ts'
+import { ScopeKeeperError } from './errors.ts'
+import type { NewScope, Page, ScopeChanges, ScopeDefaults, ScopeFilter, ScopeState } from './scope-state.ts'
+import { startOfMonth } from './timestamps.ts'
+
+/** Rows read per query when a list page is large: bounds memory whatever `limit` asks. */
+const LIST_CHUNK = 1000
+
+/** What the service needs from its surroundings. */
+export interface ScopeStateServiceDeps {
+  db: Kysely<Database>
+  traits: EngineTraits
+  defaults: ScopeDefaults
+  /** Attempts a reset job gets before it is failed. */
+  resetMaxAttempts: number
+  clock?: () => Date
+}
+
+/** A reset as PUT /v2/scope asks it: which scopes, and the timestamp to reset them to. */
+export interface ResetRequest {
+  filter: ScopeFilter
+  lastProcessedTimestamp: Date
+  requestId?: string
+}
+
+/**
+ * The scope state use cases: list, patch, create, and the recording of a
+ * reset. Knows no HTTP. Each mutation is one transaction; business outcomes
+ * are thrown as {@link ScopeKeeperError}.
+ */
+export class ScopeStateService {
+  private readonly now: () => Date
+
+  constructor (private readonly deps: ScopeStateServiceDeps) {
+    this.now = deps.clock ?? (() => new Date())
+  }
+
+  /**
+   * Lists matching scope states in creation order, in chunks so that a large
+   * `limit` never holds the whole page in memory. Inactive scopes are listed
+   * unless the filter excludes them. Throws SCOPE_NOT_FOUND when the page is
+   * empty, including an offset past the end.
+   */
+  async list (filter: ScopeFilter, page: Page): Promise<AsyncIterable<ScopeState[]>> {
+    const { db, traits } = this.deps
+    const first = await findScopes(db, traits, filter, { limit: Math.min(page.limit, LIST_CHUNK), offset: page.offset })
+    if (first.length === 0) throw new ScopeKeeperError('SCOPE_NOT_FOUND', 'No resource found for provided filters.')
+    return (async function * () {
+      yield first
+      let remaining = page.limit - first.length
+      let last = first
+      while (remaining > 0 && last.length === LIST_CHUNK) {
+        last = await findScopes(db, traits, filter, { limit: Math.min(remaining, LIST_CHUNK), afterId: last[last.length - 1].id })
+        if (last.length === 0) return
+        remaining -= last.length
+        yield last
+      }
+    })()
+  }
+
+  /**
+   * Changes the one scope state of `scopeId`. Only the given fields change;
+   * the activation toggle date moves only when `active` really flips.
+   * Throws SCOPE_NOT_FOUND, SCOPE_AMBIGUOUS when the id names several rows,
+   * and SCOPE_CONFLICT when the change collides with another row.
+   */
+  async patch (scopeId: string, changes: ScopeChanges): Promise<ScopeState> {
+    const { db, traits } = this.deps
+    return await db.transaction().execute(async (trx) => {
+      const rows = await findScopes(trx, traits, { scopeIds: [scopeId] }, { limit: 2 })
+      if (rows.length === 0) throw new ScopeKeeperError('SCOPE_NOT_FOUND', `No scope found with scope_id ${scopeId}.`)
+      if (rows.length > 1) {
+        throw new ScopeKeeperError('SCOPE_AMBIGUOUS', `scope_id ${scopeId} names several scope states (different scope_key, fetcher or collector); it cannot be patched by scope_id alone.`)
+      }
+      const [current] = rows
+      const flips = changes.active !== undefined && changes.active !== current.active
+      const toggledAt = flips ? this.wholeSecondNow() : undefined
+      await updateScope(trx, traits, current, changes, toggledAt)
+      return {
+        ...current,
+        scopeKey: changes.scopeKey ?? current.scopeKey,
+        fetcher: changes.fetcher ?? current.fetcher,
+        collector: changes.collector ?? current.collector,
+        active: changes.active ?? current.active,
+        activationToggleDate: toggledAt ?? current.activationToggleDate,
+      }
+    })
+  }
+
+  /**
+   * Registers a scope ahead of its discovery. Missing fields take the
+   * configured defaults; the timestamp defaults to the start of the current
+   * month (UTC), where a processor starts a newly discovered scope. Throws
+   * SCOPE_CONFLICT when `scopeId` already exists; of concurrent identical
+   * creations exactly one succeeds (the unique constraint decides).
+   */
+  async create (scope: NewScope): Promise<ScopeState> {
+    const { db, traits, defaults } = this.deps
+    const now = this.wholeSecondNow()
+    return await db.transaction().execute(async (trx) => {
+      if (await anyScopeMatches(trx, traits, { scopeIds: [scope.scopeId] })) {
+        throw new ScopeKeeperError('SCOPE_CONFLICT', `Scope ${scope.scopeId} already exists.`)
+      }
+      return await insertScope(trx, traits, {
+        scopeId: scope.scopeId,
+        scopeKey: scope.scopeKey ?? defaults.scopeKey,
+        fetcher: scope.fetcher ?? defaults.fetcher,
+        collector: scope.collector ?? defaults.collector,
+        lastProcessedTimestamp: scope.lastProcessedTimestamp ?? startOfMonth(now),
+        active: scope.active ?? true,
+        activationToggleDate: now,
+      })
+    })
+  }
+
+  /**
+   * Records a reset of every matching scope state, active or not and without
+   * any page limit, as one durable job; the worker applies it later. The job
+   * exists once this returns. Throws SCOPE_NOT_FOUND when nothing matches.
+   */
+  async requestReset (reset: ResetRequest): Promise<{ jobId: number, scopesTotal: number }> {
+    const { db, traits, resetMaxAttempts } = this.deps
+    return await db.transaction().execute(async (trx) => {
+      const job = await insertResetJob(trx, traits, reset.filter, {
+        target: reset.lastProcessedTimestamp,
+        now: this.now(),
+        maxAttempts: resetMaxAttempts,
+        requestId: reset.requestId ?? null,
+      })
+      // Throwing rolls the empty job back.
+      if (job.scopesTotal === 0) throw new ScopeKeeperError('SCOPE_NOT_FOUND', 'No resource found for provided filters.')
+      return job
+    })
+  }
+
+  private wholeSecondNow (): Date {
+    return new Date(Math.floor(this.now().getTime() / 1000) * 1000)
+  }
+}

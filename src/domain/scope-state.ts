@@ -1,0 +1,78 @@
+/**
+ * Glossary.
+ *
+ * - **scope**: the unit a rating processor rates period by period, usually
+ *   one Keystone project. Identified on the wire by `scope_id`.
+ * - **scope_key**: what kind of id `scope_id` is (`project_id`, …).
+ * - **fetcher**: what discovered the scope (`keystone`, `gnocchi`, …).
+ * - **collector**: where the scope's metrics come from (`gnocchi`, …).
+ * - **scope state**: one row of `cloudkitty_storage_states`, identified by
+ *   (scopeId, scopeKey, fetcher, collector); one scope id may have several.
+ * - **last processed timestamp**: the start of the last period rated; rating
+ *   resumes one period later. `state` is its deprecated wire alias.
+ * - **active**: whether the processor rates the scope at all.
+ * - **reset**: moving a scope's last processed timestamp back (or forward) to
+ *   T and discarding the rated data after it; always applied asynchronously.
+ */
+
+/**
+ * One scope state as the domain sees it. `scopeKey`, `fetcher` and
+ * `collector` are null on rows CloudKitty wrote without them.
+ */
+export interface ScopeState {
+  id: number
+  scopeId: string
+  scopeKey: string | null
+  fetcher: string | null
+  collector: string | null
+  lastProcessedTimestamp: Date
+  active: boolean
+  activationToggleDate: Date
+}
+
+/**
+ * Which scope states a list or a reset is about. Each present field is a set
+ * of accepted values (any matches); fields combine with AND. An absent field
+ * does not filter.
+ */
+export interface ScopeFilter {
+  scopeIds?: string[]
+  scopeKeys?: string[]
+  fetchers?: string[]
+  collectors?: string[]
+  active?: boolean[]
+}
+
+/** The columns a PATCH may change; absent ones keep their value. */
+export interface ScopeChanges {
+  scopeKey?: string
+  fetcher?: string
+  collector?: string
+  active?: boolean
+}
+
+/** What POST needs; absent fields take the configured defaults. */
+export interface NewScope {
+  scopeId: string
+  scopeKey?: string
+  fetcher?: string
+  collector?: string
+  active?: boolean
+  lastProcessedTimestamp?: Date
+}
+
+/** Offset paging as CloudKitty does it. Defaults to limit 100, offset 0. */
+export interface Page {
+  limit: number
+  offset: number
+}
+
+/** CloudKitty's page size when the client names none. */
+export const DEFAULT_PAGE_SIZE = 100
+
+/** Defaults applied to a scope created without them (CloudKitty's, configurable). */
+export interface ScopeDefaults {
+  scopeKey: string
+  fetcher: string
+  collector: string
+}

@@ -1,0 +1,48 @@
+import type { FastifyInstance } from 'fastify'
+import type { Logger } from 'pino'
+import { buildApp } from './app.ts'
+import type { Config } from './config/config-schema.ts'
+import { ResetWorker } from './reset/reset-worker.ts'
+import { migrateToLatest } from './storage/migrate.ts'
+import { openDatabase } from './storage/open-database.ts'
+
+/** A running service: its address, and how to stop it gracefully. */
+export interface RunningServer {
+  app: FastifyInstance
+  address: string
+  close: () => Promise<void>
+}
+
+/** Builds a reset worker from the configuration. */
+export function workerFromConfig (config: Config, database: ReturnType<typeof openDatabase>, logger: Logger): ResetWorker {
+  return new ResetWorker({ db: database.db, logger }, {
+    periodSeconds: config.collect.period,
+    batchSize: config.reset.batchSize,
+    pollIntervalMs: config.reset.pollInterval * 1000,
+    leaseMs: config.reset.leaseSeconds * 1000,
+  })
+}
+
+/**
+ * Opens the database, migrates it (idempotent), starts the in-process reset
+ * worker unless turned off, and listens. `close` stops accepting, finishes
+ * in-flight requests and the current reset batch, then closes the database.
+ */
+export async function startServer (config: Config, logger: Logger): Promise<RunningServer> {
+  const database = openDatabase(config.database.url)
+  await migrateToLatest(database)
+  const app = await buildApp(config, { database, logger })
+  const worker = config.reset.worker ? workerFromConfig(config, database, logger) : undefined
+  const address = await app.listen({ host: config.api.host, port: config.api.port })
+  worker?.start()
+  logger.info({ address, database: database.description, worker: worker !== undefined }, 'scopekeeper listening')
+  return {
+    app,
+    address,
+    close: async () => {
+      await app.close()
+      await worker?.stop()
+      await database.close()
+    },
+  }
+}

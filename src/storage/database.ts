@@ -1,0 +1,64 @@
+import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely'
+
+/** A datetime column: written as naive-UTC text, read back as text or a driver Date. */
+type DateTimeColumn = ColumnType<string | Date, string, string>
+/** A boolean column: SQLite and MySQL hand back 0/1, PostgreSQL a boolean. */
+type BooleanColumn = ColumnType<number | boolean, number | boolean, number | boolean>
+
+/**
+ * CloudKitty's `cloudkitty_storage_states`, column for column: its names and
+ * types are kept so a CloudKitty deployment can share the table (CONTRACT.md
+ * "Storage schema").
+ */
+export interface StorageStatesTable {
+  id: Generated<number>
+  identifier: string
+  scope_key: string | null
+  fetcher: string | null
+  collector: string | null
+  last_processed_timestamp: DateTimeColumn
+  scope_activation_toggle_date: ColumnType<string | Date, string | undefined, string>
+  active: BooleanColumn
+}
+
+/** Status of a reset job: pending → running → done, or failed after its last attempt. */
+export type ResetJobStatus = 'pending' | 'running' | 'done' | 'failed'
+
+/** One accepted PUT /v2/scope: the reset of its matched scopes to `target_timestamp`. */
+export interface ResetJobsTable {
+  id: Generated<number>
+  status: ResetJobStatus
+  target_timestamp: DateTimeColumn
+  scopes_total: number
+  scopes_applied: Generated<number>
+  /** The highest `cloudkitty_storage_states.id` already applied: the resume point. */
+  cursor_state_id: Generated<number>
+  attempts: Generated<number>
+  max_attempts: number
+  run_at: DateTimeColumn
+  locked_by: string | null
+  locked_at: DateTimeColumn | null
+  last_error: string | null
+  request_id: string | null
+  created_at: DateTimeColumn
+  started_at: DateTimeColumn | null
+  finished_at: DateTimeColumn | null
+}
+
+/** The scope states a reset job matched when it was accepted. */
+export interface ResetJobScopesTable {
+  job_id: number
+  state_id: number
+}
+
+/** Every table scopekeeper reads or writes. */
+export interface Database {
+  cloudkitty_storage_states: StorageStatesTable
+  scopekeeper_reset_jobs: ResetJobsTable
+  scopekeeper_reset_job_scopes: ResetJobScopesTable
+}
+
+export type StorageStateRow = Selectable<StorageStatesTable>
+export type NewStorageStateRow = Insertable<StorageStatesTable>
+export type StorageStateUpdate = Updateable<StorageStatesTable>
+export type ResetJobRow = Selectable<ResetJobsTable>

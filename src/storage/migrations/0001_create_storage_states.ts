@@ -1,0 +1,42 @@
+import { sql, type Kysely, type Migration } from 'kysely'
+import type { EngineTraits } from '../engine-traits.ts'
+
+const TABLE = 'cloudkitty_storage_states'
+// One index per served filter; `identifier` is served by the unique
+// constraint, whose first column it is.
+const INDEXES = [
+  ['ix_scopekeeper_states_scope_key', 'scope_key'],
+  ['ix_scopekeeper_states_fetcher', 'fetcher'],
+  ['ix_scopekeeper_states_collector', 'collector'],
+  ['ix_scopekeeper_states_active', 'active'],
+] as const
+
+/**
+ * Creates CloudKitty's states table when it is absent, exactly as CloudKitty's
+ * migrations leave it, and adds our filter indexes. An existing table (a live
+ * CloudKitty database) is never altered: it only gains indexes.
+ */
+export function createStorageStates (traits: EngineTraits): Migration {
+  return {
+    async up (db: Kysely<any>) {
+      await db.schema.createTable(TABLE).ifNotExists()
+        .addColumn('id', 'integer', (c) => c.primaryKey().notNull())
+        .addColumn('identifier', 'varchar(256)', (c) => c.notNull())
+        .addColumn('scope_key', 'varchar(40)')
+        .addColumn('fetcher', 'varchar(40)')
+        .addColumn('collector', 'varchar(40)')
+        .addColumn('last_processed_timestamp', traits.dateTimeType, (c) => c.notNull())
+        .addColumn('scope_activation_toggle_date', traits.dateTimeType, (c) => c.notNull().defaultTo(sql`CURRENT_TIMESTAMP`))
+        .addColumn('active', 'boolean', (c) => c.notNull().defaultTo(true))
+        .addUniqueConstraint('uq_cloudkitty_storage_states_identifier', ['identifier', 'scope_key', 'collector', 'fetcher'])
+        .execute()
+      for (const [name, column] of INDEXES) {
+        await db.schema.createIndex(name).ifNotExists().on(TABLE).column(column).execute()
+      }
+    },
+    async down (db: Kysely<any>) {
+      // CloudKitty's table stays: it may hold a live deployment's state.
+      for (const [name] of INDEXES) await db.schema.dropIndex(name).ifExists().execute()
+    },
+  }
+}

@@ -1,0 +1,103 @@
+import type { ExpressionBuilder, Kysely } from 'kysely'
+import type { ScopeChanges, ScopeFilter, ScopeState } from '../domain/scope-state.ts'
+import { fromStored, toStoredText } from '../domain/timestamps.ts'
+import type { Database, StorageStateRow, StorageStateUpdate } from './database.ts'
+import { booleanFromDb, booleanToDb, type EngineTraits } from './engine-traits.ts'
+import { translateUniqueViolation } from './unique-violation.ts'
+
+const STATES = 'cloudkitty_storage_states'
+
+/** Maps a row to the domain object; the only place `identifier` becomes `scopeId`. */
+export function toScopeState (row: StorageStateRow): ScopeState {
+  return {
+    id: row.id,
+    scopeId: row.identifier,
+    scopeKey: row.scope_key,
+    fetcher: row.fetcher,
+    collector: row.collector,
+    lastProcessedTimestamp: fromStored(row.last_processed_timestamp),
+    active: booleanFromDb(row.active),
+    activationToggleDate: fromStored(row.scope_activation_toggle_date),
+  }
+}
+
+/**
+ * The WHERE clause of a {@link ScopeFilter}: each present field is an IN over
+ * its values, fields are ANDed; an empty filter matches every row.
+ */
+export function matchesFilter (traits: EngineTraits, filter: ScopeFilter) {
+  return (eb: ExpressionBuilder<Database, typeof STATES>) => {
+    const terms = []
+    if (filter.scopeIds !== undefined) terms.push(eb('identifier', 'in', filter.scopeIds))
+    if (filter.scopeKeys !== undefined) terms.push(eb('scope_key', 'in', filter.scopeKeys))
+    if (filter.fetchers !== undefined) terms.push(eb('fetcher', 'in', filter.fetchers))
+    if (filter.collectors !== undefined) terms.push(eb('collector', 'in', filter.collectors))
+    if (filter.active !== undefined) terms.push(eb('active', 'in', filter.active.map((a) => booleanToDb(traits, a))))
+    return eb.and(terms)
+  }
+}
+
+/**
+ * Reads up to `limit` matching scope states in creation order (ascending id),
+ * starting `offset` rows in, or just after the row `afterId` when given.
+ */
+export async function findScopes (
+  db: Kysely<Database>, traits: EngineTraits, filter: ScopeFilter,
+  { limit, offset = 0, afterId }: { limit: number, offset?: number, afterId?: number },
+): Promise<ScopeState[]> {
+  let query = db.selectFrom(STATES).selectAll().where(matchesFilter(traits, filter))
+  if (afterId !== undefined) query = query.where('id', '>', afterId)
+  query = query.orderBy('id').limit(limit)
+  if (offset > 0) query = query.offset(offset)
+  return (await query.execute()).map(toScopeState)
+}
+
+/** True when at least one scope state matches. */
+export async function anyScopeMatches (db: Kysely<Database>, traits: EngineTraits, filter: ScopeFilter): Promise<boolean> {
+  const row = await db.selectFrom(STATES).select('id').where(matchesFilter(traits, filter)).limit(1).executeTakeFirst()
+  return row !== undefined
+}
+
+/** Inserts a scope state; a duplicate (identifier, key, collector, fetcher) throws SCOPE_CONFLICT. */
+export async function insertScope (db: Kysely<Database>, traits: EngineTraits, scope: Omit<ScopeState, 'id'>): Promise<ScopeState> {
+  const row = await translateUniqueViolation(
+    () => db.insertInto(STATES).values({
+      identifier: scope.scopeId,
+      scope_key: scope.scopeKey,
+      fetcher: scope.fetcher,
+      collector: scope.collector,
+      last_processed_timestamp: toStoredText(scope.lastProcessedTimestamp),
+      scope_activation_toggle_date: toStoredText(scope.activationToggleDate),
+      active: booleanToDb(traits, scope.active),
+    }).returningAll().executeTakeFirstOrThrow(),
+    `Scope ${scope.scopeId} already exists.`,
+  )
+  return toScopeState(row)
+}
+
+/**
+ * Writes `changes` to the row `id`; `toggledAt` becomes the activation toggle
+ * date when given. A change that collides with another row's (identifier,
+ * key, collector, fetcher) throws SCOPE_CONFLICT.
+ */
+export async function updateScope (
+  db: Kysely<Database>, traits: EngineTraits, scope: ScopeState, changes: ScopeChanges, toggledAt?: Date,
+): Promise<void> {
+  const update: StorageStateUpdate = {}
+  if (changes.scopeKey !== undefined) update.scope_key = changes.scopeKey
+  if (changes.fetcher !== undefined) update.fetcher = changes.fetcher
+  if (changes.collector !== undefined) update.collector = changes.collector
+  if (changes.active !== undefined) update.active = booleanToDb(traits, changes.active)
+  if (toggledAt !== undefined) update.scope_activation_toggle_date = toStoredText(toggledAt)
+  if (Object.keys(update).length === 0) return
+  await translateUniqueViolation(
+    () => db.updateTable(STATES).set(update).where('id', '=', scope.id).execute(),
+    `Another scope state of ${scope.scopeId} already has this scope_key, fetcher and collector.`,
+  )
+}
+
+/** Sets the last processed timestamp of the rows `ids` to `at`. Idempotent. */
+export async function setLastProcessed (db: Kysely<Database>, ids: number[], at: Date): Promise<void> {
+  if (ids.length === 0) return
+  await db.updateTable(STATES).set({ last_processed_timestamp: toStoredText(at) }).where('id', 'in', ids).execute()
+}
