@@ -1,0 +1,86 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { TestContext } from 'node:test'
+import type { FastifyInstance } from 'fastify'
+import { pino } from 'pino'
+import { buildApp } from '../../src/app.ts'
+import type { Config } from '../../src/config/config-schema.ts'
+import { loadConfig } from '../../src/config/load-config.ts'
+import { ResetWorker, type ResetWorkerOptions } from '../../src/reset/reset-worker.ts'
+import type { RatedDataStore } from '../../src/reset/rated-data-hook.ts'
+import { migrateToLatest } from '../../src/storage/migrate.ts'
+import { openDatabase, type OpenDatabase } from '../../src/storage/open-database.ts'
+
+export interface TestApp {
+  app: FastifyInstance
+  database: OpenDatabase
+  config: Config
+  worker: ResetWorker
+  /** Folder of the SQLite file; removed after the test. */
+  dir: string
+}
+
+/** A temporary folder removed when the test ends. */
+export function tempDir (t: TestContext): string {
+  const dir = mkdtempSync(join(tmpdir(), 'scopekeeper-test-'))
+  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  return dir
+}
+
+/**
+ * Builds the app on a fresh SQLite file, migrated, with a reset worker that
+ * the test drives by hand (`worker.drain()`); everything closes after the test.
+ */
+export async function buildTestApp (
+  t: TestContext,
+  options: { env?: Record<string, string>, store?: RatedDataStore, worker?: Partial<ResetWorkerOptions>, clock?: () => Date } = {},
+): Promise<TestApp> {
+  const dir = tempDir(t)
+  const config = loadConfig({ env: { SCOPEKEEPER_DATABASE_URL: `sqlite:///${join(dir, 'test.sqlite')}`, SCOPEKEEPER_LOG_LEVEL: 'silent', ...options.env } })
+  const database = openDatabase(config.database.url)
+  await migrateToLatest(database)
+  const logger = pino({ level: 'silent' })
+  const app = await buildApp(config, { database, logger, clock: options.clock })
+  const worker = new ResetWorker({ db: database.db, logger, store: options.store, clock: options.clock }, {
+    periodSeconds: config.collect.period, retryBaseMs: 1, retryMaxMs: 1, ...options.worker,
+  })
+  t.after(async () => {
+    await app.close()
+    await database.close()
+  })
+  return { app, database, config, worker, dir }
+}
+
+/** Sends a JSON request through `inject` and returns status, parsed body and headers. */
+export async function call (app: FastifyInstance, method: 'GET' | 'PUT' | 'PATCH' | 'POST' | 'DELETE', url: string, body?: unknown) {
+  const res = await app.inject({
+    method,
+    url,
+    ...(body === undefined ? {} : { payload: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+  })
+  let json: any
+  try { json = res.json() } catch { json = undefined }
+  return { status: res.statusCode, body: json, headers: res.headers, text: res.body }
+}
+
+/** Creates scopes through POST; returns their wire objects. */
+export async function createScopes (app: FastifyInstance, bodies: Array<Record<string, unknown>>): Promise<any[]> {
+  const created = []
+  for (const body of bodies) {
+    const res = await call(app, 'POST', '/v2/scope', body)
+    if (res.status !== 200) throw new Error(`POST failed: ${res.status} ${res.text}`)
+    created.push(res.body)
+  }
+  return created
+}
+
+/** Every row of the states table, raw, ordered by id: for "nothing changed" checks. */
+export async function dumpStates (database: OpenDatabase): Promise<unknown[]> {
+  return await database.db.selectFrom('cloudkitty_storage_states').selectAll().orderBy('id').execute()
+}
+
+/** Every reset job row, for "nothing was queued" checks. */
+export async function dumpJobs (database: OpenDatabase): Promise<unknown[]> {
+  return await database.db.selectFrom('scopekeeper_reset_jobs').selectAll().orderBy('id').execute()
+}

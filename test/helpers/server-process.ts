@@ -1,0 +1,69 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+
+/** The `scopekeeper` binary of this checkout. */
+export const BIN = fileURLToPath(new URL('../../bin/scopekeeper.js', import.meta.url))
+
+export interface ServerProcess {
+  child: ChildProcess
+  /** Base URL, e.g. http://127.0.0.1:41234 */
+  url: string
+  /** Every log line the process printed so far (JSON, one per line). */
+  lines: string[]
+  /** Sends `signal` and resolves with the exit code (or signal name). */
+  stop: (signal?: NodeJS.Signals) => Promise<number | string | null>
+}
+
+/**
+ * Starts `scopekeeper serve` as a real process on a free port and waits for
+ * its "listening" log line. Extra args and env are passed through; the process
+ * is killed after the test if still running.
+ */
+export async function startServerProcess (
+  t: { after: (fn: () => unknown) => void }, args: string[], env: Record<string, string> = {},
+): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', ...args], {
+    env: { ...process.env, SCOPEKEEPER_LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  const lines: string[] = []
+  let stderr = ''
+  child.stderr!.on('data', (d: Buffer) => { stderr += d.toString() })
+  const exited = once(child, 'exit')
+  t.after(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
+  const url = await new Promise<string>((resolve, reject) => {
+    const rl = createInterface({ input: child.stdout! })
+    const timer = setTimeout(() => reject(new Error(`server did not start in 30 s; stderr: ${stderr}`)), 30_000)
+    rl.on('line', (line) => {
+      lines.push(line)
+      try {
+        const entry = JSON.parse(line)
+        if (entry.msg === 'scopekeeper listening') { clearTimeout(timer); resolve(entry.address) }
+      } catch { /* not JSON */ }
+    })
+    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`server exited with ${code} before listening; stderr: ${stderr}`)) })
+  })
+  return {
+    child,
+    url,
+    lines,
+    stop: async (signal = 'SIGTERM') => {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode ?? child.signalCode
+      child.kill(signal)
+      const [code, sig] = await exited as [number | null, string | null]
+      return code ?? sig
+    },
+  }
+}
+
+/** Polls `check` until it returns true, or fails after `timeoutMs`. */
+export async function waitFor (check: () => Promise<boolean>, timeoutMs = 15_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    if (await check()) return
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  throw new Error(`timed out waiting for ${what}`)
+}
