@@ -40,6 +40,8 @@ export async function buildApp (config: Config, { database, logger, clock }: App
     routerOptions: { maxParamLength: 1000 },
   })
   app.setValidatorCompiler(validatorCompiler)
+  // Bodies are JSON only: a text/plain body is a 415, not a string to validate.
+  app.removeContentTypeParser('text/plain')
 
   // Infrastructure: request id on every response, one log line per request.
   app.addHook('onRequest', async (request, reply) => {

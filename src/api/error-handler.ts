@@ -49,9 +49,11 @@ export function registerErrorHandler (app: FastifyInstance): void {
     }
     const status = error.statusCode
     if (status !== undefined && status >= 400 && status < 500) {
-      const message = error.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || error instanceof SyntaxError
-        ? 'The request body is not valid JSON.'
-        : error.message
+      const message = error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE'
+        ? `Unsupported content type '${String(request.headers['content-type']).slice(0, 100)}': send application/json.`
+        : error.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || error instanceof SyntaxError
+          ? 'The request body is not valid JSON.'
+          : error.message
       return await reply.code(status).send({ message })
     }
     request.log.error({ err: error }, 'unhandled error')

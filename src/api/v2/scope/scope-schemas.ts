@@ -4,11 +4,12 @@ import { Type, type Static } from 'typebox'
 export const TIMESTAMP_FORMAT = 'scopekeeper-timestamp'
 
 const Timestamp = Type.String({ format: TIMESTAMP_FORMAT, maxLength: 64, description: 'ISO 8601 timestamp; no offset means UTC' })
+const ACTIVE_WORD = '([01]|[Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee])'
 // CloudKitty's client sends `"active": 0`; CONTRACT.md "PATCH" lists the forms.
 const ActiveInput = Type.Union([
   Type.Boolean(),
   Type.Union([Type.Literal(0), Type.Literal(1)]),
-  Type.String({ pattern: '^([01]|[Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee])$' }),
+  Type.String({ pattern: `^${ACTIVE_WORD}$` }),
 ], { description: 'true/false, 0/1, or the strings "true"/"false"/"1"/"0" in any case' })
 // Filters: a string, possibly comma-separated, or a list of them.
 const FilterInput = Type.Union([
@@ -23,7 +24,7 @@ export const ListScopesQuery = Type.Object({
   scope_key: Type.Optional(QueryFilter),
   fetcher: Type.Optional(QueryFilter),
   collector: Type.Optional(QueryFilter),
-  active: Type.Optional(Type.Array(Type.String({ pattern: '^([01]|[Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee])$' }))),
+  active: Type.Optional(Type.Array(Type.String({ pattern: `^${ACTIVE_WORD}(,${ACTIVE_WORD})*$` }), { description: '1/0 or true/false; repeatable and comma-separated' })),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 2_147_483_647, default: 100 })),
   offset: Type.Optional(Type.Integer({ minimum: 0, maximum: 2_147_483_647, default: 0 })),
 }, { additionalProperties: false })

@@ -1,0 +1,109 @@
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, it, type TestContext } from 'node:test'
+import { SETTINGS } from '../../../src/config/config-schema.ts'
+import { ConfigError, loadConfig } from '../../../src/config/load-config.ts'
+
+function confFile (t: TestContext, text: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'scopekeeper-conf-'))
+  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  const file = join(dir, 'cloudkitty.conf')
+  writeFileSync(file, text)
+  return file
+}
+
+const CLOUDKITTY_CONF = `
+[DEFAULT]
+auth_strategy = noauth
+debug = true
+transport_url = rabbit://guest:guest@127.0.0.1:5672/
+
+[api]
+host_ip = 0.0.0.0
+port = 9999
+pecan_debug = false
+
+[database]
+connection = sqlite:////var/lib/cloudkitty/cloudkitty.sqlite
+
+[collect]
+collector = prometheus
+scope_key = domain_id
+period = 600
+metrics_conf = /etc/cloudkitty/metrics.yml
+
+[fetcher]
+backend = gnocchi
+
+[keystone_authtoken]
+auth_url = http://keystone:5000
+`
+
+describe('loadConfig', () => {
+  it('uses the defaults when nothing is set', () => {
+    const config = loadConfig({ env: {} })
+    assert.deepEqual(config.api, { host: '127.0.0.1', port: 8889 })
+    assert.equal(config.database.url, 'sqlite:///data/scopekeeper.sqlite')
+    assert.equal(config.auth.strategy, 'noauth')
+    assert.deepEqual(config.collect, { period: 3600, collector: 'gnocchi', scopeKey: 'project_id' })
+    assert.equal(config.fetcher.backend, 'keystone')
+    assert.equal(config.reset.worker, true)
+    assert.ok(Object.isFrozen(config) && Object.isFrozen(config.api))
+  })
+
+  it("reads a cloudkitty.conf, ignoring CloudKitty's own keys", (t) => {
+    const config = loadConfig({ file: confFile(t, CLOUDKITTY_CONF), env: {} })
+    assert.deepEqual(config.api, { host: '0.0.0.0', port: 9999 })
+    assert.equal(config.database.url, 'sqlite:////var/lib/cloudkitty/cloudkitty.sqlite')
+    assert.deepEqual(config.collect, { period: 600, collector: 'prometheus', scopeKey: 'domain_id' })
+    assert.equal(config.fetcher.backend, 'gnocchi')
+  })
+
+  it('lets the environment override the file and flags override both', (t) => {
+    const file = confFile(t, CLOUDKITTY_CONF)
+    const env = { SCOPEKEEPER_API_PORT: '7000', SCOPEKEEPER_DATABASE_URL: 'sqlite:///env.sqlite' }
+    assert.equal(loadConfig({ file, env }).api.port, 7000)
+    assert.equal(loadConfig({ file, env }).api.host, '0.0.0.0')
+    const flagged = loadConfig({ file, env, flags: { port: '7100', database: 'sqlite:///flag.sqlite', worker: false } })
+    assert.equal(flagged.api.port, 7100)
+    assert.equal(flagged.database.url, 'sqlite:///flag.sqlite')
+    assert.equal(flagged.reset.worker, false)
+  })
+
+  it('finds the config file through SCOPEKEEPER_CONFIG', (t) => {
+    assert.equal(loadConfig({ env: { SCOPEKEEPER_CONFIG: confFile(t, CLOUDKITTY_CONF) } }).api.port, 9999)
+  })
+
+  it('fails naming the key and its source on a bad value', (t) => {
+    assert.throws(() => loadConfig({ env: { SCOPEKEEPER_API_PORT: 'eighty' } }),
+      (e: Error) => e instanceof ConfigError && /\[api\] port/.test(e.message) && /SCOPEKEEPER_API_PORT/.test(e.message))
+    assert.throws(() => loadConfig({ env: {}, flags: { port: '70000' } }), /\[api\] port \(from flag --port\)/)
+    const file = confFile(t, '[collect]\nperiod = -5\n')
+    assert.throws(() => loadConfig({ file, env: {} }), (e: Error) => /\[collect\] period/.test(e.message) && e.message.includes(file))
+  })
+
+  it('refuses an auth strategy other than noauth, clearly', (t) => {
+    const file = confFile(t, '[DEFAULT]\nauth_strategy = keystone\n')
+    assert.throws(() => loadConfig({ file, env: {} }), /\[DEFAULT\] auth_strategy .*must be one of: noauth/)
+  })
+
+  it('refuses unknown SCOPEKEEPER_ variables and unknown keys in its own sections', (t) => {
+    assert.throws(() => loadConfig({ env: { SCOPEKEEPER_API_PROT: '1' } }), /Unknown environment variable SCOPEKEEPER_API_PROT/)
+    assert.throws(() => loadConfig({ file: confFile(t, '[reset]\nbatchsize = 5\n'), env: {} }), /Unknown setting \[reset\] batchsize/)
+  })
+
+  it('fails clearly on a missing config file', () => {
+    assert.throws(() => loadConfig({ file: '/nonexistent/cloudkitty.conf', env: {} }), /Cannot read config file \/nonexistent/)
+  })
+
+  it('gives every setting a distinct env name and a description', () => {
+    assert.equal(new Set(SETTINGS.map((s) => s.env)).size, SETTINGS.length)
+    for (const s of SETTINGS) {
+      assert.match(s.env, /^SCOPEKEEPER_[A-Z_]+$/)
+      assert.ok(s.description.length > 5)
+      assert.doesNotThrow(() => s.parse(String(s.default)), s.path)
+    }
+  })
+})
