@@ -1,0 +1,92 @@
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { describe, it } from 'node:test'
+import { tempDir } from '../helpers/build-test-app.ts'
+import { BIN, startServerProcess, waitFor } from '../helpers/server-process.ts'
+
+const run = promisify(execFile)
+
+async function http (base: string, method: string, body?: unknown) {
+  const res = await fetch(`${base}/v2/scope${method === 'GET' && typeof body === 'string' ? body : ''}`, {
+    method,
+    ...(body !== undefined && method !== 'GET' ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } } : {}),
+  })
+  return { status: res.status, body: await res.json() as any }
+}
+
+describe('scopekeeper serve, as a process', () => {
+  it('applies a reset: the timestamp moves, as GET shows', async (t) => {
+    const db = `sqlite:///${join(tempDir(t), 'e2e.sqlite')}`
+    const server = await startServerProcess(t, ['--database', db], { SCOPEKEEPER_RESET_POLL_INTERVAL: '0.05' })
+    assert.equal((await http(server.url, 'POST', { scope_id: 'p1', last_processed_timestamp: '2020-01-01T00:00:00Z' })).status, 200)
+    assert.equal((await http(server.url, 'PUT', { scope_id: 'p1', state: '2019-07-16T08:00:00Z' })).status, 202)
+    await waitFor(async () => (await http(server.url, 'GET', '?scope_id=p1')).body.results[0].last_processed_timestamp === '2019-07-16T08:00:00+00:00', 15_000, 'the reset to be applied')
+    assert.equal(await server.stop('SIGTERM'), 0)
+  })
+
+  it('applies a reset accepted just before a kill -9, once restarted', async (t) => {
+    const db = `sqlite:///${join(tempDir(t), 'crash.sqlite')}`
+    // --no-worker pins the kill between the 202 and the apply.
+    const first = await startServerProcess(t, ['--database', db, '--no-worker'])
+    await http(first.url, 'POST', { scope_id: 'p1', last_processed_timestamp: '2020-01-01T00:00:00Z' })
+    await http(first.url, 'POST', { scope_id: 'p2', last_processed_timestamp: '2020-01-01T00:00:00Z' })
+    assert.equal((await http(first.url, 'PUT', { all_scopes: true, state: '2019-01-01T00:00:00Z' })).status, 202)
+    assert.equal(await first.stop('SIGKILL'), 'SIGKILL')
+
+    const second = await startServerProcess(t, ['--database', db], { SCOPEKEEPER_RESET_POLL_INTERVAL: '0.05' })
+    await waitFor(async () => (await http(second.url, 'GET', '')).body.results.every((r: any) => r.last_processed_timestamp === '2019-01-01T00:00:00+00:00'),
+      15_000, 'the pending reset to be applied after the restart')
+    assert.equal(await second.stop('SIGTERM'), 0)
+  })
+
+  it('stops cleanly on SIGTERM and SIGINT: exit 0, database closed', async (t) => {
+    const dir = tempDir(t)
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+      const file = join(dir, `${signal}.sqlite`)
+      const server = await startServerProcess(t, ['--database', `sqlite:///${file}`])
+      const pending = Array.from({ length: 20 }, (_, i) => http(server.url, 'POST', { scope_id: `s${i}` }))
+      await Promise.all(pending)
+      assert.equal(await server.stop(signal), 0, signal)
+      // better-sqlite3 checkpoints and removes the WAL when the last connection closes.
+      assert.equal(existsSync(`${file}-wal`), false, signal)
+      assert.ok(server.lines.some((l) => l.includes('"stopping"')), signal)
+    }
+  })
+
+  it('logs one JSON line per request with its request id', async (t) => {
+    const server = await startServerProcess(t, ['--database', `sqlite:///${join(tempDir(t), 'log.sqlite')}`])
+    const res = await fetch(`${server.url}/v2/scope?scope_id=none`)
+    const id = res.headers.get('x-openstack-request-id')
+    await server.stop()
+    const lines = server.lines.filter((l) => l.includes(String(id)))
+    assert.equal(lines.length, 1)
+    const entry = JSON.parse(lines[0])
+    assert.deepEqual([entry.method, entry.status, entry.url], ['GET', 404, '/v2/scope?scope_id=none'])
+  })
+
+  it('migrates from the command line, idempotently', async (t) => {
+    const db = `sqlite:///${join(tempDir(t), 'migrate.sqlite')}`
+    const first = await run(process.execPath, [BIN, 'migrate', '--database', db])
+    assert.match(first.stdout, /0001_create_storage_states: Success/)
+    assert.match(first.stdout, /0002_create_reset_jobs: Success/)
+    const second = await run(process.execPath, [BIN, 'migrate', '--database', db])
+    assert.match(second.stdout, /up to date/)
+  })
+
+  it('refuses a bad setting at start, naming it and its source, with exit 2', async () => {
+    await assert.rejects(run(process.execPath, [BIN, 'serve', '--port', 'http']), (e: any) => {
+      assert.equal(e.code, 2)
+      assert.match(e.stderr, /\[api\] port \(from flag --port\)/)
+      return true
+    })
+    await assert.rejects(run(process.execPath, [BIN, 'serve'], { env: { ...process.env, SCOPEKEEPER_DEFAULT_AUTH_STRATEGY: 'keystone' } }), (e: any) => {
+      assert.equal(e.code, 2)
+      assert.match(e.stderr, /auth_strategy .*SCOPEKEEPER_DEFAULT_AUTH_STRATEGY.*noauth/)
+      return true
+    })
+    await assert.rejects(run(process.execPath, [BIN, 'serve', '--bogus']), (e: any) => e.code === 2 && /unknown option/.test(e.stderr))
+  })
+})
