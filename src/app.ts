@@ -36,8 +36,8 @@ export async function buildApp (config: Config, { database, logger, clock }: App
     genReqId: () => `req-${randomUUID()}`,
     // Our onResponse hook writes the one line per request.
     logController: new LogController({ requestIdLogLabel: 'request_id', disableRequestLogging: true }),
-    // Allow `:` etc. in query values; CloudKitty ids are plain, but never 500 on odd input.
-    routerOptions: { maxParamLength: 1000 },
+    // `/v2/scope/` is `/v2/scope`, as operators' scripts often write it.
+    routerOptions: { ignoreTrailingSlash: true },
   })
   app.setValidatorCompiler(validatorCompiler)
   // Bodies are JSON only: a text/plain body is a 415, not a string to validate.
@@ -102,7 +102,7 @@ export async function buildApp (config: Config, { database, logger, clock }: App
   // Errors: unknown paths, known paths with another method, and everything thrown.
   app.setNotFoundHandler(async (request, reply) => {
     const path = request.url.split('?')[0]
-    const methods = knownPaths.get(path)
+    const methods = knownPaths.get(path.length > 1 ? path.replace(/\/+$/, '') : path)
     if (methods !== undefined) {
       return await reply.code(405).header('allow', [...methods].join(', '))
         .send({ message: `The method ${request.method} is not allowed for ${path}.` })

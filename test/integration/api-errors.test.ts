@@ -21,9 +21,16 @@ describe('HTTP surface', () => {
       assert.deepEqual(String(res.headers.allow).split(', ').sort(), ['GET', 'HEAD', 'PATCH', 'POST', 'PUT'])
       assert.match(res.json().message, new RegExp(method))
     }
+    assert.equal((await app.inject({ method: 'DELETE', url: '/v2/scope/' })).statusCode, 405)
     const root = await app.inject({ method: 'POST', url: '/' })
     assert.equal(root.statusCode, 405)
     assert.match(String(root.headers.allow), /GET/)
+  })
+
+  it('serves /v2/scope/ with a trailing slash as /v2/scope', async (t) => {
+    const { app } = await buildTestApp(t)
+    assert.equal((await call(app, 'POST', '/v2/scope/', { scope_id: 'a' })).status, 200)
+    assert.equal((await call(app, 'GET', '/v2/scope/?scope_id=a')).body.results[0].scope_id, 'a')
   })
 
   it('puts a distinct req-<uuid> request id on every response, errors included', async (t) => {
