@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import BetterSqlite3 from 'better-sqlite3'
-import { CompiledQuery, Kysely, SqliteDialect, type DatabaseConnection, type Driver } from 'kysely'
+import { CompiledQuery, Kysely, SqliteAdapter, SqliteDialect, type DatabaseConnection, type DialectAdapter, type Driver } from 'kysely'
 import type { Database } from './database.ts'
 import { SQLITE_TRAITS, type EngineTraits } from './engine-traits.ts'
 
@@ -29,7 +29,19 @@ export function sqlitePathFromUrl (url: string): string {
 // followed by a write in WAL mode can then fail with SQLITE_BUSY when another
 // process wrote meanwhile. BEGIN IMMEDIATE takes the write lock up front and
 // waits for it under busy_timeout instead.
+//
+// The adapter also declares SQLite's DDL transactional (it is), so the
+// migrator runs inside one BEGIN IMMEDIATE: Kysely has no migration lock on
+// SQLite, and two processes starting at once would otherwise both migrate.
+class TransactionalDdlSqliteAdapter extends SqliteAdapter {
+  override get supportsTransactionalDdl (): boolean { return true }
+}
+
 class ImmediateSqliteDialect extends SqliteDialect {
+  override createAdapter (): DialectAdapter {
+    return new TransactionalDdlSqliteAdapter()
+  }
+
   override createDriver (): Driver {
     const driver = super.createDriver()
     driver.beginTransaction = async (connection: DatabaseConnection) => {

@@ -67,6 +67,13 @@ describe('scopekeeper serve, as a process', () => {
     assert.deepEqual([entry.method, entry.status, entry.url], ['GET', 404, '/v2/scope?scope_id=none'])
   })
 
+  it('starts three instances at once on a fresh SQLite file: one migrates, all serve', async (t) => {
+    const db = `sqlite:///${join(tempDir(t), 'race.sqlite')}`
+    const servers = await Promise.all([0, 1, 2].map(async () => await startServerProcess(t, ['--database', db, '--no-worker'])))
+    for (const server of servers) assert.equal((await fetch(`${server.url}/healthz`)).status, 200)
+    for (const server of servers) assert.equal(await server.stop(), 0)
+  })
+
   it('migrates from the command line, idempotently', async (t) => {
     const db = `sqlite:///${join(tempDir(t), 'migrate.sqlite')}`
     const first = await run(process.execPath, [BIN, 'migrate', '--database', db])

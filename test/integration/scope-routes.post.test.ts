@@ -75,6 +75,8 @@ describe('POST /v2/scope', () => {
       [{}, /Missing required field 'scope_id'/],
       [{ scope_id: '' }, /scope_id/],
       [{ scope_id: 5 }, /scope_id/],
+      [{ scope_id: 'nul\u0000byte' }, /scope_id/],
+      [{ scope_id: 'lone\ud800surrogate' }, /scope_id/],
       [{ scope_id: 'a', scope_key: 'k'.repeat(41) }, /scope_key/],
       [{ scope_id: 'a', fetcher: 'f'.repeat(41) }, /fetcher/],
       [{ scope_id: 'a', collector: '' }, /collector/],

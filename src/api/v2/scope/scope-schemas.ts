@@ -11,12 +11,14 @@ const ActiveInput = Type.Union([
   Type.Union([Type.Literal(0), Type.Literal(1)]),
   Type.String({ pattern: `^${ACTIVE_WORD}$` }),
 ], { description: 'true/false, 0/1, or the strings "true"/"false"/"1"/"0" in any case' })
+// No NUL (PostgreSQL refuses it in text) and no lone UTF-16 surrogate (it
+// cannot be stored as UTF-8 and would come back as another string). Ajv
+// matches with the `u` flag, so valid surrogate pairs (emoji) pass.
+const STORABLE = '^[^\\u0000\\uD800-\\uDFFF]*$'
+const Text = (options: { minLength?: number, maxLength?: number } = {}) => Type.String({ minLength: 1, pattern: STORABLE, ...options })
 // Filters: a string, possibly comma-separated, or a list of them.
-const FilterInput = Type.Union([
-  Type.String({ minLength: 1 }),
-  Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }),
-])
-const QueryFilter = Type.Array(Type.String({ minLength: 1 }), { description: 'repeatable and comma-separated; any value matches' })
+const FilterInput = Type.Union([Text(), Type.Array(Text(), { minItems: 1 })])
+const QueryFilter = Type.Array(Text(), { description: 'repeatable and comma-separated; any value matches' })
 
 /** GET /v2/scope query string (parsed with array coercion: every filter is a list). */
 export const ListScopesQuery = Type.Object({
@@ -42,8 +44,8 @@ export const ResetScopesBody = Type.Object({
 }, { additionalProperties: false })
 export type ResetScopesBody = Static<typeof ResetScopesBody>
 
-const ScopeId = Type.String({ minLength: 1, maxLength: 256 })
-const ShortField = Type.String({ minLength: 1, maxLength: 40 })
+const ScopeId = Text({ maxLength: 256 })
+const ShortField = Text({ maxLength: 40 })
 
 /** PATCH /v2/scope body: the scope to change and its new values. */
 export const PatchScopeBody = Type.Object({
