@@ -4,7 +4,7 @@ import { buildApp } from './app.ts'
 import type { Config } from './config/config-schema.ts'
 import { ResetWorker } from './reset/reset-worker.ts'
 import { migrateToLatest } from './storage/migrate.ts'
-import { openDatabase } from './storage/open-database.ts'
+import { openDatabase, type OpenDatabase } from './storage/open-database.ts'
 
 /** A running service: its address, and how to stop it gracefully. */
 export interface RunningServer {
@@ -13,9 +13,19 @@ export interface RunningServer {
   close: () => Promise<void>
 }
 
+/** Opens the configured database with its pool bounds; pool errors are logged, never fatal. */
+export function openDatabaseFromConfig (config: Config, logger: Logger): OpenDatabase {
+  return openDatabase(config.database.url, {
+    poolSize: config.database.maxPoolSize,
+    acquireTimeoutMs: config.database.poolTimeout * 1000,
+    connectTimeoutMs: config.database.connectTimeout * 1000,
+    statementTimeoutMs: config.database.statementTimeout * 1000,
+  }, (error) => { logger.warn({ err: error }, 'database connection lost; the pool reconnects') })
+}
+
 /** Builds a reset worker from the configuration. */
-export function workerFromConfig (config: Config, database: ReturnType<typeof openDatabase>, logger: Logger): ResetWorker {
-  return new ResetWorker({ db: database.db, logger }, {
+export function workerFromConfig (config: Config, database: OpenDatabase, logger: Logger): ResetWorker {
+  return new ResetWorker({ db: database.db, traits: database.traits, logger }, {
     periodSeconds: config.collect.period,
     batchSize: config.reset.batchSize,
     pollIntervalMs: config.reset.pollInterval * 1000,
@@ -29,7 +39,7 @@ export function workerFromConfig (config: Config, database: ReturnType<typeof op
  * in-flight requests and the current reset batch, then closes the database.
  */
 export async function startServer (config: Config, logger: Logger): Promise<RunningServer> {
-  const database = openDatabase(config.database.url)
+  const database = openDatabaseFromConfig(config, logger)
   await migrateToLatest(database)
   const app = await buildApp(config, { database, logger })
   const worker = config.reset.worker ? workerFromConfig(config, database, logger) : undefined

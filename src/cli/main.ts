@@ -1,9 +1,8 @@
 import { Command, Option } from 'commander'
 import { ConfigError, loadConfig } from '../config/load-config.ts'
 import { createLogger } from '../logger.ts'
-import { startServer } from '../server.ts'
+import { openDatabaseFromConfig, startServer } from '../server.ts'
 import { migrateToLatest } from '../storage/migrate.ts'
-import { openDatabase } from '../storage/open-database.ts'
 
 function configFrom (options: Record<string, string | number | boolean | undefined>) {
   return loadConfig({ file: options.config as string | undefined, flags: options })
@@ -47,7 +46,7 @@ program.command('migrate')
   .option('--config <file>', 'cloudkitty.conf-style configuration file')
   .action(async (options) => {
     const config = configFrom(options)
-    const database = openDatabase(config.database.url)
+    const database = openDatabaseFromConfig(config, createLogger(config.log.level))
     try {
       const { results = [] } = await migrateToLatest(database)
       for (const r of results) console.log(`${r.migrationName}: ${r.status}`)

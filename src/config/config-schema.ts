@@ -1,7 +1,7 @@
 /** The whole configuration, merged and validated once, then frozen. */
 export interface Config {
   api: { host: string, port: number }
-  database: { url: string }
+  database: { url: string, maxPoolSize: number, poolTimeout: number, connectTimeout: number, statementTimeout: number }
   auth: { strategy: 'noauth' }
   collect: { period: number, collector: string, scopeKey: string }
   fetcher: { backend: string }
@@ -71,7 +71,11 @@ function oneOf (...values: string[]) {
 export const SETTINGS: Setting[] = [
   { path: 'api.host', section: 'api', key: 'host_ip', env: 'SCOPEKEEPER_API_HOST_IP', flag: 'host', default: '127.0.0.1', parse: text(255), description: 'Address the API listens on.' },
   { path: 'api.port', section: 'api', key: 'port', env: 'SCOPEKEEPER_API_PORT', flag: 'port', default: 8889, parse: integer(0, 65535), description: "Port the API listens on (CloudKitty's)." },
-  { path: 'database.url', section: 'database', key: 'connection', env: 'SCOPEKEEPER_DATABASE_URL', flag: 'database', default: 'sqlite:///data/scopekeeper.sqlite', parse: text(4096), description: 'Database URL; SQLAlchemy forms as in cloudkitty.conf (sqlite:///relative, sqlite:////absolute).' },
+  { path: 'database.url', section: 'database', key: 'connection', env: 'SCOPEKEEPER_DATABASE_URL', flag: 'database', default: 'sqlite:///data/scopekeeper.sqlite', parse: text(4096), description: 'Database URL; SQLAlchemy forms as in cloudkitty.conf (sqlite:////abs/path, postgresql+psycopg2://…, mysql+pymysql://…).' },
+  { path: 'database.maxPoolSize', section: 'database', key: 'max_pool_size', env: 'SCOPEKEEPER_DATABASE_MAX_POOL_SIZE', default: 10, parse: integer(1, 1000), description: 'Connections per process (PostgreSQL, MySQL); oslo.db\'s name.' },
+  { path: 'database.poolTimeout', section: 'database', key: 'pool_timeout', env: 'SCOPEKEEPER_DATABASE_POOL_TIMEOUT', default: 10, parse: positiveNumber, description: 'Seconds a request waits for a free connection before a 503; oslo.db\'s name.' },
+  { path: 'database.connectTimeout', section: 'database', key: 'connect_timeout', env: 'SCOPEKEEPER_DATABASE_CONNECT_TIMEOUT', default: 5, parse: positiveNumber, description: 'Seconds to open a connection.' },
+  { path: 'database.statementTimeout', section: 'database', key: 'statement_timeout', env: 'SCOPEKEEPER_DATABASE_STATEMENT_TIMEOUT', default: 30, parse: positiveNumber, description: 'Seconds one statement may run, enforced by the server.' },
   { path: 'auth.strategy', section: 'DEFAULT', key: 'auth_strategy', env: 'SCOPEKEEPER_DEFAULT_AUTH_STRATEGY', default: 'noauth', parse: oneOf('noauth'), description: 'Authentication: noauth (every request is an admin).' },
   { path: 'collect.period', section: 'collect', key: 'period', env: 'SCOPEKEEPER_COLLECT_PERIOD', default: 3600, parse: integer(1, 31_622_400), description: 'Rating period in seconds; a reset to T discards rated data from T + period.' },
   { path: 'collect.collector', section: 'collect', key: 'collector', env: 'SCOPEKEEPER_COLLECT_COLLECTOR', default: 'gnocchi', parse: text(40), description: 'collector of a scope created without one.' },

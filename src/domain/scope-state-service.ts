@@ -71,7 +71,9 @@ export class ScopeStateService {
   async patch (scopeId: string, changes: ScopeChanges): Promise<ScopeState> {
     const { db, traits } = this.deps
     return await db.transaction().execute(async (trx) => {
-      const rows = await findScopes(trx, traits, { scopeIds: [scopeId] }, { limit: 2 })
+      // Locked: concurrent toggles then see each other's flip, so the
+      // toggle date moves only on a real one.
+      const rows = await findScopes(trx, traits, { scopeIds: [scopeId] }, { limit: 2, forUpdate: true })
       if (rows.length === 0) throw new ScopeKeeperError('SCOPE_NOT_FOUND', `No scope found with scope_id ${scopeId}.`)
       if (rows.length > 1) {
         throw new ScopeKeeperError('SCOPE_AMBIGUOUS', `scope_id ${scopeId} names several scope states (different scope_key, fetcher or collector); it cannot be patched by scope_id alone.`)

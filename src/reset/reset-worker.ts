@@ -4,6 +4,7 @@ import type { Kysely } from 'kysely'
 import type { Logger } from 'pino'
 import { fromStored } from '../domain/timestamps.ts'
 import type { Database, ResetJobRow } from '../storage/database.ts'
+import type { EngineTraits } from '../storage/engine-traits.ts'
 import { claimOldestJob, failJobAttempt, finishJob, nextJobScopes, releaseJob, saveJobProgress } from '../storage/reset-job-repository.ts'
 import { setLastProcessed } from '../storage/scope-state-repository.ts'
 import { NO_RATED_DATA, type RatedDataStore } from './rated-data-hook.ts'
@@ -34,6 +35,7 @@ export const DEFAULT_WORKER_OPTIONS: ResetWorkerOptions = {
 
 export interface ResetWorkerDeps {
   db: Kysely<Database>
+  traits: EngineTraits
   logger: Logger
   store?: RatedDataStore
   lock?: ScopeLock
@@ -73,7 +75,7 @@ export class ResetWorker {
     const { db } = this.deps
     const now = this.now()
     const job = await db.transaction().execute(async (trx) =>
-      await claimOldestJob(trx, this.workerId, now, new Date(now.getTime() - this.options.leaseMs)))
+      await claimOldestJob(trx, this.deps.traits, this.workerId, now, new Date(now.getTime() - this.options.leaseMs)))
     if (job === undefined) return false
     try {
       if (await this.apply(job) === 'stopped') {

@@ -1,32 +1,87 @@
+import { sql, type RawBuilder } from 'kysely'
+
 /** The database engines scopekeeper speaks. */
 export type Engine = 'sqlite' | 'postgres' | 'mysql'
 
 /**
  * What an engine can do, asked by capability rather than by name so that
- * engine differences stay in `storage/`.
+ * engine differences stay in `storage/`. Built in `open-database.ts`.
  */
 export interface EngineTraits {
   engine: Engine
   /** `FOR UPDATE SKIP LOCKED` exists (PostgreSQL, MariaDB ≥ 10.6). */
   supportsSkipLocked: boolean
-  /** `INSERT … RETURNING` exists. */
+  /** `SELECT … FOR UPDATE` exists (not on SQLite, whose write transactions are exclusive). */
+  supportsRowLocks: boolean
+  /** `INSERT … RETURNING` exists; otherwise the driver reports the insert id. */
   supportsReturning: boolean
-  /** The driver binds JS booleans; SQLite's does not, it stores 0/1. */
+  /** The driver binds JS booleans; SQLite's does not, and MySQL stores TINYINT 0/1. */
   bindsBooleans: boolean
+  /**
+   * Text comparisons may ignore case: MySQL/MariaDB columns of a table
+   * CloudKitty created carry a `_ci` collation. Filters then add a binary
+   * comparison, since `AAAA` must not match `aaaa`.
+   */
+  mayCompareCaseInsensitively: boolean
   /** The column type of a naive-UTC datetime (`timestamp` on PostgreSQL). */
   dateTimeType: 'datetime' | 'timestamp'
+  /** The type of an auto-numbered primary key. */
+  idType: 'integer' | 'serial'
+  /** The primary key needs AUTO_INCREMENT (MySQL). */
+  idAutoIncrement: boolean
+  /** The current UTC time as a column default. */
+  utcNowDefault: RawBuilder<unknown>
+  /** Appended to CREATE TABLE (MySQL: InnoDB, utf8mb4, binary collation). */
+  tableOptions?: string
 }
 
 /** Traits of the embedded SQLite engine. */
 export const SQLITE_TRAITS: EngineTraits = {
   engine: 'sqlite',
   supportsSkipLocked: false,
+  supportsRowLocks: false,
   supportsReturning: true,
   bindsBooleans: false,
+  mayCompareCaseInsensitively: false,
   dateTimeType: 'datetime',
+  idType: 'integer',
+  idAutoIncrement: false,
+  // SQLite's CURRENT_TIMESTAMP is UTC: 'YYYY-MM-DD HH:MM:SS', as CloudKitty's server default writes it.
+  utcNowDefault: sql`CURRENT_TIMESTAMP`,
 }
 
-/** A boolean as the engine stores it (CloudKitty's SQLAlchemy writes 0/1 on SQLite). */
+/** Traits of PostgreSQL. */
+export const POSTGRES_TRAITS: EngineTraits = {
+  engine: 'postgres',
+  supportsSkipLocked: true,
+  supportsRowLocks: true,
+  supportsReturning: true,
+  bindsBooleans: true,
+  mayCompareCaseInsensitively: false,
+  dateTimeType: 'timestamp',
+  idType: 'serial',
+  idAutoIncrement: false,
+  utcNowDefault: sql`(now() at time zone 'utc')`,
+}
+
+/** Traits of MySQL/MariaDB; `supportsSkipLocked` depends on the server version. */
+export function mysqlTraits (supportsSkipLocked: boolean): EngineTraits {
+  return {
+    engine: 'mysql',
+    supportsSkipLocked,
+    supportsRowLocks: true,
+    supportsReturning: false,
+    bindsBooleans: false,
+    mayCompareCaseInsensitively: true,
+    dateTimeType: 'datetime',
+    idType: 'integer',
+    idAutoIncrement: true,
+    utcNowDefault: sql`(UTC_TIMESTAMP())`,
+    tableOptions: 'ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin',
+  }
+}
+
+/** A boolean as the engine stores it (CloudKitty's SQLAlchemy writes 0/1 on SQLite and MySQL). */
 export function booleanToDb (traits: EngineTraits, value: boolean): number | boolean {
   return traits.bindsBooleans ? value : (value ? 1 : 0)
 }

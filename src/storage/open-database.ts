@@ -1,9 +1,15 @@
 import { mkdirSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import BetterSqlite3 from 'better-sqlite3'
-import { CompiledQuery, Kysely, SqliteAdapter, SqliteDialect, type DatabaseConnection, type DialectAdapter, type Driver } from 'kysely'
+import {
+  CompiledQuery, Kysely, MysqlDialect, PostgresDialect, SqliteAdapter, SqliteDialect,
+  type DatabaseConnection, type DialectAdapter, type Driver,
+} from 'kysely'
+import { createPool as createMysqlPool, type Pool as MysqlPool } from 'mysql2'
+import pg from 'pg'
 import type { Database } from './database.ts'
-import { SQLITE_TRAITS, type EngineTraits } from './engine-traits.ts'
+import { guardDriver } from './driver-errors.ts'
+import { mysqlTraits, POSTGRES_TRAITS, SQLITE_TRAITS, type Engine, type EngineTraits } from './engine-traits.ts'
 
 /** An open database: the query builder, what its engine can do, and how to close it. */
 export interface OpenDatabase {
@@ -14,15 +20,42 @@ export interface OpenDatabase {
   close: () => Promise<void>
 }
 
+/** Pool sizing and the bounds that keep a request from waiting forever. */
+export interface PoolOptions {
+  /** Connections per process (PostgreSQL, MySQL). Defaults to 10. */
+  poolSize: number
+  /** Bound on opening a connection. Defaults to 5 s. */
+  connectTimeoutMs: number
+  /** Bound on waiting for a free pooled connection. Defaults to 10 s. */
+  acquireTimeoutMs: number
+  /** Bound on one statement, enforced by the server. Defaults to 30 s. */
+  statementTimeoutMs: number
+}
+
+export const DEFAULT_POOL_OPTIONS: PoolOptions = { poolSize: 10, connectTimeoutMs: 5000, acquireTimeoutMs: 10_000, statementTimeoutMs: 30_000 }
+
+/** Which engine a URL names, accepting SQLAlchemy's `driver+dialect` forms (`mysql+pymysql://`). */
+export function engineOfUrl (url: string): Engine {
+  const scheme = /^([a-z][a-z0-9]*)(\+[\w]+)?:/i.exec(url)?.[1]?.toLowerCase()
+  if (scheme === 'sqlite') return 'sqlite'
+  if (scheme === 'postgresql' || scheme === 'postgres') return 'postgres'
+  if (scheme === 'mysql' || scheme === 'mariadb') return 'mysql'
+  throw new Error(`Unsupported database URL '${redactUrl(url)}': use sqlite://, postgresql:// or mysql:// (SQLAlchemy forms such as mysql+pymysql:// are accepted)`)
+}
+
+/** The URL without its password, for logs and messages. */
+export function redactUrl (url: string): string {
+  return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@')
+}
+
 /** What a SQLite URL names: a file path, or an in-memory database. */
 export function sqlitePathFromUrl (url: string): string {
   // SQLAlchemy's forms, as cloudkitty.conf writes them: sqlite:///relative,
   // sqlite:////absolute, and sqlite:// (or sqlite:///:memory:) for memory.
-  const m = /^sqlite(?:\+\w+)?:\/\/(\/?)(.*)$/.exec(url)
+  const m = /^sqlite(?:\+\w+)?:\/\/\/?(.*)$/.exec(url)
   if (m === null) throw new Error(`Not a SQLite URL: ${url}`)
-  const rest = m[2].replace(/\?.*$/, '')
-  if (rest === '' || rest === ':memory:') return ':memory:'
-  return m[1] === '/' ? rest : rest
+  const rest = m[1].replace(/\?.*$/, '')
+  return rest === '' || rest === ':memory:' ? ':memory:' : rest
 }
 
 // Kysely's SQLite driver opens transactions with a deferred BEGIN; a read
@@ -38,6 +71,8 @@ class TransactionalDdlSqliteAdapter extends SqliteAdapter {
 }
 
 class ImmediateSqliteDialect extends SqliteDialect {
+  constructor (config: ConstructorParameters<typeof SqliteDialect>[0], private readonly acquireTimeoutMs: number) { super(config) }
+
   override createAdapter (): DialectAdapter {
     return new TransactionalDdlSqliteAdapter()
   }
@@ -47,28 +82,101 @@ class ImmediateSqliteDialect extends SqliteDialect {
     driver.beginTransaction = async (connection: DatabaseConnection) => {
       await connection.executeQuery(CompiledQuery.raw('begin immediate'))
     }
-    return driver
+    return guardDriver(driver, this.acquireTimeoutMs)
   }
 }
 
-function openSqlite (url: string): OpenDatabase {
+class GuardedPostgresDialect extends PostgresDialect {
+  constructor (config: ConstructorParameters<typeof PostgresDialect>[0], private readonly acquireTimeoutMs: number) { super(config) }
+  override createDriver (): Driver { return guardDriver(super.createDriver(), this.acquireTimeoutMs) }
+}
+
+class GuardedMysqlDialect extends MysqlDialect {
+  constructor (config: ConstructorParameters<typeof MysqlDialect>[0], private readonly acquireTimeoutMs: number) { super(config) }
+  override createDriver (): Driver { return guardDriver(super.createDriver(), this.acquireTimeoutMs) }
+}
+
+function openSqlite (url: string, options: PoolOptions): OpenDatabase {
   const path = sqlitePathFromUrl(url)
   if (path !== ':memory:') mkdirSync(dirname(resolve(path)), { recursive: true })
   const sqlite = new BetterSqlite3(path)
   sqlite.pragma('journal_mode = WAL')
-  sqlite.pragma('busy_timeout = 5000')
-  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: sqlite }) })
+  sqlite.pragma(`busy_timeout = ${Math.max(1000, Math.min(options.statementTimeoutMs, 5000))}`)
+  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: sqlite }, options.acquireTimeoutMs) })
   return { db, traits: SQLITE_TRAITS, description: `sqlite:${path}`, close: async () => { await db.destroy() } }
 }
 
+// timestamp without time zone (OID 1114) is naive UTC: keep the text, never
+// let the driver read it in the process's local zone.
+const TIMESTAMP_OID = 1114
+
+function openPostgres (url: string, options: PoolOptions, onPoolError: (error: Error) => void): OpenDatabase {
+  const connectionString = url.replace(/^[a-z]+(\+\w+)?:/i, 'postgresql:')
+  const pool = new pg.Pool({
+    connectionString,
+    max: options.poolSize,
+    connectionTimeoutMillis: options.connectTimeoutMs,
+    statement_timeout: options.statementTimeoutMs,
+    query_timeout: options.statementTimeoutMs + 5000,
+    idle_in_transaction_session_timeout: options.statementTimeoutMs,
+    // Server defaults (CURRENT_TIMESTAMP) then read UTC whatever the server's zone.
+    options: '-c TimeZone=UTC',
+    types: { getTypeParser: ((oid: number, format?: string) => oid === TIMESTAMP_OID ? (v: string) => v : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser },
+  })
+  // An idle client whose server connection dies emits here; without a
+  // listener the process would crash. The pool drops it and reconnects.
+  pool.on('error', onPoolError)
+  const db = new Kysely<Database>({ dialect: new GuardedPostgresDialect({ pool }, options.acquireTimeoutMs) })
+  return { db, traits: POSTGRES_TRAITS, description: redactUrl(url), close: async () => { await db.destroy() } }
+}
+
+function openMysql (url: string, options: PoolOptions, onPoolError: (error: Error) => void): OpenDatabase {
+  const parsed = new URL(url.replace(/^[a-z]+(\+\w+)?:/i, 'mysql:'))
+  const pool: MysqlPool = createMysqlPool({
+    host: parsed.hostname || '127.0.0.1',
+    port: parsed.port === '' ? 3306 : Number(parsed.port),
+    user: decodeURIComponent(parsed.username) || 'root',
+    password: decodeURIComponent(parsed.password),
+    database: decodeURIComponent(parsed.pathname.slice(1)),
+    // cloudkitty.conf says ?charset=utf8; 4-byte scope ids need utf8mb4.
+    charset: 'utf8mb4',
+    connectionLimit: options.poolSize,
+    connectTimeout: options.connectTimeoutMs,
+    // DATETIME is naive UTC: keep the text.
+    dateStrings: true,
+    supportBigNumbers: true,
+    enableKeepAlive: true,
+  })
+  pool.on('connection', (connection) => { connection.on('error', onPoolError) })
+  const statementSeconds = options.statementTimeoutMs / 1000
+  const db = new Kysely<Database>({
+    dialect: new GuardedMysqlDialect({
+      pool,
+      async onCreateConnection (connection) {
+        await connection.executeQuery(CompiledQuery.raw("SET SESSION time_zone = '+00:00'"))
+        // MariaDB's statement bound (MySQL 8 spells it max_execution_time).
+        await connection.executeQuery(CompiledQuery.raw(`SET SESSION max_statement_time = ${statementSeconds}`))
+      },
+    }, options.acquireTimeoutMs),
+  })
+  return { db, traits: mysqlTraits(false), description: redactUrl(url), close: async () => { await db.destroy() } }
+}
+
 /**
- * Opens the database a URL names. SQLite URLs follow SQLAlchemy
- * (`sqlite:///relative/path`, `sqlite:////absolute/path`); the file and its
- * folder are created when missing, and WAL mode is switched on.
+ * Opens the database a URL names: SQLite (`sqlite:///relative/path`,
+ * `sqlite:////absolute/path`; file and folder created when missing, WAL mode
+ * on), PostgreSQL (`postgresql://`, `postgres://`, `postgresql+psycopg2://`) or
+ * MySQL/MariaDB (`mysql://`, `mariadb://`, `mysql+pymysql://…?charset=utf8`).
+ * Connections are opened lazily; an unreachable server shows up as
+ * DATABASE_UNAVAILABLE on first use.
  *
  * This is the only place that switches on the engine.
  */
-export function openDatabase (url: string): OpenDatabase {
-  if (/^sqlite(\+\w+)?:/.test(url)) return openSqlite(url)
-  throw new Error(`Unsupported database URL scheme in '${url.replace(/\/\/[^@/]*@/, '//***@')}': only sqlite:// is supported so far`)
+export function openDatabase (url: string, options: Partial<PoolOptions> = {}, onPoolError: (error: Error) => void = () => {}): OpenDatabase {
+  const full = { ...DEFAULT_POOL_OPTIONS, ...options }
+  switch (engineOfUrl(url)) {
+    case 'sqlite': return openSqlite(url, full)
+    case 'postgres': return openPostgres(url, full, onPoolError)
+    case 'mysql': return openMysql(url, full, onPoolError)
+  }
 }

@@ -3,6 +3,7 @@ import type { ScopeFilter, ScopeState } from '../domain/scope-state.ts'
 import { fromStored, toStoredText } from '../domain/timestamps.ts'
 import type { Database, ResetJobRow } from './database.ts'
 import type { EngineTraits } from './engine-traits.ts'
+import { insertReturningId } from './insert-returning-id.ts'
 import { matchesFilter, toScopeState } from './scope-state-repository.ts'
 
 const JOBS = 'scopekeeper_reset_jobs'
@@ -19,7 +20,7 @@ export async function insertResetJob (
   job: { target: Date, now: Date, maxAttempts: number, requestId: string | null },
 ): Promise<{ jobId: number, scopesTotal: number }> {
   const now = toStoredText(job.now)
-  const { id: jobId } = await db.insertInto(JOBS).values({
+  const jobId = await insertReturningId(db, traits, JOBS, {
     status: 'pending',
     target_timestamp: toStoredText(job.target),
     scopes_total: 0,
@@ -27,7 +28,7 @@ export async function insertResetJob (
     run_at: now,
     created_at: now,
     request_id: job.requestId,
-  }).returning('id').executeTakeFirstOrThrow()
+  })
   const inserted = await db.insertInto(JOB_SCOPES).columns(['job_id', 'state_id']).expression(
     db.selectFrom('cloudkitty_storage_states')
       .select([sql.lit(jobId).as('job_id'), 'id as state_id'])
@@ -45,11 +46,15 @@ export async function insertResetJob (
  * running and counts the attempt. Must run in a write transaction.
  */
 export async function claimOldestJob (
-  db: Kysely<Database>, workerId: string, now: Date, leaseExpiredBefore: Date,
+  db: Kysely<Database>, traits: EngineTraits, workerId: string, now: Date, leaseExpiredBefore: Date,
 ): Promise<ResetJobRow | undefined> {
+  // Two workers claiming at once: the row lock makes the second wait and then
+  // see the first one's lease (SQLite's write transaction is exclusive already).
   const job = await db.selectFrom(JOBS).selectAll()
     .where('status', 'in', ['pending', 'running'])
-    .orderBy('id').limit(1).executeTakeFirst()
+    .orderBy('id').limit(1)
+    .$if(traits.supportsRowLocks, (q) => q.forUpdate())
+    .executeTakeFirst()
   if (job === undefined) return undefined
   if (fromStored(job.run_at) > now) return undefined
   const heldByOther = job.locked_by !== null && job.locked_by !== workerId &&

@@ -1,8 +1,9 @@
-import type { ExpressionBuilder, Kysely } from 'kysely'
+import { sql, type ExpressionBuilder, type Kysely } from 'kysely'
 import type { ScopeChanges, ScopeFilter, ScopeState } from '../domain/scope-state.ts'
 import { fromStored, toStoredText } from '../domain/timestamps.ts'
 import type { Database, StorageStateRow, StorageStateUpdate } from './database.ts'
 import { booleanFromDb, booleanToDb, type EngineTraits } from './engine-traits.ts'
+import { insertReturningId } from './insert-returning-id.ts'
 import { translateUniqueViolation } from './unique-violation.ts'
 
 const STATES = 'cloudkitty_storage_states'
@@ -28,10 +29,16 @@ export function toScopeState (row: StorageStateRow): ScopeState {
 export function matchesFilter (traits: EngineTraits, filter: ScopeFilter) {
   return (eb: ExpressionBuilder<Database, typeof STATES>) => {
     const terms = []
-    if (filter.scopeIds !== undefined) terms.push(eb('identifier', 'in', filter.scopeIds))
-    if (filter.scopeKeys !== undefined) terms.push(eb('scope_key', 'in', filter.scopeKeys))
-    if (filter.fetchers !== undefined) terms.push(eb('fetcher', 'in', filter.fetchers))
-    if (filter.collectors !== undefined) terms.push(eb('collector', 'in', filter.collectors))
+    const text = [
+      ['identifier', filter.scopeIds], ['scope_key', filter.scopeKeys], ['fetcher', filter.fetchers], ['collector', filter.collectors],
+    ] as const
+    for (const [column, values] of text) {
+      if (values === undefined) continue
+      terms.push(eb(column, 'in', values))
+      // MySQL/MariaDB: a CloudKitty-created table compares case-insensitively;
+      // the IN above still uses the index, this keeps `AAAA` from matching `aaaa`.
+      if (traits.mayCompareCaseInsensitively) terms.push(eb(sql<string>`binary ${sql.ref(column)}`, 'in', values))
+    }
     if (filter.active !== undefined) terms.push(eb('active', 'in', filter.active.map((a) => booleanToDb(traits, a))))
     return eb.and(terms)
   }
@@ -40,15 +47,18 @@ export function matchesFilter (traits: EngineTraits, filter: ScopeFilter) {
 /**
  * Reads up to `limit` matching scope states in creation order (ascending id),
  * starting `offset` rows in, or just after the row `afterId` when given.
+ * `forUpdate` locks the rows until the caller's transaction ends (a no-op on
+ * SQLite, whose write transactions are exclusive).
  */
 export async function findScopes (
   db: Kysely<Database>, traits: EngineTraits, filter: ScopeFilter,
-  { limit, offset = 0, afterId }: { limit: number, offset?: number, afterId?: number },
+  { limit, offset = 0, afterId, forUpdate = false }: { limit: number, offset?: number, afterId?: number, forUpdate?: boolean },
 ): Promise<ScopeState[]> {
   let query = db.selectFrom(STATES).selectAll().where(matchesFilter(traits, filter))
   if (afterId !== undefined) query = query.where('id', '>', afterId)
   query = query.orderBy('id').limit(limit)
   if (offset > 0) query = query.offset(offset)
+  if (forUpdate && traits.supportsRowLocks) query = query.forUpdate()
   return (await query.execute()).map(toScopeState)
 }
 
@@ -60,8 +70,8 @@ export async function anyScopeMatches (db: Kysely<Database>, traits: EngineTrait
 
 /** Inserts a scope state; a duplicate (identifier, key, collector, fetcher) throws SCOPE_CONFLICT. */
 export async function insertScope (db: Kysely<Database>, traits: EngineTraits, scope: Omit<ScopeState, 'id'>): Promise<ScopeState> {
-  const row = await translateUniqueViolation(
-    () => db.insertInto(STATES).values({
+  const id = await translateUniqueViolation(
+    async () => await insertReturningId(db, traits, STATES, {
       identifier: scope.scopeId,
       scope_key: scope.scopeKey,
       fetcher: scope.fetcher,
@@ -69,10 +79,11 @@ export async function insertScope (db: Kysely<Database>, traits: EngineTraits, s
       last_processed_timestamp: toStoredText(scope.lastProcessedTimestamp),
       scope_activation_toggle_date: toStoredText(scope.activationToggleDate),
       active: booleanToDb(traits, scope.active),
-    }).returningAll().executeTakeFirstOrThrow(),
+    }),
     `Scope ${scope.scopeId} already exists.`,
   )
-  return toScopeState(row)
+  // What was written is what a read would return: whole seconds, no defaults.
+  return { ...scope, id }
 }
 
 /**

@@ -11,14 +11,20 @@ import { ResetWorker, type ResetWorkerOptions } from '../../src/reset/reset-work
 import type { RatedDataStore } from '../../src/reset/rated-data-hook.ts'
 import { migrateToLatest } from '../../src/storage/migrate.ts'
 import { openDatabase, type OpenDatabase } from '../../src/storage/open-database.ts'
+import { freshDatabaseUrl, type TestEngine } from './test-databases.ts'
+
+/** Thrown when the test's engine is unreachable and the test was skipped. */
+export class SkippedEngine extends Error {}
 
 export interface TestApp {
   app: FastifyInstance
   database: OpenDatabase
   config: Config
   worker: ResetWorker
-  /** Folder of the SQLite file; removed after the test. */
+  /** A folder removed after the test; on SQLite, where test.sqlite lives. */
   dir: string
+  /** The database URL the app uses. */
+  url: string
 }
 
 /** A temporary folder removed when the test ends. */
@@ -34,22 +40,24 @@ export function tempDir (t: TestContext): string {
  */
 export async function buildTestApp (
   t: TestContext,
-  options: { env?: Record<string, string>, store?: RatedDataStore, worker?: Partial<ResetWorkerOptions>, clock?: () => Date } = {},
+  options: { engine?: TestEngine, env?: Record<string, string>, store?: RatedDataStore, worker?: Partial<ResetWorkerOptions>, clock?: () => Date } = {},
 ): Promise<TestApp> {
   const dir = tempDir(t)
-  const config = loadConfig({ env: { SCOPEKEEPER_DATABASE_URL: `sqlite:///${join(dir, 'test.sqlite')}`, SCOPEKEEPER_LOG_LEVEL: 'silent', ...options.env } })
+  const url = options.env?.SCOPEKEEPER_DATABASE_URL ?? await freshDatabaseUrl(t, options.engine ?? 'sqlite', dir)
+  if (url === undefined) throw new SkippedEngine()
+  const config = loadConfig({ env: { SCOPEKEEPER_LOG_LEVEL: 'silent', ...options.env, SCOPEKEEPER_DATABASE_URL: url } })
   const database = openDatabase(config.database.url)
   await migrateToLatest(database)
   const logger = pino({ level: 'silent' })
   const app = await buildApp(config, { database, logger, clock: options.clock })
-  const worker = new ResetWorker({ db: database.db, logger, store: options.store, clock: options.clock }, {
+  const worker = new ResetWorker({ db: database.db, traits: database.traits, logger, store: options.store, clock: options.clock }, {
     periodSeconds: config.collect.period, retryBaseMs: 1, retryMaxMs: 1, ...options.worker,
   })
   t.after(async () => {
     await app.close()
     await database.close()
   })
-  return { app, database, config, worker, dir }
+  return { app, database, config, worker, dir, url }
 }
 
 /** Sends a JSON request through `inject` and returns status, parsed body and headers. */

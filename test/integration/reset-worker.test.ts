@@ -5,6 +5,7 @@ import type { ScopeState } from '../../src/domain/scope-state.ts'
 import { ResetWorker } from '../../src/reset/reset-worker.ts'
 import { InProcessScopeLock } from '../../src/reset/scope-lock.ts'
 import { buildTestApp, call, dumpJobs } from '../helpers/build-test-app.ts'
+import { testEngines } from '../helpers/test-databases.ts'
 import { waitFor } from '../helpers/server-process.ts'
 
 async function insertScopes (database: any, count: number, prefix = 's'): Promise<void> {
@@ -23,109 +24,111 @@ async function countAt (database: any, stored: string): Promise<number> {
   return Number(row.n)
 }
 
-describe('reset worker', () => {
-  it('resumes a failed job at its saved batch, not from the start', async (t) => {
-    const seen: string[] = []
-    let failOnce = true
-    const store = {
-      async discardFrom (scope: ScopeState) {
-        if (scope.scopeId === 's0000003' && failOnce) { failOnce = false; throw new Error('storage backend down') }
-        seen.push(scope.scopeId)
-      },
-    }
-    const { app, database, worker } = await buildTestApp(t, { store, worker: { batchSize: 2 } })
-    await insertScopes(database, 6)
-    assert.equal((await call(app, 'PUT', '/v2/scope', { all_scopes: true, state: '2019-01-01' })).status, 202)
-    await worker.runOnce()
-    const [failed] = await dumpJobs(database) as any[]
-    assert.equal(failed.status, 'pending')
-    assert.equal(failed.attempts, 1)
-    assert.equal(failed.scopes_applied, 2)
-    assert.match(failed.last_error, /storage backend down/)
-    await waitFor(async () => { await worker.drain(); return ((await dumpJobs(database)) as any[])[0].status === 'done' })
-    const [done] = await dumpJobs(database) as any[]
-    assert.equal(done.scopes_applied, 6)
-    assert.equal(done.last_error, null)
-    // Scopes 0-1 were applied once; batch 2-3 is repeated after the failure.
-    assert.deepEqual(seen, ['s0000000', 's0000001', 's0000002', 's0000002', 's0000003', 's0000004', 's0000005'])
-    assert.equal(await countAt(database, '2019-01-01 00:00:00.000000'), 6)
-  })
+for (const engine of testEngines()) {
+  describe(`${engine}: reset worker`, () => {
+    it('resumes a failed job at its saved batch, not from the start', async (t) => {
+      const seen: string[] = []
+      let failOnce = true
+      const store = {
+        async discardFrom (scope: ScopeState) {
+          if (scope.scopeId === 's0000003' && failOnce) { failOnce = false; throw new Error('storage backend down') }
+          seen.push(scope.scopeId)
+        },
+      }
+      const { app, database, worker } = await buildTestApp(t, { engine, store, worker: { batchSize: 2 } })
+      await insertScopes(database, 6)
+      assert.equal((await call(app, 'PUT', '/v2/scope', { all_scopes: true, state: '2019-01-01' })).status, 202)
+      await worker.runOnce()
+      const [failed] = await dumpJobs(database) as any[]
+      assert.equal(failed.status, 'pending')
+      assert.equal(failed.attempts, 1)
+      assert.equal(failed.scopes_applied, 2)
+      assert.match(failed.last_error, /storage backend down/)
+      await waitFor(async () => { await worker.drain(); return ((await dumpJobs(database)) as any[])[0].status === 'done' })
+      const [done] = await dumpJobs(database) as any[]
+      assert.equal(done.scopes_applied, 6)
+      assert.equal(done.last_error, null)
+      // Scopes 0-1 were applied once; batch 2-3 is repeated after the failure.
+      assert.deepEqual(seen, ['s0000000', 's0000001', 's0000002', 's0000002', 's0000003', 's0000004', 's0000005'])
+      assert.equal(await countAt(database, '2019-01-01 00:00:00.000000'), 6)
+    })
 
-  it('fails a job for good after its last attempt, recording the error, and goes on with the next', async (t) => {
-    const store = { async discardFrom (scope: ScopeState) { if (scope.scopeId === 'bad0000000') throw new Error('cannot discard bad') } }
-    const { app, database, worker } = await buildTestApp(t, { store, env: { SCOPEKEEPER_RESET_MAX_ATTEMPTS: '3' } })
-    await insertScopes(database, 1, 'bad')
-    await insertScopes(database, 1, 'good')
-    await call(app, 'PUT', '/v2/scope', { scope_id: 'bad0000000', state: '2019-01-01' })
-    await call(app, 'PUT', '/v2/scope', { scope_id: 'good0000000', state: '2019-01-01' })
-    await waitFor(async () => { await worker.drain(); return ((await dumpJobs(database)) as any[]).every((j) => j.status === 'done' || j.status === 'failed') })
-    const [bad, good] = await dumpJobs(database) as any[]
-    assert.equal(bad.status, 'failed')
-    assert.equal(bad.attempts, 3)
-    assert.match(bad.last_error, /cannot discard bad/)
-    assert.equal(good.status, 'done')
-    const listed = (await call(app, 'GET', '/v2/scope')).body.results
-    assert.deepEqual(listed.map((r: any) => r.last_processed_timestamp), ['2020-01-01T00:00:00+00:00', '2019-01-01T00:00:00+00:00'])
-  })
+    it('fails a job for good after its last attempt, recording the error, and goes on with the next', async (t) => {
+      const store = { async discardFrom (scope: ScopeState) { if (scope.scopeId === 'bad0000000') throw new Error('cannot discard bad') } }
+      const { app, database, worker } = await buildTestApp(t, { engine, store, env: { SCOPEKEEPER_RESET_MAX_ATTEMPTS: '3' } })
+      await insertScopes(database, 1, 'bad')
+      await insertScopes(database, 1, 'good')
+      await call(app, 'PUT', '/v2/scope', { scope_id: 'bad0000000', state: '2019-01-01' })
+      await call(app, 'PUT', '/v2/scope', { scope_id: 'good0000000', state: '2019-01-01' })
+      await waitFor(async () => { await worker.drain(); return ((await dumpJobs(database)) as any[]).every((j) => j.status === 'done' || j.status === 'failed') })
+      const [bad, good] = await dumpJobs(database) as any[]
+      assert.equal(bad.status, 'failed')
+      assert.equal(bad.attempts, 3)
+      assert.match(bad.last_error, /cannot discard bad/)
+      assert.equal(good.status, 'done')
+      const listed = (await call(app, 'GET', '/v2/scope')).body.results
+      assert.deepEqual(listed.map((r: any) => r.last_processed_timestamp), ['2020-01-01T00:00:00+00:00', '2019-01-01T00:00:00+00:00'])
+    })
 
-  it('takes over a job whose worker stopped renewing its lease, and leaves a live one alone', async (t) => {
-    const { app, database, worker } = await buildTestApp(t, { worker: { leaseMs: 60_000 } })
-    await insertScopes(database, 3)
-    await call(app, 'PUT', '/v2/scope', { all_scopes: true, state: '2019-01-01' })
-    const fresh = new Date().toISOString().slice(0, 19).replace('T', ' ') + '.000000'
-    await database.db.updateTable('scopekeeper_reset_jobs').set({ status: 'running', locked_by: 'other-worker', locked_at: fresh }).execute()
-    assert.equal(await worker.runOnce(), false)
-    await database.db.updateTable('scopekeeper_reset_jobs').set({ locked_at: '2020-01-01 00:00:00.000000' }).execute()
-    assert.equal(await worker.runOnce(), true)
-    assert.equal(((await dumpJobs(database)) as any[])[0].status, 'done')
-    assert.equal(await countAt(database, '2019-01-01 00:00:00.000000'), 3)
-  })
+    it('takes over a job whose worker stopped renewing its lease, and leaves a live one alone', async (t) => {
+      const { app, database, worker } = await buildTestApp(t, { engine, worker: { leaseMs: 60_000 } })
+      await insertScopes(database, 3)
+      await call(app, 'PUT', '/v2/scope', { all_scopes: true, state: '2019-01-01' })
+      const fresh = new Date().toISOString().slice(0, 19).replace('T', ' ') + '.000000'
+      await database.db.updateTable('scopekeeper_reset_jobs').set({ status: 'running', locked_by: 'other-worker', locked_at: fresh }).execute()
+      assert.equal(await worker.runOnce(), false)
+      await database.db.updateTable('scopekeeper_reset_jobs').set({ locked_at: '2020-01-01 00:00:00.000000' }).execute()
+      assert.equal(await worker.runOnce(), true)
+      assert.equal(((await dumpJobs(database)) as any[])[0].status, 'done')
+      assert.equal(await countAt(database, '2019-01-01 00:00:00.000000'), 3)
+    })
 
-  it('hands a job back between batches when stopped, and another worker finishes it', async (t) => {
-    let release!: () => void
-    const gate = new Promise<void>((resolve) => { release = resolve })
-    let calls = 0
-    const store = { async discardFrom () { if (++calls === 1) await gate } }
-    const { app, database, worker } = await buildTestApp(t, { store, worker: { batchSize: 2, pollIntervalMs: 10 } })
-    await insertScopes(database, 6)
-    await call(app, 'PUT', '/v2/scope', { all_scopes: true, state: '2019-01-01' })
-    worker.start()
-    await waitFor(async () => calls === 1)
-    const stopped = worker.stop()
-    release()
-    await stopped
-    const [job] = await dumpJobs(database) as any[]
-    assert.equal(job.status, 'pending')
-    assert.equal(job.locked_by, null)
-    assert.equal(job.scopes_applied, 2)
-    assert.equal(job.attempts, 0)
-    const next = new ResetWorker({ db: database.db, logger: pino({ level: 'silent' }) }, { batchSize: 2 })
-    await next.drain()
-    const [done] = await dumpJobs(database) as any[]
-    assert.equal(done.status, 'done')
-    assert.equal(done.scopes_applied, 6)
-  })
+    it('hands a job back between batches when stopped, and another worker finishes it', async (t) => {
+      let release!: () => void
+      const gate = new Promise<void>((resolve) => { release = resolve })
+      let calls = 0
+      const store = { async discardFrom () { if (++calls === 1) await gate } }
+      const { app, database, worker } = await buildTestApp(t, { engine, store, worker: { batchSize: 2, pollIntervalMs: 10 } })
+      await insertScopes(database, 6)
+      await call(app, 'PUT', '/v2/scope', { all_scopes: true, state: '2019-01-01' })
+      worker.start()
+      await waitFor(async () => calls === 1)
+      const stopped = worker.stop()
+      release()
+      await stopped
+      const [job] = await dumpJobs(database) as any[]
+      assert.equal(job.status, 'pending')
+      assert.equal(job.locked_by, null)
+      assert.equal(job.scopes_applied, 2)
+      assert.equal(job.attempts, 0)
+      const next = new ResetWorker({ db: database.db, traits: database.traits, logger: pino({ level: 'silent' }) }, { batchSize: 2 })
+      await next.drain()
+      const [done] = await dumpJobs(database) as any[]
+      assert.equal(done.status, 'done')
+      assert.equal(done.scopes_applied, 6)
+    })
 
-  it('applies all_scopes over 100 000 scopes in full, in bounded batches (CloudKitty stops at 100)', async (t) => {
-    let largestBatch = 0
-    let inBatch = 0
-    const lock = new InProcessScopeLock()
-    const countingLock = {
-      async withScopes<T> (ids: string[], work: () => Promise<T>) {
-        largestBatch = Math.max(largestBatch, ids.length)
-        inBatch = ids.length
-        return await lock.withScopes(ids, work)
-      },
-    }
-    const { app, database, config } = await buildTestApp(t)
-    const worker = new ResetWorker({ db: database.db, logger: pino({ level: 'silent' }), lock: countingLock }, { batchSize: config.reset.batchSize })
-    await insertScopes(database, 100_500)
-    assert.equal((await call(app, 'PUT', '/v2/scope', { all_scopes: true, state: '2019-01-01T00:00:00Z' })).status, 202)
-    await worker.drain()
-    assert.equal(await countAt(database, '2019-01-01 00:00:00.000000'), 100_500)
-    const [job] = await dumpJobs(database) as any[]
-    assert.deepEqual([job.status, job.scopes_total, job.scopes_applied], ['done', 100_500, 100_500])
-    assert.equal(largestBatch, config.reset.batchSize)
-    assert.ok(inBatch > 0)
+    it('applies all_scopes over 100 000 scopes in full, in bounded batches (CloudKitty stops at 100)', async (t) => {
+      let largestBatch = 0
+      let inBatch = 0
+      const lock = new InProcessScopeLock()
+      const countingLock = {
+        async withScopes<T> (ids: string[], work: () => Promise<T>) {
+          largestBatch = Math.max(largestBatch, ids.length)
+          inBatch = ids.length
+          return await lock.withScopes(ids, work)
+        },
+      }
+      const { app, database, config } = await buildTestApp(t, { engine })
+      const worker = new ResetWorker({ db: database.db, traits: database.traits, logger: pino({ level: 'silent' }), lock: countingLock }, { batchSize: config.reset.batchSize })
+      await insertScopes(database, 100_500)
+      assert.equal((await call(app, 'PUT', '/v2/scope', { all_scopes: true, state: '2019-01-01T00:00:00Z' })).status, 202)
+      await worker.drain()
+      assert.equal(await countAt(database, '2019-01-01 00:00:00.000000'), 100_500)
+      const [job] = await dumpJobs(database) as any[]
+      assert.deepEqual([job.status, job.scopes_total, job.scopes_applied], ['done', 100_500, 100_500])
+      assert.equal(largestBatch, config.reset.batchSize)
+      assert.ok(inBatch > 0)
+    })
   })
-})
+}

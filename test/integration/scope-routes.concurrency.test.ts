@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict'
-import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { buildTestApp, call, createScopes, dumpStates, tempDir } from '../helpers/build-test-app.ts'
+import { freshDatabaseUrl, testEngines } from '../helpers/test-databases.ts'
 import { startServerProcess, type ServerProcess } from '../helpers/server-process.ts'
-import { openDatabase } from '../../src/storage/open-database.ts'
+import { fromStored } from '../../src/domain/timestamps.ts'
+import { booleanFromDb } from '../../src/storage/engine-traits.ts'
 
 // CONTRACT.md "POST /v2/scope": concurrent identical POSTs create exactly one
 // row; "PATCH /v2/scope": the toggle date changes only when `active` flips.
@@ -16,16 +17,6 @@ function countStatuses (statuses: number[]): Record<number, number> {
   const counts: Record<number, number> = {}
   for (const s of statuses) counts[s] = (counts[s] ?? 0) + 1
   return counts
-}
-
-/** The rows of `scopeId` in the SQLite file, read through a connection of our own. */
-async function rowsInFile (file: string, scopeId: string): Promise<unknown[]> {
-  const database = openDatabase(`sqlite:///${file}`)
-  try {
-    return await database.db.selectFrom('cloudkitty_storage_states').selectAll().where('identifier', '=', scopeId).execute()
-  } finally {
-    await database.close()
-  }
 }
 
 /** POSTs the same scope once per target URL entry, all at the same time, over real HTTP. */
@@ -48,111 +39,124 @@ function assertOneCreatedRestConflict (responses: Array<{ status: number, body: 
   for (const r of responses.filter((r) => r.status === 409)) assert.equal(typeof r.body.message, 'string')
 }
 
-describe('sqlite: concurrent POST /v2/scope', () => {
-  it('creates exactly one row and answers 409 to the other 49 of 50 simultaneous identical POSTs', async (t) => {
-    const { app, database } = await buildTestApp(t)
-    const responses = await Promise.all(Array.from({ length: RACERS }, async () => {
-      const res = await app.inject({
-        method: 'POST', url: '/v2/scope', payload: JSON.stringify(SCOPE), headers: { 'content-type': 'application/json' },
-      })
-      return { status: res.statusCode, body: res.json() }
-    }))
-    assertOneCreatedRestConflict(responses)
-    assert.equal((await dumpStates(database)).length, 1)
+/** The rows a server lists for the racing scope_id. */
+async function listedRows (base: string): Promise<unknown[]> {
+  const res = await fetch(`${base}/v2/scope?scope_id=${encodeURIComponent(SCOPE.scope_id)}`)
+  return res.status === 404 ? [] : (await res.json() as { results: unknown[] }).results
+}
+
+for (const engine of testEngines()) {
+  describe(`${engine}: concurrent POST /v2/scope`, () => {
+    it('creates exactly one row and answers 409 to the other 49 of 50 simultaneous identical POSTs', async (t) => {
+      const { app, database } = await buildTestApp(t, { engine })
+      const responses = await Promise.all(Array.from({ length: RACERS }, async () => {
+        const res = await app.inject({
+          method: 'POST', url: '/v2/scope', payload: JSON.stringify(SCOPE), headers: { 'content-type': 'application/json' },
+        })
+        return { status: res.statusCode, body: res.json() }
+      }))
+      assertOneCreatedRestConflict(responses)
+      assert.equal((await dumpStates(database)).length, 1)
+    })
+
+    it('creates exactly one row when a real server receives 50 simultaneous identical POSTs over HTTP', async (t) => {
+      const url = await freshDatabaseUrl(t, engine, tempDir(t))
+      if (url === undefined) return
+      const server = await startServerProcess(t, ['--database', url])
+      try {
+        assertOneCreatedRestConflict(await postConcurrently(Array.from({ length: RACERS }, () => server.url)))
+        assert.equal((await listedRows(server.url)).length, 1)
+      } finally {
+        await server.stop()
+      }
+    })
+
+    it('creates exactly one row when two server processes on one database receive 25 identical POSTs each', async (t) => {
+      const url = await freshDatabaseUrl(t, engine, tempDir(t))
+      if (url === undefined) return
+      const servers: ServerProcess[] = []
+      try {
+        servers.push(...await Promise.all([0, 1].map(async () => await startServerProcess(t, ['--database', url, '--no-worker']))))
+        const urls = Array.from({ length: RACERS }, (_, i) => servers[i % 2].url)
+        assertOneCreatedRestConflict(await postConcurrently(urls))
+        assert.equal((await listedRows(servers[1].url)).length, 1)
+      } finally {
+        for (const server of servers) await server.stop()
+      }
+    })
   })
 
-  it('creates exactly one row when a real server receives 50 simultaneous identical POSTs over HTTP', async (t) => {
-    const file = join(tempDir(t), 'race.sqlite')
-    const server = await startServerProcess(t, ['--database', `sqlite:///${file}`])
-    try {
-      assertOneCreatedRestConflict(await postConcurrently(Array.from({ length: RACERS }, () => server.url)))
-      assert.equal((await rowsInFile(file, SCOPE.scope_id)).length, 1)
-    } finally {
-      await server.stop()
+  describe(`${engine}: concurrent PATCH /v2/scope`, () => {
+    /** A fake clock that advances one second per call, so that every flip gets its own toggle date. */
+    function fakeTickingClock (): () => Date {
+      let ticks = 0
+      const start = Date.UTC(2024, 4, 1, 12, 0, 0)
+      return () => new Date(start + 1000 * ticks++)
     }
+
+    it('keeps active and its toggle date consistent under 40 simultaneous alternating PATCHes', async (t) => {
+      const { app, database } = await buildTestApp(t, { engine, clock: fakeTickingClock() })
+      const [created] = await createScopes(app, [{ scope_id: 'toggled' }])
+      assert.equal(created.active, true)
+
+      // Alternates false/true, in the JSON boolean and the integer forms the CloudKitty client sends.
+      const forms = [false, true, 0, 1]
+      const responses = await Promise.all(Array.from({ length: 40 }, async (_, i) =>
+        await call(app, 'PATCH', '/v2/scope', { scope_id: 'toggled', active: forms[i % forms.length] })))
+      for (const r of responses) assert.equal(r.status, 200, r.text)
+
+      // Each response shows the row as its own transaction left it. Every flip
+      // took a new toggle date (the clock ticks), so responses sharing a date
+      // must agree on `active`, and dates in time order must alternate
+      // true → false → true … starting from the created state.
+      const activeByDate = new Map<string, boolean>([[created.scope_activation_toggle_date, true]])
+      for (const { body } of responses) {
+        assert.equal(typeof body.active, 'boolean')
+        const known = activeByDate.get(body.scope_activation_toggle_date)
+        if (known !== undefined) assert.equal(body.active, known, `two values of active for toggle date ${body.scope_activation_toggle_date}`)
+        activeByDate.set(body.scope_activation_toggle_date, body.active)
+      }
+      const timeline = [...activeByDate].sort(([a], [b]) => a.localeCompare(b))
+      assert.equal(timeline[0][0], created.scope_activation_toggle_date)
+      timeline.forEach(([date, active], i) => assert.equal(active, i % 2 === 0, `flip ${i} at ${date} did not flip`))
+      assert.ok(timeline.length > 1, 'no PATCH flipped the scope')
+
+      // The stored row is the one the last flip left.
+      const [lastDate, lastActive] = timeline[timeline.length - 1]
+      const listed = await call(app, 'GET', '/v2/scope?scope_id=toggled')
+      assert.equal(listed.status, 200)
+      assert.equal(listed.body.results.length, 1)
+      assert.equal(listed.body.results[0].active, lastActive)
+      assert.equal(listed.body.results[0].scope_activation_toggle_date, lastDate)
+      const [row] = await dumpStates(database) as Array<{ active: unknown, scope_activation_toggle_date: unknown }>
+      assert.equal(booleanFromDb(row.active), lastActive)
+      assert.equal(fromStored(row.scope_activation_toggle_date as string).toISOString().slice(0, 19), lastDate.slice(0, 19))
+      if (engine === 'sqlite') {
+        // On disk exactly as CloudKitty's SQLAlchemy writes it.
+        assert.equal(row.active, lastActive ? 1 : 0)
+        assert.equal(row.scope_activation_toggle_date, `${lastDate.slice(0, 10)} ${lastDate.slice(11, 19)}.000000`)
+      }
+    })
+
+    it('leaves the toggle date alone when a PATCH sends the current value of active, in any form', async (t) => {
+      const { app, database } = await buildTestApp(t, { engine, clock: fakeTickingClock() })
+      await createScopes(app, [{ scope_id: 'steady', active: false }])
+      const before = await dumpStates(database)
+      const created = (await call(app, 'GET', '/v2/scope?scope_id=steady')).body.results[0]
+
+      for (const same of [false, 0, 'false', 'FALSE', '0']) {
+        const res = await call(app, 'PATCH', '/v2/scope', { scope_id: 'steady', active: same })
+        assert.equal(res.status, 200, res.text)
+        assert.equal(res.body.active, false)
+        assert.equal(res.body.scope_activation_toggle_date, created.scope_activation_toggle_date, `active: ${JSON.stringify(same)} moved the toggle date`)
+      }
+      assert.deepEqual(await dumpStates(database), before)
+
+      // The clock does tick: a real flip takes a later date.
+      const flipped = await call(app, 'PATCH', '/v2/scope', { scope_id: 'steady', active: 1 })
+      assert.equal(flipped.status, 200, flipped.text)
+      assert.equal(flipped.body.active, true)
+      assert.ok(flipped.body.scope_activation_toggle_date > created.scope_activation_toggle_date)
+    })
   })
-
-  it('creates exactly one row when two server processes on one SQLite file receive 25 identical POSTs each', async (t) => {
-    const file = join(tempDir(t), 'shared.sqlite')
-    const servers: ServerProcess[] = []
-    try {
-      // One after the other: both migrate the same file at startup.
-      servers.push(await startServerProcess(t, ['--database', `sqlite:///${file}`, '--no-worker']))
-      servers.push(await startServerProcess(t, ['--database', `sqlite:///${file}`, '--no-worker']))
-      const urls = Array.from({ length: RACERS }, (_, i) => servers[i % 2].url)
-      assertOneCreatedRestConflict(await postConcurrently(urls))
-      assert.equal((await rowsInFile(file, SCOPE.scope_id)).length, 1)
-    } finally {
-      for (const server of servers) await server.stop()
-    }
-  })
-})
-
-describe('sqlite: concurrent PATCH /v2/scope', () => {
-  /** A fake clock that advances one second per call, so that every flip gets its own toggle date. */
-  function fakeTickingClock (): () => Date {
-    let ticks = 0
-    const start = Date.UTC(2024, 4, 1, 12, 0, 0)
-    return () => new Date(start + 1000 * ticks++)
-  }
-
-  it('keeps active and its toggle date consistent under 40 simultaneous alternating PATCHes', async (t) => {
-    const { app, database } = await buildTestApp(t, { clock: fakeTickingClock() })
-    const [created] = await createScopes(app, [{ scope_id: 'toggled' }])
-    assert.equal(created.active, true)
-
-    // Alternates false/true, in the JSON boolean and the integer forms the CloudKitty client sends.
-    const forms = [false, true, 0, 1]
-    const responses = await Promise.all(Array.from({ length: 40 }, async (_, i) =>
-      await call(app, 'PATCH', '/v2/scope', { scope_id: 'toggled', active: forms[i % forms.length] })))
-    for (const r of responses) assert.equal(r.status, 200, r.text)
-
-    // Each response shows the row as its own transaction left it. Every flip
-    // took a new toggle date (the clock ticks), so responses sharing a date
-    // must agree on `active`, and dates in time order must alternate
-    // true → false → true … starting from the created state.
-    const activeByDate = new Map<string, boolean>([[created.scope_activation_toggle_date, true]])
-    for (const { body } of responses) {
-      assert.equal(typeof body.active, 'boolean')
-      const known = activeByDate.get(body.scope_activation_toggle_date)
-      if (known !== undefined) assert.equal(body.active, known, `two values of active for toggle date ${body.scope_activation_toggle_date}`)
-      activeByDate.set(body.scope_activation_toggle_date, body.active)
-    }
-    const timeline = [...activeByDate].sort(([a], [b]) => a.localeCompare(b))
-    assert.equal(timeline[0][0], created.scope_activation_toggle_date)
-    timeline.forEach(([date, active], i) => assert.equal(active, i % 2 === 0, `flip ${i} at ${date} did not flip`))
-    assert.ok(timeline.length > 1, 'no PATCH flipped the scope')
-
-    // The stored row is the one the last flip left.
-    const [lastDate, lastActive] = timeline[timeline.length - 1]
-    const listed = await call(app, 'GET', '/v2/scope?scope_id=toggled')
-    assert.equal(listed.status, 200)
-    assert.equal(listed.body.results.length, 1)
-    assert.equal(listed.body.results[0].active, lastActive)
-    assert.equal(listed.body.results[0].scope_activation_toggle_date, lastDate)
-    const [row] = await dumpStates(database) as Array<{ active: unknown, scope_activation_toggle_date: unknown }>
-    assert.equal(row.active, lastActive ? 1 : 0)
-    assert.equal(row.scope_activation_toggle_date, `${lastDate.slice(0, 10)} ${lastDate.slice(11, 19)}.000000`)
-  })
-
-  it('leaves the toggle date alone when a PATCH sends the current value of active, in any form', async (t) => {
-    const { app, database } = await buildTestApp(t, { clock: fakeTickingClock() })
-    await createScopes(app, [{ scope_id: 'steady', active: false }])
-    const before = await dumpStates(database)
-    const created = (await call(app, 'GET', '/v2/scope?scope_id=steady')).body.results[0]
-
-    for (const same of [false, 0, 'false', 'FALSE', '0']) {
-      const res = await call(app, 'PATCH', '/v2/scope', { scope_id: 'steady', active: same })
-      assert.equal(res.status, 200, res.text)
-      assert.equal(res.body.active, false)
-      assert.equal(res.body.scope_activation_toggle_date, created.scope_activation_toggle_date, `active: ${JSON.stringify(same)} moved the toggle date`)
-    }
-    assert.deepEqual(await dumpStates(database), before)
-
-    // The clock does tick: a real flip takes a later date.
-    const flipped = await call(app, 'PATCH', '/v2/scope', { scope_id: 'steady', active: 1 })
-    assert.equal(flipped.status, 200, flipped.text)
-    assert.equal(flipped.body.active, true)
-    assert.ok(flipped.body.scope_activation_toggle_date > created.scope_activation_toggle_date)
-  })
-})
+}

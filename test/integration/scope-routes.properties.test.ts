@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it, type TestContext } from 'node:test'
 import fc from 'fast-check'
 import { buildTestApp, createScopes, dumpJobs, dumpStates, type TestApp } from '../helpers/build-test-app.ts'
+import { testEngines, type TestEngine } from '../helpers/test-databases.ts'
 
 // STYLE.md §4: a fast-check property per route. Whatever the query or body,
 // the status is below 500, an error is JSON with a string `message`, and a
@@ -28,8 +29,8 @@ const KNOWN_IDS = [...SINGLE_IDS, 'twin'] as const
  * scope_id present in two rows with different collectors, and a row as
  * CloudKitty writes it without scope_key/fetcher/collector (NULLs).
  */
-async function seededApp (t: TestContext): Promise<TestApp> {
-  const testApp = await buildTestApp(t)
+async function seededApp (t: TestContext, engine: TestEngine): Promise<TestApp> {
+  const testApp = await buildTestApp(t, { engine })
   await createScopes(testApp.app, [
     { scope_id: 'alpha' },
     { scope_id: 'beta', active: false, fetcher: 'gnocchi', collector: 'prometheus', last_processed_timestamp: '2019-07-16T08:55:01Z' },
@@ -286,8 +287,8 @@ async function sendAndCheck ({ app, database }: TestApp, method: Method, request
   return res.statusCode
 }
 
-async function checkRoute (t: TestContext, method: Method, requests: fc.Arbitrary<GeneratedRequest>): Promise<void> {
-  const testApp = await seededApp(t)
+async function checkRoute (t: TestContext, engine: TestEngine, method: Method, requests: fc.Arbitrary<GeneratedRequest>): Promise<void> {
+  const testApp = await seededApp(t, engine)
   const statuses = new Map<number, number>()
   await fc.assert(
     fc.asyncProperty(requests, async (request) => {
@@ -302,20 +303,22 @@ async function checkRoute (t: TestContext, method: Method, requests: fc.Arbitrar
   assert.ok(seen.some((s) => s >= 400 && s < 500), `no 4xx among ${JSON.stringify(Object.fromEntries(statuses))}`)
 }
 
-describe('sqlite: /v2/scope under arbitrary input', () => {
-  it('GET answers below 500 with a JSON message on errors and never writes, whatever the query string', async (t) => {
-    await checkRoute(t, 'GET', getRequest)
-  })
+for (const engine of testEngines()) {
+  describe(`${engine}: /v2/scope under arbitrary input`, () => {
+    it('GET answers below 500 with a JSON message on errors and never writes, whatever the query string', async (t) => {
+      await checkRoute(t, engine, 'GET', getRequest)
+    })
 
-  it('PUT answers below 500 with a JSON message on errors and queues nothing on a 4xx, whatever the body', async (t) => {
-    await checkRoute(t, 'PUT', bodyRequest('PUT'))
-  })
+    it('PUT answers below 500 with a JSON message on errors and queues nothing on a 4xx, whatever the body', async (t) => {
+      await checkRoute(t, engine, 'PUT', bodyRequest('PUT'))
+    })
 
-  it('PATCH answers below 500 with a JSON message on errors and changes nothing on a 4xx, whatever the body', async (t) => {
-    await checkRoute(t, 'PATCH', bodyRequest('PATCH'))
-  })
+    it('PATCH answers below 500 with a JSON message on errors and changes nothing on a 4xx, whatever the body', async (t) => {
+      await checkRoute(t, engine, 'PATCH', bodyRequest('PATCH'))
+    })
 
-  it('POST answers below 500 with a JSON message on errors and creates nothing on a 4xx, whatever the body', async (t) => {
-    await checkRoute(t, 'POST', bodyRequest('POST'))
+    it('POST answers below 500 with a JSON message on errors and creates nothing on a 4xx, whatever the body', async (t) => {
+      await checkRoute(t, engine, 'POST', bodyRequest('POST'))
+    })
   })
-})
+}

@@ -1,5 +1,6 @@
-import { sql, type Kysely, type Migration } from 'kysely'
+import type { Kysely, Migration } from 'kysely'
 import type { EngineTraits } from '../engine-traits.ts'
+import { idColumn, withTableOptions } from './column-types.ts'
 
 const TABLE = 'cloudkitty_storage_states'
 // One index per served filter; `identifier` is served by the unique
@@ -20,15 +21,16 @@ export function createStorageStates (traits: EngineTraits): Migration {
   return {
     async up (db: Kysely<any>) {
       await db.schema.createTable(TABLE).ifNotExists()
-        .addColumn('id', 'integer', (c) => c.primaryKey().notNull())
+        .addColumn('id', traits.idType, idColumn(traits))
         .addColumn('identifier', 'varchar(256)', (c) => c.notNull())
         .addColumn('scope_key', 'varchar(40)')
         .addColumn('fetcher', 'varchar(40)')
         .addColumn('collector', 'varchar(40)')
         .addColumn('last_processed_timestamp', traits.dateTimeType, (c) => c.notNull())
-        .addColumn('scope_activation_toggle_date', traits.dateTimeType, (c) => c.notNull().defaultTo(sql`CURRENT_TIMESTAMP`))
+        .addColumn('scope_activation_toggle_date', traits.dateTimeType, (c) => c.notNull().defaultTo(traits.utcNowDefault))
         .addColumn('active', 'boolean', (c) => c.notNull().defaultTo(true))
         .addUniqueConstraint('uq_cloudkitty_storage_states_identifier', ['identifier', 'scope_key', 'collector', 'fetcher'])
+        .$call(withTableOptions(traits))
         .execute()
       for (const [name, column] of INDEXES) {
         await db.schema.createIndex(name).ifNotExists().on(TABLE).column(column).execute()

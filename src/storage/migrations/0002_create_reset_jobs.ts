@@ -1,5 +1,6 @@
 import type { Kysely, Migration } from 'kysely'
 import type { EngineTraits } from '../engine-traits.ts'
+import { idColumn, withTableOptions } from './column-types.ts'
 
 /** The durable reset queue: one job per accepted PUT, and the scopes it matched. */
 export function createResetJobs (traits: EngineTraits): Migration {
@@ -7,7 +8,7 @@ export function createResetJobs (traits: EngineTraits): Migration {
   return {
     async up (db: Kysely<any>) {
       await db.schema.createTable('scopekeeper_reset_jobs')
-        .addColumn('id', 'integer', (c) => c.primaryKey().notNull())
+        .addColumn('id', traits.idType, idColumn(traits))
         .addColumn('status', 'varchar(16)', (c) => c.notNull())
         .addColumn('target_timestamp', dt, (c) => c.notNull())
         .addColumn('scopes_total', 'integer', (c) => c.notNull())
@@ -23,6 +24,7 @@ export function createResetJobs (traits: EngineTraits): Migration {
         .addColumn('created_at', dt, (c) => c.notNull())
         .addColumn('started_at', dt)
         .addColumn('finished_at', dt)
+        .$call(withTableOptions(traits))
         .execute()
       // The worker's claim: the oldest unfinished job.
       await db.schema.createIndex('ix_scopekeeper_reset_jobs_status_id').on('scopekeeper_reset_jobs').columns(['status', 'id']).execute()
@@ -30,6 +32,7 @@ export function createResetJobs (traits: EngineTraits): Migration {
         .addColumn('job_id', 'integer', (c) => c.notNull())
         .addColumn('state_id', 'integer', (c) => c.notNull())
         .addPrimaryKeyConstraint('pk_scopekeeper_reset_job_scopes', ['job_id', 'state_id'])
+        .$call(withTableOptions(traits))
         .execute()
     },
     async down (db: Kysely<any>) {

@@ -1,0 +1,17 @@
+import type { Insertable, Kysely } from 'kysely'
+import type { Database } from './database.ts'
+import type { EngineTraits } from './engine-traits.ts'
+
+type TableWithId = 'cloudkitty_storage_states' | 'scopekeeper_reset_jobs'
+
+/**
+ * Inserts one row and returns its new id: through RETURNING where the engine
+ * has it, else from the driver's insert id (MySQL).
+ */
+export async function insertReturningId<T extends TableWithId> (
+  db: Kysely<Database>, traits: EngineTraits, table: T, values: Insertable<Database[T]>,
+): Promise<number> {
+  const insert = db.insertInto(table).values(values as never)
+  if (traits.supportsReturning) return Number((await insert.returning('id').executeTakeFirstOrThrow()).id)
+  return Number((await insert.executeTakeFirstOrThrow()).insertId)
+}
