@@ -33,6 +33,8 @@ export interface EngineTraits {
   utcNowDefault: RawBuilder<unknown>
   /** Appended to CREATE TABLE (MySQL: InnoDB, utf8mb4, binary collation). */
   tableOptions?: string
+  /** DROP INDEX must name the table (MySQL). */
+  dropIndexNamesTable: boolean
 }
 
 /** Traits of the embedded SQLite engine. */
@@ -48,6 +50,7 @@ export const SQLITE_TRAITS: EngineTraits = {
   idAutoIncrement: false,
   // SQLite's CURRENT_TIMESTAMP is UTC: 'YYYY-MM-DD HH:MM:SS', as CloudKitty's server default writes it.
   utcNowDefault: sql`CURRENT_TIMESTAMP`,
+  dropIndexNamesTable: false,
 }
 
 /** Traits of PostgreSQL. */
@@ -62,6 +65,7 @@ export const POSTGRES_TRAITS: EngineTraits = {
   idType: 'serial',
   idAutoIncrement: false,
   utcNowDefault: sql`(now() at time zone 'utc')`,
+  dropIndexNamesTable: false,
 }
 
 /** Traits of MySQL/MariaDB; `supportsSkipLocked` depends on the server version. */
@@ -78,6 +82,7 @@ export function mysqlTraits (supportsSkipLocked: boolean): EngineTraits {
     idAutoIncrement: true,
     utcNowDefault: sql`(UTC_TIMESTAMP())`,
     tableOptions: 'ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin',
+    dropIndexNamesTable: true,
   }
 }
 

@@ -12,6 +12,7 @@ import type { RatedDataStore } from '../../src/reset/rated-data-hook.ts'
 import { migrateToLatest } from '../../src/storage/migrate.ts'
 import { openDatabase, type OpenDatabase } from '../../src/storage/open-database.ts'
 import { freshDatabaseUrl, type TestEngine } from './test-databases.ts'
+import { deferCleanup } from './cleanup.ts'
 
 /** Thrown when the test's engine is unreachable and the test was skipped. */
 export class SkippedEngine extends Error {}
@@ -30,7 +31,7 @@ export interface TestApp {
 /** A temporary folder removed when the test ends. */
 export function tempDir (t: TestContext): string {
   const dir = mkdtempSync(join(tmpdir(), 'scopekeeper-test-'))
-  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  deferCleanup(t, () => rmSync(dir, { recursive: true, force: true }))
   return dir
 }
 
@@ -53,7 +54,7 @@ export async function buildTestApp (
   const worker = new ResetWorker({ db: database.db, traits: database.traits, logger, store: options.store, clock: options.clock }, {
     periodSeconds: config.collect.period, retryBaseMs: 1, retryMaxMs: 1, ...options.worker,
   })
-  t.after(async () => {
+  deferCleanup(t, async () => {
     await app.close()
     await database.close()
   })

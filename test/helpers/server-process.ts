@@ -1,7 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { createInterface } from 'node:readline'
+import type { TestContext } from 'node:test'
 import { fileURLToPath } from 'node:url'
+import { deferCleanup } from './cleanup.ts'
 
 /** The `scopekeeper` binary of this checkout. */
 export const BIN = fileURLToPath(new URL('../../bin/scopekeeper.js', import.meta.url))
@@ -22,7 +24,7 @@ export interface ServerProcess {
  * is killed after the test if still running.
  */
 export async function startServerProcess (
-  t: { after: (fn: () => unknown) => void }, args: string[], env: Record<string, string> = {},
+  t: TestContext, args: string[], env: Record<string, string> = {},
 ): Promise<ServerProcess> {
   const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', ...args], {
     env: { ...process.env, SCOPEKEEPER_LOG_LEVEL: 'info', ...env },
@@ -32,7 +34,7 @@ export async function startServerProcess (
   let stderr = ''
   child.stderr!.on('data', (d: Buffer) => { stderr += d.toString() })
   const exited = once(child, 'exit')
-  t.after(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
+  deferCleanup(t, () => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
   const url = await new Promise<string>((resolve, reject) => {
     const rl = createInterface({ input: child.stdout! })
     const timer = setTimeout(() => reject(new Error(`server did not start in 30 s; stderr: ${stderr}`)), 30_000)

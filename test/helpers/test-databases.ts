@@ -4,6 +4,7 @@ import type { TestContext } from 'node:test'
 import { createConnection } from 'mysql2/promise'
 import pg from 'pg'
 import type { Engine } from '../../src/storage/engine-traits.ts'
+import { deferCleanup } from './cleanup.ts'
 
 /** The engine names of TEST_ENGINES: `mariadb` is our MySQL engine. */
 export type TestEngine = 'sqlite' | 'postgres' | 'mariadb'
@@ -64,7 +65,7 @@ export async function freshDatabaseUrl (t: TestContext, engine: TestEngine, dir:
     await admin.connect()
     await admin.query(`CREATE DATABASE ${name}`)
     await admin.end()
-    t.after(async () => {
+    deferCleanup(t, async () => {
       const dropper = new pg.Client({ connectionString: TEST_POSTGRES_URL })
       await dropper.connect()
       await dropper.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
@@ -79,7 +80,7 @@ export async function freshDatabaseUrl (t: TestContext, engine: TestEngine, dir:
   // deployment would have it; our tables bring their binary collation.
   await admin.query(`CREATE DATABASE ${name}`)
   await admin.end()
-  t.after(async () => {
+  deferCleanup(t, async () => {
     const dropper = await createConnection({ uri: TEST_MARIADB_URL })
     await dropper.query(`DROP DATABASE IF EXISTS ${name}`)
     await dropper.end()

@@ -38,7 +38,10 @@ export function createStorageStates (traits: EngineTraits): Migration {
     },
     async down (db: Kysely<any>) {
       // CloudKitty's table stays: it may hold a live deployment's state.
-      for (const [name] of INDEXES) await db.schema.dropIndex(name).ifExists().execute()
+      for (const [name] of INDEXES) {
+        const drop = db.schema.dropIndex(name).ifExists()
+        await (traits.dropIndexNamesTable ? drop.on(TABLE) : drop).execute()
+      }
     },
   }
 }
