@@ -2,7 +2,7 @@ import { Command, Option } from 'commander'
 import { ConfigError, loadConfig } from '../config/load-config.ts'
 import { createLogger } from '../logger.ts'
 import { openDatabaseFromConfig, startServer } from '../server.ts'
-import { migrateToLatest } from '../storage/migrate.ts'
+import { migrateToLatest, planMigrations } from '../storage/migrate.ts'
 
 function configFrom (options: Record<string, string | number | boolean | undefined>) {
   return loadConfig({ file: options.config as string | undefined, flags: options })
@@ -44,10 +44,17 @@ program.command('migrate')
   .description('Bring the database schema up to date, then exit.')
   .option('--database <url>', 'database URL')
   .option('--config <file>', 'cloudkitty.conf-style configuration file')
+  .option('--dry-run', 'print the SQL the pending migrations would run, and change nothing')
   .action(async (options) => {
     const config = configFrom(options)
     const database = openDatabaseFromConfig(config, createLogger(config.log.level))
     try {
+      if (options.dryRun === true) {
+        const plans = await planMigrations(database)
+        for (const plan of plans) console.log(`-- ${plan.name}\n${plan.statements.join('\n')}\n`)
+        if (plans.length === 0) console.log('-- Database schema is up to date.')
+        return
+      }
       const { results = [] } = await migrateToLatest(database)
       for (const r of results) console.log(`${r.migrationName}: ${r.status}`)
       if (results.length === 0) console.log('Database schema is up to date.')

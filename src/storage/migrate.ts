@@ -1,17 +1,21 @@
 import { Migrator, type Migration, type MigrationResultSet } from 'kysely'
+import type { EngineTraits } from './engine-traits.ts'
 import type { OpenDatabase } from './open-database.ts'
 import { createStorageStates } from './migrations/0001_create_storage_states.ts'
 import { createResetJobs } from './migrations/0002_create_reset_jobs.ts'
 
-function migrator ({ db, traits }: OpenDatabase): Migrator {
+function migrations (traits: EngineTraits): Record<string, Migration> {
   // Listed explicitly, in order; names are never changed once merged.
-  const migrations: Record<string, Migration> = {
+  return {
     '0001_create_storage_states': createStorageStates(traits),
     '0002_create_reset_jobs': createResetJobs(traits),
   }
+}
+
+function migrator ({ db, traits }: OpenDatabase): Migrator {
   return new Migrator({
     db,
-    provider: { getMigrations: async () => migrations },
+    provider: { getMigrations: async () => migrations(traits) },
     // Our own bookkeeping; CloudKitty's alembic table is never touched.
     migrationTableName: 'scopekeeper_migration',
     migrationLockTableName: 'scopekeeper_migration_lock',
@@ -34,4 +38,31 @@ export async function migrateDownAll (database: OpenDatabase): Promise<void> {
   const { NO_MIGRATIONS } = await import('kysely')
   const result = await migrator(database).migrateTo(NO_MIGRATIONS)
   if (result.error !== undefined) throw result.error
+}
+
+/** One pending migration and the statements it would run. */
+export interface PlannedMigration {
+  name: string
+  statements: string[]
+}
+
+/**
+ * The SQL that {@link migrateToLatest} would run now, without running it:
+ * reads which migrations are applied, then compiles the pending ones against
+ * an engine-faithful builder that executes nothing.
+ */
+export async function planMigrations (database: OpenDatabase): Promise<PlannedMigration[]> {
+  const pending = (await migrator(database).getMigrations()).filter((m) => m.executedAt === undefined)
+  const plans: PlannedMigration[] = []
+  for (const { name, migration } of pending) {
+    const statements: string[] = []
+    const recorder = database.compileOnly((query) => {
+      const params = query.parameters.length === 0 ? '' : ` -- parameters: ${JSON.stringify(query.parameters)}`
+      statements.push(`${query.sql};${params}`)
+    })
+    await migration.up(recorder)
+    await recorder.destroy()
+    plans.push({ name, statements })
+  }
+  return plans
 }

@@ -2,8 +2,8 @@ import { mkdirSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import BetterSqlite3 from 'better-sqlite3'
 import {
-  CompiledQuery, Kysely, MysqlDialect, PostgresDialect, SqliteAdapter, SqliteDialect,
-  type DatabaseConnection, type DialectAdapter, type Driver,
+  CompiledQuery, DummyDriver, Kysely, MysqlDialect, PostgresDialect, SqliteAdapter, SqliteDialect,
+  type DatabaseConnection, type Dialect, type DialectAdapter, type Driver,
 } from 'kysely'
 import { createPool as createMysqlPool, type Pool as MysqlPool } from 'mysql2'
 import pg from 'pg'
@@ -17,7 +17,31 @@ export interface OpenDatabase {
   traits: EngineTraits
   /** A printable form of the URL, without credentials. */
   description: string
+  /**
+   * A query builder for the same engine that executes nothing: each compiled
+   * statement goes to `record` and reads return no rows (`migrate --dry-run`).
+   */
+  compileOnly: (record: (query: CompiledQuery) => void) => Kysely<any>
   close: () => Promise<void>
+}
+
+function opened (dialect: Dialect, traits: EngineTraits, description: string): OpenDatabase {
+  const db = new Kysely<Database>({ dialect })
+  return {
+    db,
+    traits,
+    description,
+    compileOnly: (record) => new Kysely<any>({
+      dialect: {
+        createAdapter: () => dialect.createAdapter(),
+        createDriver: () => new DummyDriver(),
+        createIntrospector: (k) => dialect.createIntrospector(k),
+        createQueryCompiler: () => dialect.createQueryCompiler(),
+      },
+      log: (event) => { record(event.query) },
+    }),
+    close: async () => { await db.destroy() },
+  }
 }
 
 /** Pool sizing and the bounds that keep a request from waiting forever. */
@@ -102,8 +126,7 @@ function openSqlite (url: string, options: PoolOptions): OpenDatabase {
   const sqlite = new BetterSqlite3(path)
   sqlite.pragma('journal_mode = WAL')
   sqlite.pragma(`busy_timeout = ${Math.max(1000, Math.min(options.statementTimeoutMs, 5000))}`)
-  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: sqlite }, options.acquireTimeoutMs) })
-  return { db, traits: SQLITE_TRAITS, description: `sqlite:${path}`, close: async () => { await db.destroy() } }
+  return opened(new ImmediateSqliteDialect({ database: sqlite }, options.acquireTimeoutMs), SQLITE_TRAITS, `sqlite:${path}`)
 }
 
 // timestamp without time zone (OID 1114) is naive UTC: keep the text, never
@@ -126,8 +149,7 @@ function openPostgres (url: string, options: PoolOptions, onPoolError: (error: E
   // An idle client whose server connection dies emits here; without a
   // listener the process would crash. The pool drops it and reconnects.
   pool.on('error', onPoolError)
-  const db = new Kysely<Database>({ dialect: new GuardedPostgresDialect({ pool }, options.acquireTimeoutMs) })
-  return { db, traits: POSTGRES_TRAITS, description: redactUrl(url), close: async () => { await db.destroy() } }
+  return opened(new GuardedPostgresDialect({ pool }, options.acquireTimeoutMs), POSTGRES_TRAITS, redactUrl(url))
 }
 
 function openMysql (url: string, options: PoolOptions, onPoolError: (error: Error) => void): OpenDatabase {
@@ -149,17 +171,15 @@ function openMysql (url: string, options: PoolOptions, onPoolError: (error: Erro
   })
   pool.on('connection', (connection) => { connection.on('error', onPoolError) })
   const statementSeconds = options.statementTimeoutMs / 1000
-  const db = new Kysely<Database>({
-    dialect: new GuardedMysqlDialect({
-      pool,
-      async onCreateConnection (connection) {
-        await connection.executeQuery(CompiledQuery.raw("SET SESSION time_zone = '+00:00'"))
-        // MariaDB's statement bound (MySQL 8 spells it max_execution_time).
-        await connection.executeQuery(CompiledQuery.raw(`SET SESSION max_statement_time = ${statementSeconds}`))
-      },
-    }, options.acquireTimeoutMs),
-  })
-  return { db, traits: mysqlTraits(false), description: redactUrl(url), close: async () => { await db.destroy() } }
+  const dialect = new GuardedMysqlDialect({
+    pool,
+    async onCreateConnection (connection) {
+      await connection.executeQuery(CompiledQuery.raw("SET SESSION time_zone = '+00:00'"))
+      // MariaDB's statement bound (MySQL 8 spells it max_execution_time).
+      await connection.executeQuery(CompiledQuery.raw(`SET SESSION max_statement_time = ${statementSeconds}`))
+    },
+  }, options.acquireTimeoutMs)
+  return opened(dialect, mysqlTraits(false), redactUrl(url))
 }
 
 /**

@@ -83,6 +83,18 @@ describe('scopekeeper serve, as a process', () => {
     assert.match(second.stdout, /up to date/)
   })
 
+  it('prints the SQL of pending migrations with --dry-run, changing nothing', async (t) => {
+    const file = join(tempDir(t), 'dry.sqlite')
+    const planned = await run(process.execPath, [BIN, 'migrate', '--dry-run', '--database', `sqlite:///${file}`])
+    assert.match(planned.stdout, /-- 0001_create_storage_states\ncreate table if not exists "cloudkitty_storage_states"/)
+    assert.match(planned.stdout, /constraint "uq_cloudkitty_storage_states_identifier" unique \("identifier", "scope_key", "collector", "fetcher"\)/)
+    assert.match(planned.stdout, /-- 0002_create_reset_jobs\ncreate table "scopekeeper_reset_jobs"/)
+    const again = await run(process.execPath, [BIN, 'migrate', '--dry-run', '--database', `sqlite:///${file}`])
+    assert.equal(again.stdout, planned.stdout, 'the dry run applied nothing')
+    await run(process.execPath, [BIN, 'migrate', '--database', `sqlite:///${file}`])
+    assert.match((await run(process.execPath, [BIN, 'migrate', '--dry-run', '--database', `sqlite:///${file}`])).stdout, /up to date/)
+  })
+
   it('refuses a bad setting at start, naming it and its source, with exit 2', async () => {
     await assert.rejects(run(process.execPath, [BIN, 'serve', '--port', 'http']), (e: any) => {
       assert.equal(e.code, 2)
