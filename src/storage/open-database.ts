@@ -146,9 +146,12 @@ function openPostgres (url: string, options: PoolOptions, onPoolError: (error: E
     options: '-c TimeZone=UTC',
     types: { getTypeParser: ((oid: number, format?: string) => oid === TIMESTAMP_OID ? (v: string) => v : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser },
   })
-  // An idle client whose server connection dies emits here; without a
-  // listener the process would crash. The pool drops it and reconnects.
+  // A client whose server connection dies (pg_terminate_backend, a restart)
+  // emits 'error': the pool's own event for idle clients, the client's for
+  // checked-out ones. Unheard, either would crash the process. The failing
+  // query rejects on its own; the pool drops the client and reconnects.
   pool.on('error', onPoolError)
+  pool.on('connect', (client) => { client.on('error', onPoolError) })
   return opened(new GuardedPostgresDialect({ pool }, options.acquireTimeoutMs), POSTGRES_TRAITS, redactUrl(url))
 }
 

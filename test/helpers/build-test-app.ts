@@ -10,7 +10,8 @@ import { loadConfig } from '../../src/config/load-config.ts'
 import { ResetWorker, type ResetWorkerOptions } from '../../src/reset/reset-worker.ts'
 import type { RatedDataStore } from '../../src/reset/rated-data-hook.ts'
 import { migrateToLatest } from '../../src/storage/migrate.ts'
-import { openDatabase, type OpenDatabase } from '../../src/storage/open-database.ts'
+import { openDatabaseFromConfig } from '../../src/server.ts'
+import type { OpenDatabase } from '../../src/storage/open-database.ts'
 import { freshDatabaseUrl, type TestEngine } from './test-databases.ts'
 import { deferCleanup } from './cleanup.ts'
 
@@ -47,9 +48,9 @@ export async function buildTestApp (
   const url = options.env?.SCOPEKEEPER_DATABASE_URL ?? await freshDatabaseUrl(t, options.engine ?? 'sqlite', dir)
   if (url === undefined) throw new SkippedEngine()
   const config = loadConfig({ env: { SCOPEKEEPER_LOG_LEVEL: 'silent', ...options.env, SCOPEKEEPER_DATABASE_URL: url } })
-  const database = openDatabase(config.database.url)
-  await migrateToLatest(database)
   const logger = pino({ level: 'silent' })
+  const database = openDatabaseFromConfig(config, logger)
+  await migrateToLatest(database)
   const app = await buildApp(config, { database, logger, clock: options.clock })
   const worker = new ResetWorker({ db: database.db, traits: database.traits, logger, store: options.store, clock: options.clock }, {
     periodSeconds: config.collect.period, retryBaseMs: 1, retryMaxMs: 1, ...options.worker,
