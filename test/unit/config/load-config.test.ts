@@ -107,3 +107,14 @@ describe('loadConfig', () => {
     }
   })
 })
+
+describe('README', () => {
+  it('documents every setting with its file key and environment variable', async () => {
+    const { readFileSync } = await import('node:fs')
+    const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8')
+    for (const s of SETTINGS) {
+      assert.ok(readme.includes(`\`[${s.section}] ${s.key}\``), `[${s.section}] ${s.key} missing from README`)
+      assert.ok(readme.includes(`\`${s.env}\``), `${s.env} missing from README`)
+    }
+  })
+})
