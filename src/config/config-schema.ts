@@ -85,7 +85,7 @@ export const SETTINGS: Setting[] = [
   { path: 'reset.pollInterval', section: 'reset', key: 'poll_interval', env: 'SCOPEKEEPER_RESET_POLL_INTERVAL', default: 0.5, parse: positiveNumber, description: 'Seconds between looks at the reset queue when it is empty.' },
   { path: 'reset.leaseSeconds', section: 'reset', key: 'lease_seconds', env: 'SCOPEKEEPER_RESET_LEASE_SECONDS', default: 30, parse: positiveNumber, description: "Seconds after which a job claimed by a worker that stopped renewing it is taken over." },
   { path: 'reset.maxAttempts', section: 'reset', key: 'max_attempts', env: 'SCOPEKEEPER_RESET_MAX_ATTEMPTS', default: 10, parse: integer(1, 1000), description: 'Attempts a reset job gets before it is marked failed.' },
-  { path: 'reset.batchSize', section: 'reset', key: 'batch_size', env: 'SCOPEKEEPER_RESET_BATCH_SIZE', default: 1000, parse: integer(1, 100_000), description: 'Scopes applied per transaction; progress is saved after each batch.' },
+  { path: 'reset.batchSize', section: 'reset', key: 'batch_size', env: 'SCOPEKEEPER_RESET_BATCH_SIZE', default: 500, parse: integer(1, 100_000), description: 'Scopes applied per transaction; progress is saved after each batch.' },
   { path: 'log.level', section: 'log', key: 'level', env: 'SCOPEKEEPER_LOG_LEVEL', default: 'info', parse: oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'), description: 'Log level (pino).' },
 ]
 

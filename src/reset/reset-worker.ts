@@ -2,13 +2,14 @@ import { randomUUID } from 'node:crypto'
 import { hostname } from 'node:os'
 import type { Kysely } from 'kysely'
 import type { Logger } from 'pino'
+import type { ScopeState } from '../domain/scope-state.ts'
 import { fromStored } from '../domain/timestamps.ts'
 import type { Database, ResetJobRow } from '../storage/database.ts'
 import type { EngineTraits } from '../storage/engine-traits.ts'
-import { claimOldestJob, failJobAttempt, finishJob, nextJobScopes, releaseJob, saveJobProgress } from '../storage/reset-job-repository.ts'
+import { claimNextJob, failJobAttempt, finishJob, nextJobScopes, releaseJob, saveJobProgress } from '../storage/reset-job-repository.ts'
 import { setLastProcessed } from '../storage/scope-state-repository.ts'
 import { NO_RATED_DATA, type RatedDataStore } from './rated-data-hook.ts'
-import { InProcessScopeLock, type ScopeLock } from './scope-lock.ts'
+import { scopeLockFor, type ScopeLock } from './scope-lock.ts'
 
 /** How the worker behaves; every duration in milliseconds. */
 export interface ResetWorkerOptions {
@@ -22,15 +23,27 @@ export interface ResetWorkerOptions {
   /** Backoff after a failed attempt: base × 2^(attempt-1), capped. */
   retryBaseMs: number
   retryMaxMs: number
+  /** Jobs worked on at once by this process (each loop has its own lease identity). */
+  concurrency: number
 }
 
 export const DEFAULT_WORKER_OPTIONS: ResetWorkerOptions = {
   periodSeconds: 3600,
-  batchSize: 1000,
+  batchSize: 500,
   pollIntervalMs: 500,
   leaseMs: 30_000,
   retryBaseMs: 1000,
   retryMaxMs: 300_000,
+  concurrency: 1,
+}
+
+/**
+ * Applies one batch of a job somewhere else than in this database: a
+ * CloudKitty processor reached over RabbitMQ. Resolves once the batch is
+ * durably handed over; must tolerate being called again for the same batch.
+ */
+export interface BatchDispatcher {
+  dispatch: (job: ResetJobRow, scopes: ScopeState[], target: Date) => Promise<void>
 }
 
 export interface ResetWorkerDeps {
@@ -39,17 +52,23 @@ export interface ResetWorkerDeps {
   logger: Logger
   store?: RatedDataStore
   lock?: ScopeLock
+  /** When set, batches are handed to it instead of being applied here. */
+  dispatcher?: BatchDispatcher
   clock?: () => Date
 }
 
+/** The worker's lease was taken over by another worker: stop, roll back, do not count a failure. */
+class LeaseLost extends Error {}
+
 /**
- * Applies recorded resets: claim the oldest unfinished job → for each batch of
- * its scopes, under their processing lock, discard rated data from T + period
- * on and set the timestamp to T → save the resume point → mark it done.
+ * Applies recorded resets: claim a job → for each batch of its scopes, under
+ * their processing lock and in one transaction, discard rated data from
+ * T + period on, set the timestamp to T and save the resume point → mark it
+ * done. Any number of workers, in any number of processes, share the queue.
  *
  * Every step is idempotent, so a job resumed after a crash repeats at most
- * one batch. Jobs are applied one at a time in acceptance order, so the last
- * accepted reset of a scope wins.
+ * one batch. A job sharing a scope with an older unfinished job waits for
+ * it, so the last accepted reset of a scope wins.
  */
 export class ResetWorker {
   readonly workerId = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`
@@ -57,90 +76,107 @@ export class ResetWorker {
   private readonly store: RatedDataStore
   private readonly lock: ScopeLock
   private readonly now: () => Date
-  private loop: Promise<void> | undefined
+  private loops: Promise<void> | undefined
   private readonly stopping = new AbortController()
 
   constructor (private readonly deps: ResetWorkerDeps, options: Partial<ResetWorkerOptions> = {}) {
     this.options = { ...DEFAULT_WORKER_OPTIONS, ...options }
     this.store = deps.store ?? NO_RATED_DATA
-    this.lock = deps.lock ?? new InProcessScopeLock()
+    this.lock = deps.lock ?? scopeLockFor(deps.traits)
     this.now = deps.clock ?? (() => new Date())
   }
 
   /**
-   * Claims and applies at most one job. Returns true when a job was worked on
-   * (done, or failed and rescheduled), false when there was nothing to do.
+   * Claims and works on at most one job as `identity` (default: this
+   * worker). Returns true when a job was worked on (done, failed and
+   * rescheduled, or lost to another worker), false when none was claimable.
    */
-  async runOnce (): Promise<boolean> {
-    const { db } = this.deps
+  async runOnce (identity = this.workerId): Promise<boolean> {
+    const { db, traits, logger } = this.deps
     const now = this.now()
     const job = await db.transaction().execute(async (trx) =>
-      await claimOldestJob(trx, this.deps.traits, this.workerId, now, new Date(now.getTime() - this.options.leaseMs)))
+      await claimNextJob(trx, traits, identity, now, new Date(now.getTime() - this.options.leaseMs)))
     if (job === undefined) return false
     try {
-      if (await this.apply(job) === 'stopped') {
-        await releaseJob(db, job.id)
+      if (await this.apply(job, identity) === 'stopped') {
+        await releaseJob(db, job.id, identity)
         return false
       }
-      await finishJob(db, job.id, this.now())
-      this.deps.logger.info({ jobId: job.id, scopes: job.scopes_total }, 'reset job done')
+      await finishJob(db, job.id, identity, this.now())
+      logger.info({ jobId: job.id, scopes: job.scopes_total, worker: identity }, 'reset job done')
     } catch (error) {
+      if (error instanceof LeaseLost) {
+        logger.warn({ jobId: job.id, worker: identity }, 'reset job taken over by another worker')
+        return true
+      }
       const backoff = Math.min(this.options.retryMaxMs, this.options.retryBaseMs * 2 ** (job.attempts - 1))
       const failedAt = this.now()
       await failJobAttempt(db, job, String((error as Error)?.message ?? error), failedAt, new Date(failedAt.getTime() + backoff))
-      this.deps.logger.error({ jobId: job.id, attempt: job.attempts, err: error }, 'reset job attempt failed')
+      logger.error({ jobId: job.id, attempt: job.attempts, err: error }, 'reset job attempt failed')
     }
     return true
   }
 
-  /** Runs jobs until every pending one is done (or waiting for a retry); for tests and `--once`. */
+  /** Runs jobs until none is claimable (all done, or waiting for a retry); for tests and `--once`. */
   async drain (): Promise<void> {
     while (await this.runOnce());
   }
 
-  /** Starts polling in the background; {@link stop} ends it after the current batch. */
+  /** Starts `concurrency` polling loops; {@link stop} ends them after their current batch. */
   start (): void {
-    if (this.loop !== undefined) return
+    if (this.loops !== undefined) return
     const signal = this.stopping.signal
-    this.loop = (async () => {
+    const loop = async (identity: string) => {
       while (!signal.aborted) {
         let worked = false
         try {
-          worked = await this.runOnce()
+          worked = await this.runOnce(identity)
         } catch (error) {
           this.deps.logger.error({ err: error }, 'reset worker could not claim a job')
         }
         if (!worked && !signal.aborted) await sleep(this.options.pollIntervalMs, signal)
       }
-    })()
+    }
+    const identities = Array.from({ length: this.options.concurrency }, (_, i) => i === 0 ? this.workerId : `${this.workerId}#${i}`)
+    this.loops = Promise.all(identities.map(loop)).then(() => {})
   }
 
-  /** Stops the loop after the current batch and waits for it. */
+  /** Stops the loops after their current batch and waits for them. */
   async stop (): Promise<void> {
     this.stopping.abort()
-    await this.loop
+    await this.loops
   }
 
-  private async apply (job: ResetJobRow): Promise<'done' | 'stopped'> {
+  private async apply (job: ResetJobRow, identity: string): Promise<'done' | 'stopped'> {
     const { db } = this.deps
     const target = fromStored(job.target_timestamp)
     const discardFrom = new Date(target.getTime() + this.options.periodSeconds * 1000)
     let cursor = job.cursor_state_id
     for (;;) {
-      // Stopping between batches hands the job back; the next start resumes
+      // Stopping between batches hands the job back; the next claim resumes
       // at the saved cursor.
       if (this.stopping.signal.aborted) return 'stopped'
       const scopes = await nextJobScopes(db, job.id, cursor, this.options.batchSize)
       if (scopes.length === 0) return 'done'
-      await this.lock.withScopes(scopes.map((s) => s.scopeId), async () => {
-        for (const scope of scopes) await this.store.discardFrom(scope, discardFrom)
-        cursor = scopes[scopes.length - 1].id
-        await db.transaction().execute(async (trx) => {
+      const last = scopes[scopes.length - 1].id
+      const dispatcher = this.deps.dispatcher
+      if (dispatcher !== undefined) {
+        await dispatcher.dispatch(job, scopes, target)
+        await db.transaction().execute(async (trx) => await this.saveProgress(trx, job, identity, last, scopes.length))
+      } else {
+        await this.lock.withScopes(db, scopes.map((s) => s.scopeId), async (trx) => {
+          for (const scope of scopes) await this.store.discardFrom(scope, discardFrom)
           await setLastProcessed(trx, scopes.map((s) => s.id), target)
-          await saveJobProgress(trx, job.id, cursor, scopes.length, this.now())
+          await this.saveProgress(trx, job, identity, last, scopes.length)
         })
-      })
+      }
+      cursor = last
     }
+  }
+
+  // Inside the batch's transaction: a lost lease rolls the batch back.
+  private async saveProgress (trx: Kysely<Database>, job: ResetJobRow, identity: string, cursor: number, applied: number): Promise<void> {
+    if (!await saveJobProgress(trx, job.id, identity, cursor, applied, this.now())) throw new LeaseLost()
   }
 }
 

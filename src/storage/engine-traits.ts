@@ -35,6 +35,8 @@ export interface EngineTraits {
   tableOptions?: string
   /** DROP INDEX must name the table (MySQL). */
   dropIndexNamesTable: boolean
+  /** How a scope's processing lock is taken: advisory locks, GET_LOCK, or in the process (SQLite). */
+  scopeLock: 'advisory' | 'named' | 'in-process'
 }
 
 /** Traits of the embedded SQLite engine. */
@@ -51,6 +53,7 @@ export const SQLITE_TRAITS: EngineTraits = {
   // SQLite's CURRENT_TIMESTAMP is UTC: 'YYYY-MM-DD HH:MM:SS', as CloudKitty's server default writes it.
   utcNowDefault: sql`CURRENT_TIMESTAMP`,
   dropIndexNamesTable: false,
+  scopeLock: 'in-process',
 }
 
 /** Traits of PostgreSQL. */
@@ -66,6 +69,7 @@ export const POSTGRES_TRAITS: EngineTraits = {
   idAutoIncrement: false,
   utcNowDefault: sql`(now() at time zone 'utc')`,
   dropIndexNamesTable: false,
+  scopeLock: 'advisory',
 }
 
 /** Traits of MySQL/MariaDB; `supportsSkipLocked` depends on the server version. */
@@ -83,6 +87,7 @@ export function mysqlTraits (supportsSkipLocked: boolean): EngineTraits {
     utcNowDefault: sql`(UTC_TIMESTAMP())`,
     tableOptions: 'ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin',
     dropIndexNamesTable: true,
+    scopeLock: 'named',
   }
 }
 

@@ -1,6 +1,6 @@
 import { sql, type Kysely } from 'kysely'
 import type { ScopeFilter, ScopeState } from '../domain/scope-state.ts'
-import { fromStored, toStoredText } from '../domain/timestamps.ts'
+import { toStoredText } from '../domain/timestamps.ts'
 import type { Database, ResetJobRow } from './database.ts'
 import type { EngineTraits } from './engine-traits.ts'
 import { insertReturningId } from './insert-returning-id.ts'
@@ -39,36 +39,64 @@ export async function insertResetJob (
   return { jobId, scopesTotal }
 }
 
+/** How many claimable jobs one claim looks at before giving up until the next poll. */
+const CLAIM_CANDIDATES = 20
+const UNFINISHED = ['pending', 'running'] as const
+
+// True when an older unfinished job shares a scope state with `job`: then
+// `job` must wait, so resets of one scope take effect in acceptance order.
+// Walks the smaller of the two jobs' scope lists and probes the other's
+// primary key, so a million-scope job costs one scan only against small ones.
+async function waitsForOlderJob (db: Kysely<Database>, job: ResetJobRow): Promise<boolean> {
+  const older = await db.selectFrom(JOBS).select(['id', 'scopes_total'])
+    .where('id', '<', job.id).where('status', 'in', UNFINISHED).orderBy('id').execute()
+  for (const other of older) {
+    const [small, big] = other.scopes_total < job.scopes_total ? [other.id, job.id] : [job.id, other.id]
+    const overlap = await db.selectFrom(`${JOB_SCOPES} as s`)
+      .innerJoin(`${JOB_SCOPES} as b`, (join) => join.onRef('b.state_id', '=', 's.state_id').on('b.job_id', '=', big))
+      .select('s.state_id').where('s.job_id', '=', small).limit(1).executeTakeFirst()
+    if (overlap !== undefined) return true
+  }
+  return false
+}
+
 /**
- * Takes the oldest unfinished job for `workerId`, unless another worker holds
- * a lease on it younger than `leaseExpiredBefore`: jobs are applied strictly
- * in acceptance order, so the last accepted reset of a scope wins. Marks it
- * running and counts the attempt. Must run in a write transaction.
+ * Claims the oldest job `workerId` may run now: due, not leased by a live
+ * worker (a lease older than `leaseExpiredBefore` is taken over), and not
+ * sharing a scope with an older unfinished job. Marks it running under the
+ * worker's lease and counts the attempt. Must run in a write transaction;
+ * concurrent claimers skip each other's rows where the engine has SKIP
+ * LOCKED, and wait for them otherwise (SQLite's write transaction is
+ * exclusive already).
  */
-export async function claimOldestJob (
+export async function claimNextJob (
   db: Kysely<Database>, traits: EngineTraits, workerId: string, now: Date, leaseExpiredBefore: Date,
 ): Promise<ResetJobRow | undefined> {
-  // Two workers claiming at once: the row lock makes the second wait and then
-  // see the first one's lease (SQLite's write transaction is exclusive already).
-  const job = await db.selectFrom(JOBS).selectAll()
-    .where('status', 'in', ['pending', 'running'])
-    .orderBy('id').limit(1)
-    .$if(traits.supportsRowLocks, (q) => q.forUpdate())
-    .executeTakeFirst()
-  if (job === undefined) return undefined
-  if (fromStored(job.run_at) > now) return undefined
-  const heldByOther = job.locked_by !== null && job.locked_by !== workerId &&
-    job.locked_at !== null && fromStored(job.locked_at) > leaseExpiredBefore
-  if (heldByOther) return undefined
-  const stamp = toStoredText(now)
-  await db.updateTable(JOBS).set({
-    status: 'running',
-    locked_by: workerId,
-    locked_at: stamp,
-    ...(job.started_at === null ? { started_at: stamp } : {}),
-    attempts: job.attempts + 1,
-  }).where('id', '=', job.id).execute()
-  return { ...job, status: 'running', locked_by: workerId, locked_at: stamp, attempts: job.attempts + 1 }
+  const candidates = await db.selectFrom(JOBS).selectAll()
+    .where('status', 'in', UNFINISHED)
+    .where('run_at', '<=', toStoredText(now))
+    .where((eb) => eb.or([
+      eb('locked_by', 'is', null),
+      eb('locked_by', '=', workerId),
+      eb('locked_at', '<', toStoredText(leaseExpiredBefore)),
+    ]))
+    .orderBy('id').limit(CLAIM_CANDIDATES)
+    .$if(traits.supportsSkipLocked, (q) => q.forUpdate().skipLocked())
+    .$if(traits.supportsRowLocks && !traits.supportsSkipLocked, (q) => q.forUpdate())
+    .execute()
+  for (const job of candidates) {
+    if (await waitsForOlderJob(db, job)) continue
+    const stamp = toStoredText(now)
+    await db.updateTable(JOBS).set({
+      status: 'running',
+      locked_by: workerId,
+      locked_at: stamp,
+      ...(job.started_at === null ? { started_at: stamp } : {}),
+      attempts: job.attempts + 1,
+    }).where('id', '=', job.id).execute()
+    return { ...job, status: 'running', locked_by: workerId, locked_at: stamp, attempts: job.attempts + 1 }
+  }
+  return undefined
 }
 
 /** The next `size` scope states of a job after the resume point, in id order. */
@@ -82,25 +110,32 @@ export async function nextJobScopes (db: Kysely<Database>, jobId: number, afterS
   return rows.map(toScopeState)
 }
 
-/** Saves a job's resume point after a batch, renewing the worker's lease. */
-export async function saveJobProgress (db: Kysely<Database>, jobId: number, cursorStateId: number, applied: number, now: Date): Promise<void> {
-  await db.updateTable(JOBS).set((eb) => ({
+/**
+ * Saves a job's resume point after a batch and renews the worker's lease.
+ * Returns false when `workerId` no longer holds the job (its lease expired
+ * and another worker took it over): the caller must then roll back.
+ */
+export async function saveJobProgress (
+  db: Kysely<Database>, jobId: number, workerId: string, cursorStateId: number, applied: number, now: Date,
+): Promise<boolean> {
+  const result = await db.updateTable(JOBS).set((eb) => ({
     cursor_state_id: cursorStateId,
     scopes_applied: eb('scopes_applied', '+', applied),
     locked_at: toStoredText(now),
-  })).where('id', '=', jobId).execute()
+  })).where('id', '=', jobId).where('locked_by', '=', workerId).executeTakeFirst()
+  return Number(result.numUpdatedRows) === 1
 }
 
 /** Hands a running job back to the queue (its worker is stopping); the attempt does not count. */
-export async function releaseJob (db: Kysely<Database>, jobId: number): Promise<void> {
+export async function releaseJob (db: Kysely<Database>, jobId: number, workerId: string): Promise<void> {
   await db.updateTable(JOBS).set((eb) => ({ status: 'pending', locked_by: null, locked_at: null, attempts: eb('attempts', '-', 1) }))
-    .where('id', '=', jobId).execute()
+    .where('id', '=', jobId).where('locked_by', '=', workerId).execute()
 }
 
-/** Marks a job done and releases it. */
-export async function finishJob (db: Kysely<Database>, jobId: number, now: Date): Promise<void> {
+/** Marks a job done and releases it, if `workerId` still holds it. */
+export async function finishJob (db: Kysely<Database>, jobId: number, workerId: string, now: Date): Promise<void> {
   await db.updateTable(JOBS).set({ status: 'done', finished_at: toStoredText(now), locked_by: null, locked_at: null, last_error: null })
-    .where('id', '=', jobId).execute()
+    .where('id', '=', jobId).where('locked_by', '=', workerId).execute()
 }
 
 /**
@@ -116,7 +151,7 @@ export async function failJobAttempt (db: Kysely<Database>, job: ResetJobRow, er
     finished_at: exhausted ? toStoredText(now) : null,
     locked_by: null,
     locked_at: null,
-  }).where('id', '=', job.id).execute()
+  }).where('id', '=', job.id).where('locked_by', '=', job.locked_by).execute()
 }
 
 /** Reads one job, or undefined. */

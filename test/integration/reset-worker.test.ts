@@ -3,7 +3,7 @@ import { describe, it } from 'node:test'
 import { pino } from 'pino'
 import type { ScopeState } from '../../src/domain/scope-state.ts'
 import { ResetWorker } from '../../src/reset/reset-worker.ts'
-import { InProcessScopeLock } from '../../src/reset/scope-lock.ts'
+import { scopeLockFor, type ScopeLock } from '../../src/reset/scope-lock.ts'
 import { buildTestApp, call, dumpJobs } from '../helpers/build-test-app.ts'
 import { testEngines } from '../helpers/test-databases.ts'
 import { waitFor } from '../helpers/server-process.ts'
@@ -108,25 +108,27 @@ for (const engine of testEngines()) {
       assert.equal(done.scopes_applied, 6)
     })
 
-    it('applies all_scopes over 100 000 scopes in full, in bounded batches (CloudKitty stops at 100)', async (t) => {
+    // 100 000 on the embedded engine (issue 2's size); servers get a smaller set to keep the suite quick.
+    const SCOPES = engine === 'sqlite' ? 100_500 : 10_500
+    it(`applies all_scopes over ${SCOPES} scopes in full, in bounded batches (CloudKitty stops at 100)`, async (t) => {
       let largestBatch = 0
       let inBatch = 0
-      const lock = new InProcessScopeLock()
-      const countingLock = {
-        async withScopes<T> (ids: string[], work: () => Promise<T>) {
+      const { app, database, config } = await buildTestApp(t, { engine })
+      const lock = scopeLockFor(database.traits)
+      const countingLock: ScopeLock = {
+        async withScopes (db, ids, work) {
           largestBatch = Math.max(largestBatch, ids.length)
           inBatch = ids.length
-          return await lock.withScopes(ids, work)
+          return await lock.withScopes(db, ids, work)
         },
       }
-      const { app, database, config } = await buildTestApp(t, { engine })
       const worker = new ResetWorker({ db: database.db, traits: database.traits, logger: pino({ level: 'silent' }), lock: countingLock }, { batchSize: config.reset.batchSize })
-      await insertScopes(database, 100_500)
+      await insertScopes(database, SCOPES)
       assert.equal((await call(app, 'PUT', '/v2/scope', { all_scopes: true, state: '2019-01-01T00:00:00Z' })).status, 202)
       await worker.drain()
-      assert.equal(await countAt(database, '2019-01-01 00:00:00.000000'), 100_500)
+      assert.equal(await countAt(database, '2019-01-01 00:00:00.000000'), SCOPES)
       const [job] = await dumpJobs(database) as any[]
-      assert.deepEqual([job.status, job.scopes_total, job.scopes_applied], ['done', 100_500, 100_500])
+      assert.deepEqual([job.status, job.scopes_total, job.scopes_applied], ['done', SCOPES, SCOPES])
       assert.equal(largestBatch, config.reset.batchSize)
       assert.ok(inBatch > 0)
     })
