@@ -5,6 +5,7 @@ import { sql } from 'kysely'
 import type { Logger } from 'pino'
 import { registerErrorHandler } from './api/error-handler.ts'
 import { validatorCompiler } from './api/validation.ts'
+import { registerResetJobRoutes } from './api/v2/scope/reset-job-routes.ts'
 import { registerScopeRoutes } from './api/v2/scope/scope-routes.ts'
 import type { Credentials } from './auth/credentials.ts'
 import { noAuth } from './auth/noauth.ts'
@@ -12,6 +13,7 @@ import type { RuleName } from './auth/policy/default-rules.ts'
 import { buildTarget, PolicyEnforcer } from './auth/policy/policy-enforcer.ts'
 import type { Config } from './config/config-schema.ts'
 import { ScopeKeeperError } from './domain/errors.ts'
+import { ResetJobService } from './domain/reset-job-service.ts'
 import { ScopeStateService } from './domain/scope-state-service.ts'
 import type { OpenDatabase } from './storage/open-database.ts'
 
@@ -72,11 +74,11 @@ export async function buildApp (config: Config, { database, logger, clock }: App
   })
 
   // Routes.
-  const knownPaths = new Map<string, Set<string>>()
+  const knownPaths = new Map<string, { pattern: RegExp, methods: Set<string> }>()
   app.addHook('onRoute', (route) => {
-    const methods = knownPaths.get(route.url) ?? new Set<string>()
-    for (const m of [route.method].flat()) methods.add(m)
-    knownPaths.set(route.url, methods)
+    const known = knownPaths.get(route.url) ?? { pattern: new RegExp(`^${route.url.replace(/:[^/]+/g, '[^/]+')}/*$`), methods: new Set<string>() }
+    for (const m of [route.method].flat()) known.methods.add(m)
+    knownPaths.set(route.url, known)
   })
   app.get('/', { schema: { hide: true } }, async (request) => ({
     versions: [{ id: 'v2', status: 'CURRENT', links: [{ href: `${request.protocol}://${request.host}/v2`, rel: 'self' }] }],
@@ -98,11 +100,12 @@ export async function buildApp (config: Config, { database, logger, clock }: App
     clock,
   })
   registerScopeRoutes(app, scopes)
+  registerResetJobRoutes(app, new ResetJobService({ db: database.db, traits: database.traits }))
 
   // Errors: unknown paths, known paths with another method, and everything thrown.
   app.setNotFoundHandler(async (request, reply) => {
     const path = request.url.split('?')[0]
-    const methods = knownPaths.get(path.length > 1 ? path.replace(/\/+$/, '') : path)
+    const methods = [...knownPaths.values()].find((known) => known.pattern.test(path))?.methods
     if (methods !== undefined) {
       return await reply.code(405).header('allow', [...methods].join(', '))
         .send({ message: `The method ${request.method} is not allowed for ${path}.` })

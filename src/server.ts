@@ -2,6 +2,8 @@ import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import { buildApp } from './app.ts'
 import type { Config } from './config/config-schema.ts'
+import { osloMessagingDispatcher } from './reset/oslo-messaging-dispatcher.ts'
+import { OsloMessagingCaster } from './reset/oslo-messaging-caster.ts'
 import { ResetWorker } from './reset/reset-worker.ts'
 import { migrateToLatest } from './storage/migrate.ts'
 import { openDatabase, type OpenDatabase } from './storage/open-database.ts'
@@ -23,14 +25,34 @@ export function openDatabaseFromConfig (config: Config, logger: Logger): OpenDat
   }, (error) => { logger.warn({ err: error }, 'database connection lost; the pool reconnects') })
 }
 
-/** Builds a reset worker from the configuration. */
-export function workerFromConfig (config: Config, database: OpenDatabase, logger: Logger): ResetWorker {
-  return new ResetWorker({ db: database.db, traits: database.traits, logger }, {
+/** A reset worker as configured, and what to close when it stops. */
+export interface ConfiguredWorker {
+  worker: ResetWorker
+  close: () => Promise<void>
+}
+
+/**
+ * Builds a reset worker from the configuration: it applies resets here, or
+ * with `[reset] dispatcher = oslo_messaging` casts them to CloudKitty's
+ * processors.
+ */
+export function workerFromConfig (config: Config, database: OpenDatabase, logger: Logger): ConfiguredWorker {
+  const caster = config.reset.dispatcher === 'oslo_messaging'
+    ? new OsloMessagingCaster({ transportUrl: config.messaging.transportUrl, exchange: config.messaging.controlExchange, topic: config.messaging.topic })
+    : undefined
+  const worker = new ResetWorker({
+    db: database.db,
+    traits: database.traits,
+    logger,
+    dispatcher: caster === undefined ? undefined : osloMessagingDispatcher(caster),
+  }, {
     periodSeconds: config.collect.period,
     batchSize: config.reset.batchSize,
     pollIntervalMs: config.reset.pollInterval * 1000,
     leaseMs: config.reset.leaseSeconds * 1000,
+    concurrency: config.reset.concurrency,
   })
+  return { worker, close: async () => { await worker.stop(); await caster?.close() } }
 }
 
 /**
@@ -42,16 +64,16 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
   const database = openDatabaseFromConfig(config, logger)
   await migrateToLatest(database)
   const app = await buildApp(config, { database, logger })
-  const worker = config.reset.worker ? workerFromConfig(config, database, logger) : undefined
+  const configured = config.reset.worker ? workerFromConfig(config, database, logger) : undefined
   const address = await app.listen({ host: config.api.host, port: config.api.port })
-  worker?.start()
-  logger.info({ address, database: database.description, worker: worker !== undefined }, 'scopekeeper listening')
+  configured?.worker.start()
+  logger.info({ address, database: database.description, worker: configured !== undefined }, 'scopekeeper listening')
   return {
     app,
     address,
     close: async () => {
       await app.close()
-      await worker?.stop()
+      await configured?.close()
       await database.close()
     },
   }

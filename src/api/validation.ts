@@ -17,12 +17,12 @@ function makeAjv (options: Options): Ajv {
   return ajv
 }
 
-// A query string is all text: coerce `limit=10` to a number and a single
-// `scope_id=a` to a list. A JSON body has real types: `"active": "yes"` or
+// A query string and a path are all text: coerce `limit=10` to a number and
+// a single `scope_id=a` to a list. A JSON body has real types: `"active": "yes"` or
 // `"scope_id": 12` must be refused, not coerced.
 const queryAjv = makeAjv({ coerceTypes: 'array' })
 const bodyAjv = makeAjv({ coerceTypes: false })
 
-/** Fastify's schema compiler: coercing for query strings, strict for bodies. */
+/** Fastify's schema compiler: coercing for query strings and paths, strict for bodies. */
 export const validatorCompiler: FastifySchemaCompiler<unknown> = ({ schema, httpPart }) =>
-  (httpPart === 'querystring' ? queryAjv : bodyAjv).compile(schema as object) as ReturnType<FastifySchemaCompiler<unknown>>
+  (httpPart === 'querystring' || httpPart === 'params' ? queryAjv : bodyAjv).compile(schema as object) as ReturnType<FastifySchemaCompiler<unknown>>

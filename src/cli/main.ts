@@ -1,11 +1,27 @@
 import { Command, Option } from 'commander'
 import { ConfigError, loadConfig } from '../config/load-config.ts'
 import { createLogger } from '../logger.ts'
-import { openDatabaseFromConfig, startServer } from '../server.ts'
+import { openDatabaseFromConfig, startServer, workerFromConfig } from '../server.ts'
 import { migrateToLatest, planMigrations } from '../storage/migrate.ts'
 
 function configFrom (options: Record<string, string | number | boolean | undefined>) {
   return loadConfig({ file: options.config as string | undefined, flags: options })
+}
+
+// SIGTERM/SIGINT: finish what is in flight, close, exit 0.
+function onStopSignal (logger: ReturnType<typeof createLogger>, close: () => Promise<void>): void {
+  let stopping = false
+  const stop = (signal: string) => {
+    if (stopping) return
+    stopping = true
+    logger.info({ signal }, 'stopping')
+    close().then(() => process.exit(0), (error: unknown) => {
+      logger.error({ err: error }, 'unclean stop')
+      process.exit(1)
+    })
+  }
+  process.on('SIGTERM', () => stop('SIGTERM'))
+  process.on('SIGINT', () => stop('SIGINT'))
 }
 
 const program = new Command('scopekeeper')
@@ -26,18 +42,33 @@ program.command('serve')
     const config = configFrom(flags)
     const logger = createLogger(config.log.level)
     const server = await startServer(config, logger)
-    let stopping = false
-    const stop = (signal: string) => {
-      if (stopping) return
-      stopping = true
-      logger.info({ signal }, 'stopping')
-      server.close().then(() => process.exit(0), (error: unknown) => {
-        logger.error({ err: error }, 'unclean stop')
-        process.exit(1)
-      })
+    onStopSignal(logger, server.close)
+  })
+
+program.command('worker')
+  .description('Apply recorded resets (any number of workers and API replicas share the queue).')
+  .option('--database <url>', 'database URL')
+  .option('--config <file>', 'cloudkitty.conf-style configuration file')
+  .option('--concurrency <n>', 'reset jobs worked on at once (default 1)')
+  .option('--once', 'apply every claimable job, then exit')
+  .action(async (options) => {
+    const config = configFrom(options)
+    const logger = createLogger(config.log.level)
+    const database = openDatabaseFromConfig(config, logger)
+    await migrateToLatest(database)
+    const { worker, close } = workerFromConfig(config, database, logger)
+    if (options.once === true) {
+      await worker.drain()
+      await close()
+      await database.close()
+      return
     }
-    process.on('SIGTERM', () => stop('SIGTERM'))
-    process.on('SIGINT', () => stop('SIGINT'))
+    worker.start()
+    logger.info({ worker: worker.workerId, concurrency: config.reset.concurrency, database: database.description }, 'scopekeeper worker running')
+    onStopSignal(logger, async () => {
+      await close()
+      await database.close()
+    })
   })
 
 program.command('migrate')

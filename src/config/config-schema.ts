@@ -5,8 +5,11 @@ export interface Config {
   auth: { strategy: 'noauth' }
   collect: { period: number, collector: string, scopeKey: string }
   fetcher: { backend: string }
+  messaging: { transportUrl: string, controlExchange: string, topic: string }
   reset: {
     worker: boolean
+    concurrency: number
+    dispatcher: 'local' | 'oslo_messaging'
     pollInterval: number
     leaseSeconds: number
     maxAttempts: number
@@ -82,6 +85,11 @@ export const SETTINGS: Setting[] = [
   { path: 'collect.scopeKey', section: 'collect', key: 'scope_key', env: 'SCOPEKEEPER_COLLECT_SCOPE_KEY', default: 'project_id', parse: text(40), description: 'scope_key of a scope created without one.' },
   { path: 'fetcher.backend', section: 'fetcher', key: 'backend', env: 'SCOPEKEEPER_FETCHER_BACKEND', default: 'keystone', parse: text(40), description: 'fetcher of a scope created without one.' },
   { path: 'reset.worker', section: 'reset', key: 'worker', env: 'SCOPEKEEPER_RESET_WORKER', flag: 'worker', default: true, parse: boolean, description: 'Run the reset worker inside `serve` (--no-worker turns it off).' },
+  { path: 'reset.concurrency', section: 'reset', key: 'concurrency', env: 'SCOPEKEEPER_RESET_CONCURRENCY', flag: 'concurrency', default: 1, parse: integer(1, 64), description: 'Reset jobs one worker process works on at once.' },
+  { path: 'reset.dispatcher', section: 'reset', key: 'dispatcher', env: 'SCOPEKEEPER_RESET_DISPATCHER', default: 'local', parse: oneOf('local', 'oslo_messaging'), description: "local: apply resets here; oslo_messaging: cast CloudKitty's reset_state to its processors over RabbitMQ." },
+  { path: 'messaging.transportUrl', section: 'DEFAULT', key: 'transport_url', env: 'SCOPEKEEPER_DEFAULT_TRANSPORT_URL', default: 'rabbit://guest:guest@127.0.0.1:5672/', parse: text(4096), description: 'oslo.messaging transport URL of the RabbitMQ CloudKitty listens on.' },
+  { path: 'messaging.controlExchange', section: 'DEFAULT', key: 'control_exchange', env: 'SCOPEKEEPER_DEFAULT_CONTROL_EXCHANGE', default: 'cloudkitty', parse: text(255), description: "Exchange of the cast (CloudKitty sets oslo.messaging's control exchange to cloudkitty)." },
+  { path: 'messaging.topic', section: 'reset', key: 'topic', env: 'SCOPEKEEPER_RESET_TOPIC', default: 'cloudkitty', parse: text(255), description: 'Routing key of the cast: cloudkitty reaches any processor, cloudkitty.<host> one.' },
   { path: 'reset.pollInterval', section: 'reset', key: 'poll_interval', env: 'SCOPEKEEPER_RESET_POLL_INTERVAL', default: 0.5, parse: positiveNumber, description: 'Seconds between looks at the reset queue when it is empty.' },
   { path: 'reset.leaseSeconds', section: 'reset', key: 'lease_seconds', env: 'SCOPEKEEPER_RESET_LEASE_SECONDS', default: 30, parse: positiveNumber, description: "Seconds after which a job claimed by a worker that stopped renewing it is taken over." },
   { path: 'reset.maxAttempts', section: 'reset', key: 'max_attempts', env: 'SCOPEKEEPER_RESET_MAX_ATTEMPTS', default: 10, parse: integer(1, 1000), description: 'Attempts a reset job gets before it is marked failed.' },

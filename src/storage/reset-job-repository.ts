@@ -1,6 +1,7 @@
 import { sql, type Kysely } from 'kysely'
 import type { ScopeFilter, ScopeState } from '../domain/scope-state.ts'
-import { toStoredText } from '../domain/timestamps.ts'
+import type { ResetJob, ResetJobFilter } from '../domain/reset-job.ts'
+import { fromStored, toStoredText } from '../domain/timestamps.ts'
 import type { Database, ResetJobRow } from './database.ts'
 import type { EngineTraits } from './engine-traits.ts'
 import { insertReturningId } from './insert-returning-id.ts'
@@ -154,7 +155,49 @@ export async function failJobAttempt (db: Kysely<Database>, job: ResetJobRow, er
   }).where('id', '=', job.id).where('locked_by', '=', job.locked_by).execute()
 }
 
+function toResetJob (row: ResetJobRow): ResetJob {
+  const maybe = (value: ResetJobRow['started_at']) => value === null ? null : fromStored(value)
+  return {
+    id: row.id,
+    status: row.status,
+    lastProcessedTimestamp: fromStored(row.target_timestamp),
+    scopesTotal: row.scopes_total,
+    scopesApplied: row.scopes_applied,
+    attempts: row.attempts,
+    maxAttempts: row.max_attempts,
+    lastError: row.last_error,
+    requestId: row.request_id,
+    createdAt: fromStored(row.created_at),
+    startedAt: maybe(row.started_at),
+    finishedAt: maybe(row.finished_at),
+  }
+}
+
 /** Reads one job, or undefined. */
-export async function findJob (db: Kysely<Database>, jobId: number): Promise<ResetJobRow | undefined> {
-  return await db.selectFrom(JOBS).selectAll().where('id', '=', jobId).executeTakeFirst()
+export async function findJob (db: Kysely<Database>, jobId: number): Promise<ResetJob | undefined> {
+  const row = await db.selectFrom(JOBS).selectAll().where('id', '=', jobId).executeTakeFirst()
+  return row === undefined ? undefined : toResetJob(row)
+}
+
+/**
+ * Lists jobs newest first. A scope id filter matches jobs that listed a
+ * scope state of that id (through the job's matched scopes).
+ */
+export async function findJobs (
+  db: Kysely<Database>, traits: EngineTraits, filter: ResetJobFilter, page: { limit: number, offset: number },
+): Promise<ResetJob[]> {
+  let query = db.selectFrom(JOBS).selectAll()
+  if (filter.statuses !== undefined) query = query.where('status', 'in', filter.statuses)
+  const scopeIds = filter.scopeIds
+  if (scopeIds !== undefined) {
+    query = query.where(({ exists, selectFrom }) => exists(
+      selectFrom(`${JOB_SCOPES} as js`)
+        .innerJoin('cloudkitty_storage_states', 'cloudkitty_storage_states.id', 'js.state_id')
+        .select('js.job_id')
+        .whereRef('js.job_id', '=', `${JOBS}.id`)
+        .where(matchesFilter(traits, { scopeIds })),
+    ))
+  }
+  const rows = await query.orderBy('id', 'desc').limit(page.limit).$if(page.offset > 0, (q) => q.offset(page.offset)).execute()
+  return rows.map(toResetJob)
 }

@@ -6,6 +6,7 @@ import {
   AcceptedReply, CreateScopeBody, ErrorReply, ListScopesQuery, PatchScopeBody, ResetScopesBody,
   ScopeStateListReply, ScopeStateReply,
 } from './scope-schemas.ts'
+import { resetJobLocation } from './reset-job-wire.ts'
 import { createFromWire, listQueryFromWire, listToJson, patchFromWire, resetFromWire, toWire } from './scope-wire.ts'
 
 const errors = { 400: ErrorReply, 403: ErrorReply, 404: ErrorReply, 405: ErrorReply, 409: ErrorReply }
@@ -28,8 +29,9 @@ export function registerScopeRoutes (parent: FastifyInstance, scopes: ScopeState
     schema: { summary: 'Reset the state of several scopes (asynchronous)', body: ResetScopesBody, response: { 202: AcceptedReply, ...errors } },
     config: { rule: 'scope:reset_state' },
   }, async (req, reply) => {
-    await scopes.requestReset(resetFromWire(req.body, req.id))
-    return await reply.code(202).send({})
+    const { jobId } = await scopes.requestReset(resetFromWire(req.body, req.id))
+    // CloudKitty's `{}` body; where to watch the reset is our addition.
+    return await reply.code(202).header('location', resetJobLocation(jobId)).send({})
   })
 
   app.patch('/v2/scope', {

@@ -1,0 +1,26 @@
+import type { FastifyInstance } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type { ResetJobService } from '../../../domain/reset-job-service.ts'
+import { ListResetJobsQuery, ResetJobListReply, ResetJobParams, ResetJobReply } from './reset-job-schemas.ts'
+import { ErrorReply } from './scope-schemas.ts'
+import { resetJobQueryFromWire, resetJobToWire } from './reset-job-wire.ts'
+
+const errors = { 400: ErrorReply, 403: ErrorReply, 404: ErrorReply }
+
+/** GET /v2/scope/resets and /v2/scope/resets/{id}: the progress of accepted resets (an extension). */
+export function registerResetJobRoutes (parent: FastifyInstance, jobs: ResetJobService): void {
+  const app = parent.withTypeProvider<TypeBoxTypeProvider>()
+
+  app.get('/v2/scope/resets', {
+    schema: { summary: 'List reset jobs, newest first', querystring: ListResetJobsQuery, response: { 200: ResetJobListReply, ...errors } },
+    config: { rule: 'scope:get_state' },
+  }, async (req) => {
+    const { filter, page } = resetJobQueryFromWire(req.query)
+    return { results: (await jobs.list(filter, page)).map(resetJobToWire) }
+  })
+
+  app.get('/v2/scope/resets/:id', {
+    schema: { summary: 'One reset job and its progress', params: ResetJobParams, response: { 200: ResetJobReply, ...errors } },
+    config: { rule: 'scope:get_state' },
+  }, async (req) => resetJobToWire(await jobs.get(req.params.id)))
+}

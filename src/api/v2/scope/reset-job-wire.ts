@@ -1,0 +1,36 @@
+import type { ResetJob, ResetJobFilter, ResetJobStatus } from '../../../domain/reset-job.ts'
+import { formatTimestamp } from '../../../domain/timestamps.ts'
+import type { ListResetJobsQuery, ResetJobReply } from './reset-job-schemas.ts'
+
+/** A reset job as the API returns it; the only serializer of jobs. */
+export function resetJobToWire (job: ResetJob): ResetJobReply {
+  const time = (at: Date | null) => at === null ? null : formatTimestamp(at)
+  return {
+    id: job.id,
+    status: job.status,
+    last_processed_timestamp: formatTimestamp(job.lastProcessedTimestamp),
+    scopes_total: job.scopesTotal,
+    scopes_applied: job.scopesApplied,
+    attempts: job.attempts,
+    max_attempts: job.maxAttempts,
+    last_error: job.lastError,
+    request_id: job.requestId,
+    created_at: formatTimestamp(job.createdAt),
+    started_at: time(job.startedAt),
+    finished_at: time(job.finishedAt),
+  }
+}
+
+/** Where a job's progress can be read: PUT's Location header. */
+export function resetJobLocation (id: number): string {
+  return `/v2/scope/resets/${id}`
+}
+
+/** GET /v2/scope/resets query → filter and page. */
+export function resetJobQueryFromWire (query: ListResetJobsQuery): { filter: ResetJobFilter, page: { limit: number, offset: number } } {
+  const split = (values: string[] | undefined) => values === undefined ? undefined : [...new Set(values.flatMap((v) => v.split(',')).filter((v) => v !== ''))]
+  return {
+    filter: { statuses: split(query.status) as ResetJobStatus[] | undefined, scopeIds: split(query.scope_id) },
+    page: { limit: query.limit ?? 100, offset: query.offset ?? 0 },
+  }
+}
