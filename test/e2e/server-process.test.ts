@@ -42,6 +42,20 @@ describe('scopekeeper serve, as a process', () => {
     assert.equal(await second.stop('SIGTERM'), 0)
   })
 
+  it('leaves resets to a separate worker with --no-worker; worker --once applies them and exits 0', async (t) => {
+    const db = `sqlite:///${join(tempDir(t), 'split.sqlite')}`
+    const api = await startServerProcess(t, ['--database', db, '--no-worker'])
+    await http(api.url, 'POST', { scope_id: 'p1', last_processed_timestamp: '2020-01-01T00:00:00Z' })
+    assert.equal((await http(api.url, 'PUT', { scope_id: 'p1', state: '2019-07-16T08:00:00Z' })).status, 202)
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    assert.equal((await http(api.url, 'GET', '?scope_id=p1')).body.results[0].last_processed_timestamp, '2020-01-01T00:00:00+00:00')
+    await run(process.execPath, [BIN, 'worker', '--once', '--database', db], { env: { ...process.env, SCOPEKEEPER_LOG_LEVEL: 'warn' } })
+    assert.equal((await http(api.url, 'GET', '?scope_id=p1')).body.results[0].last_processed_timestamp, '2019-07-16T08:00:00+00:00')
+    const progress = await (await fetch(`${api.url}/v2/scope/resets/1`)).json() as any
+    assert.equal(progress.status, 'done')
+    await api.stop()
+  })
+
   it('stops cleanly on SIGTERM and SIGINT: exit 0, database closed', async (t) => {
     const dir = tempDir(t)
     for (const signal of ['SIGTERM', 'SIGINT'] as const) {
