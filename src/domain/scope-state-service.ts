@@ -47,7 +47,7 @@ export class ScopeStateService {
    */
   async list (filter: ScopeFilter, page: Page): Promise<AsyncIterable<ScopeState[]>> {
     const { db, traits } = this.deps
-    const first = await findScopes(db, traits, filter, { limit: Math.min(page.limit, LIST_CHUNK), offset: page.offset })
+    const first = await findScopes(db, traits, filter, { limit: Math.min(page.limit, LIST_CHUNK), offset: page.offset, afterId: page.marker })
     if (first.length === 0) throw new ScopeKeeperError('SCOPE_NOT_FOUND', 'No resource found for provided filters.')
     return (async function * () {
       yield first
@@ -60,6 +60,17 @@ export class ScopeStateService {
         yield last
       }
     })()
+  }
+
+  /**
+   * The id of the last row of a full page, or undefined when the page is the
+   * last one: what a `next` link's marker names. One indexed read, used only
+   * for pages too large to have been counted while they were written out.
+   */
+  async lastIdOfFullPage (filter: ScopeFilter, page: Page): Promise<number | undefined> {
+    const { db, traits } = this.deps
+    const [row] = await findScopes(db, traits, filter, { limit: 1, offset: page.offset + page.limit - 1, afterId: page.marker })
+    return row?.id
   }
 
   /**

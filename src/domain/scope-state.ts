@@ -61,10 +61,15 @@ export interface NewScope {
   lastProcessedTimestamp?: Date
 }
 
-/** Offset paging as CloudKitty does it. Defaults to limit 100, offset 0. */
+/**
+ * A page: offset paging as CloudKitty does it (defaults: limit 100, offset 0),
+ * or, OpenStack's convention, the rows after `marker` (the id of the last row
+ * of the previous page).
+ */
 export interface Page {
   limit: number
   offset: number
+  marker?: number
 }
 
 /** CloudKitty's page size when the client names none. */

@@ -98,6 +98,38 @@ for (const engine of testEngines()) {
       const some = await call(app, 'GET', '/v2/scope?limit=2100&active=1')
       assert.equal(some.body.results.length, 1250)
       assert.ok(some.body.results.every((r: any) => r.active === true))
+      assert.equal(some.headers.link, undefined)
+      const full = await call(app, 'GET', '/v2/scope?limit=1500')
+      assert.equal(full.body.results.length, 1500)
+      const marker = Number(/marker=(\d+)/.exec(String(full.headers.link))?.[1])
+      const after = await call(app, 'GET', `/v2/scope?marker=${marker}&limit=1`)
+      assert.equal(after.body.results[0].scope_id, rows[1500].identifier)
+    })
+
+    it('pages with a marker, following Link rel="next" to the end with the filters kept', async (t) => {
+      const { app } = await seeded(t, engine)
+      const first = await call(app, 'GET', '/v2/scope?limit=2&collector=gnocchi,prometheus')
+      assert.deepEqual(ids(first.body), ['aaaa', 'bbbb'])
+      const link = String(first.headers.link)
+      assert.match(link, /^<\/v2\/scope\?collector=gnocchi%2Cprometheus&marker=\d+&limit=2>; rel="next"$/)
+      const seen = [...ids(first.body)]
+      let next: string | undefined = link.slice(1, link.indexOf('>'))
+      while (next !== undefined) {
+        const page = await call(app, 'GET', next)
+        if (page.status === 404) break
+        seen.push(...ids(page.body))
+        next = page.headers.link === undefined ? undefined : String(page.headers.link).slice(1, String(page.headers.link).indexOf('>'))
+      }
+      assert.deepEqual(seen, ['aaaa', 'bbbb', 'cccc', 'dddd'])
+      const offsetPage = await call(app, 'GET', '/v2/scope?limit=3&offset=1')
+      assert.deepEqual(ids(offsetPage.body), ['bbbb', 'cccc', 'dddd'])
+      assert.match(String(offsetPage.headers.link), /marker=\d+&limit=3>/)
+      assert.equal((await call(app, 'GET', '/v2/scope?limit=5')).headers.link, undefined, 'a short page is the last')
+      const both = await call(app, 'GET', '/v2/scope?marker=1&offset=1')
+      assert.equal(both.status, 400)
+      assert.match(both.body.message, /marker or offset/)
+      assert.equal((await call(app, 'GET', '/v2/scope?marker=999999')).status, 404)
+      assert.equal((await call(app, 'GET', '/v2/scope?marker=x')).status, 400)
     })
 
     it('answers 404 when nothing matches, including an offset past the end', async (t) => {

@@ -7,7 +7,7 @@ import {
   ScopeStateListReply, ScopeStateReply,
 } from './scope-schemas.ts'
 import { resetJobLocation } from './reset-job-wire.ts'
-import { createFromWire, listQueryFromWire, listToJson, patchFromWire, resetFromWire, toWire } from './scope-wire.ts'
+import { createFromWire, listQueryFromWire, listToJson, nextLink, patchFromWire, resetFromWire, toWire } from './scope-wire.ts'
 
 const errors = { 400: ErrorReply, 403: ErrorReply, 404: ErrorReply, 405: ErrorReply, 409: ErrorReply }
 
@@ -20,9 +20,12 @@ export function registerScopeRoutes (parent: FastifyInstance, scopes: ScopeState
     config: { rule: 'scope:get_state' },
   }, async (req, reply) => {
     const { filter, page } = listQueryFromWire(req.query)
-    const json = await listToJson(await scopes.list(filter, page))
+    const list = await listToJson(await scopes.list(filter, page))
+    // A full page may continue: point at the next one (OpenStack's marker paging).
+    const lastId = list.count === undefined ? await scopes.lastIdOfFullPage(filter, page) : list.count === page.limit ? list.lastId : undefined
+    if (lastId !== undefined) reply.header('link', nextLink(req.url.split('?')[0], req.query, lastId, page.limit))
     // Already JSON text (or a stream of it): Fastify sends it as is.
-    return await reply.type('application/json').send(json as unknown as Static<typeof ScopeStateListReply>)
+    return await reply.type('application/json').send(list.body as unknown as Static<typeof ScopeStateListReply>)
   })
 
   app.put('/v2/scope', {

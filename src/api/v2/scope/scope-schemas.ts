@@ -28,7 +28,8 @@ export const ListScopesQuery = Type.Object({
   collector: Type.Optional(QueryFilter),
   active: Type.Optional(Type.Array(Type.String({ pattern: `^${ACTIVE_WORD}(,${ACTIVE_WORD})*$` }), { description: '1/0 or true/false; repeatable and comma-separated' })),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 2_147_483_647, default: 100 })),
-  offset: Type.Optional(Type.Integer({ minimum: 0, maximum: 2_147_483_647, default: 0 })),
+  offset: Type.Optional(Type.Integer({ minimum: 0, maximum: 2_147_483_647 })),
+  marker: Type.Optional(Type.Integer({ minimum: 0, maximum: 2_147_483_647, description: "continue after this row: the marker of the previous page's Link rel=\"next\"" })),
 }, { additionalProperties: false })
 export type ListScopesQuery = Static<typeof ListScopesQuery>
 
@@ -107,5 +108,6 @@ export const FIELD_RULES: Record<string, string> = {
   last_processed_timestamp: 'an ISO 8601 timestamp such as 2019-07-16T08:55:01Z, between the years 1000 and 9999',
   state: 'an ISO 8601 timestamp such as 2019-07-16T08:55:01Z, between the years 1000 and 9999',
   limit: 'an integer of at least 1',
+  marker: 'an integer of at least 0 (from the previous page\'s Link header)',
   offset: 'an integer of at least 0',
 }

@@ -24,23 +24,51 @@ export function toWire (scope: ScopeState): ScopeStateReply {
   }
 }
 
+/** A serialized list: the body, and what is known of the page's end. */
+export interface SerializedList {
+  body: string | Readable
+  /** Rows in the page and the id of its last row, when the page fit in one chunk. */
+  count?: number
+  lastId?: number
+}
+
 /**
  * Serializes list pages as `{"results": […]}`: one string for a single chunk,
  * a stream when the service yields several, so a huge `limit` is never held
  * in memory whole.
  */
-export async function listToJson (pages: AsyncIterable<ScopeState[]>): Promise<string | Readable> {
+export async function listToJson (pages: AsyncIterable<ScopeState[]>): Promise<SerializedList> {
   const iterator = pages[Symbol.asyncIterator]()
   const first = await iterator.next()
   const rows = (chunk: ScopeState[]) => chunk.map((s) => JSON.stringify(toWire(s))).join(',')
   const second = first.done === true ? first : await iterator.next()
-  if (second.done === true) return `{"results":[${first.done === true ? '' : rows(first.value)}]}`
-  return Readable.from((async function * () {
-    yield `{"results":[${rows(first.value)}`
-    yield `,${rows(second.value)}`
-    for (let next = await iterator.next(); next.done !== true; next = await iterator.next()) yield `,${rows(next.value)}`
-    yield ']}'
-  })())
+  if (second.done === true) {
+    const chunk: ScopeState[] = first.done === true ? [] : first.value
+    return { body: `{"results":[${rows(chunk)}]}`, count: chunk.length, lastId: chunk[chunk.length - 1]?.id }
+  }
+  return {
+    body: Readable.from((async function * () {
+      yield `{"results":[${rows(first.value)}`
+      yield `,${rows(second.value)}`
+      for (let next = await iterator.next(); next.done !== true; next = await iterator.next()) yield `,${rows(next.value)}`
+      yield ']}'
+    })()),
+  }
+}
+
+/**
+ * The `Link: <…>; rel="next"` value of a page that may continue: the same
+ * query with `marker` set to the page's last row and `offset` dropped.
+ */
+export function nextLink (path: string, query: ListScopesQuery, lastId: number, limit: number): string {
+  const params = new URLSearchParams()
+  for (const [key, value] of Object.entries(query)) {
+    if (key === 'offset' || key === 'marker' || key === 'limit' || value === undefined) continue
+    for (const v of [value].flat()) params.append(key, String(v))
+  }
+  params.set('marker', String(lastId))
+  params.set('limit', String(limit))
+  return `<${path}?${params.toString()}>; rel="next"`
 }
 
 // Splits comma-separated values (CloudKitty's client joins multi-values with
@@ -64,6 +92,7 @@ export function parseActive (value: boolean | number | string): boolean {
 
 /** GET query → filter and page. */
 export function listQueryFromWire (query: ListScopesQuery): { filter: ScopeFilter, page: Page } {
+  if (query.marker !== undefined && query.offset !== undefined) throw invalidInput('Use either marker or offset, not both.')
   const active = query.active === undefined ? undefined : [...new Set(query.active.flatMap((v) => v.split(',')).map(parseActive))]
   return {
     filter: {
@@ -73,7 +102,7 @@ export function listQueryFromWire (query: ListScopesQuery): { filter: ScopeFilte
       collectors: splitValues('collector', query.collector),
       active,
     },
-    page: { limit: query.limit ?? DEFAULT_PAGE_SIZE, offset: query.offset ?? 0 },
+    page: { limit: query.limit ?? DEFAULT_PAGE_SIZE, offset: query.offset ?? 0, marker: query.marker },
   }
 }
 
