@@ -28,6 +28,8 @@ function migrator ({ db, traits }: OpenDatabase): Migrator {
  * Throws the first failing migration's error.
  */
 export async function migrateToLatest (database: OpenDatabase): Promise<MigrationResultSet> {
+  // Every process migrates before it serves or works: the one place to learn what the server can do.
+  await database.probe()
   const result = await migrator(database).migrateToLatest()
   if (result.error !== undefined) throw result.error
   return result

@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import BetterSqlite3 from 'better-sqlite3'
 import {
-  CompiledQuery, DummyDriver, Kysely, MysqlDialect, PostgresDialect, SqliteAdapter, SqliteDialect,
+  sql, CompiledQuery, DummyDriver, Kysely, MysqlDialect, PostgresDialect, SqliteAdapter, SqliteDialect,
   type DatabaseConnection, type Dialect, type DialectAdapter, type Driver,
 } from 'kysely'
 import { createPool as createMysqlPool, type Pool as MysqlPool } from 'mysql2'
@@ -22,10 +22,20 @@ export interface OpenDatabase {
    * statement goes to `record` and reads return no rows (`migrate --dry-run`).
    */
   compileOnly: (record: (query: CompiledQuery) => void) => Kysely<any>
+  /** Connections in use and idle, for metrics. */
+  poolStats: () => { inUse: number, idle: number }
+  /**
+   * Asks the server what it can do and refines {@link traits} (MariaDB has
+   * SKIP LOCKED from 10.6, MySQL from 8.0). Call once connected.
+   */
+  probe: () => Promise<void>
   close: () => Promise<void>
 }
 
-function opened (dialect: Dialect, traits: EngineTraits, description: string): OpenDatabase {
+function opened (
+  dialect: Dialect, traits: EngineTraits, description: string, poolStats: OpenDatabase['poolStats'],
+  probe: (db: Kysely<Database>) => Promise<void> = async () => {},
+): OpenDatabase {
   const db = new Kysely<Database>({ dialect })
   return {
     db,
@@ -40,6 +50,8 @@ function opened (dialect: Dialect, traits: EngineTraits, description: string): O
       },
       log: (event) => { record(event.query) },
     }),
+    poolStats,
+    probe: async () => { await probe(db) },
     close: async () => { await db.destroy() },
   }
 }
@@ -126,7 +138,8 @@ function openSqlite (url: string, options: PoolOptions): OpenDatabase {
   const sqlite = new BetterSqlite3(path)
   sqlite.pragma('journal_mode = WAL')
   sqlite.pragma(`busy_timeout = ${Math.max(1000, Math.min(options.statementTimeoutMs, 5000))}`)
-  return opened(new ImmediateSqliteDialect({ database: sqlite }, options.acquireTimeoutMs), SQLITE_TRAITS, `sqlite:${path}`)
+  // One connection, shared under Kysely's mutex.
+  return opened(new ImmediateSqliteDialect({ database: sqlite }, options.acquireTimeoutMs), SQLITE_TRAITS, `sqlite:${path}`, () => ({ inUse: 0, idle: 1 }))
 }
 
 // timestamp without time zone (OID 1114) is naive UTC: keep the text, never
@@ -152,7 +165,8 @@ function openPostgres (url: string, options: PoolOptions, onPoolError: (error: E
   // query rejects on its own; the pool drops the client and reconnects.
   pool.on('error', onPoolError)
   pool.on('connect', (client) => { client.on('error', onPoolError) })
-  return opened(new GuardedPostgresDialect({ pool }, options.acquireTimeoutMs), POSTGRES_TRAITS, redactUrl(url))
+  return opened(new GuardedPostgresDialect({ pool }, options.acquireTimeoutMs), POSTGRES_TRAITS, redactUrl(url),
+    () => ({ inUse: pool.totalCount - pool.idleCount, idle: pool.idleCount }))
 }
 
 function openMysql (url: string, options: PoolOptions, onPoolError: (error: Error) => void): OpenDatabase {
@@ -182,7 +196,23 @@ function openMysql (url: string, options: PoolOptions, onPoolError: (error: Erro
       await connection.executeQuery(CompiledQuery.raw(`SET SESSION max_statement_time = ${statementSeconds}`))
     },
   }, options.acquireTimeoutMs)
-  return opened(dialect, mysqlTraits(false), redactUrl(url))
+  // mysql2 keeps its counts in private fields; read them defensively.
+  const internals = pool as unknown as { _allConnections?: { length: number }, _freeConnections?: { length: number } }
+  const traits = mysqlTraits(false)
+  return opened(dialect, traits, redactUrl(url), () => {
+    const all = internals._allConnections?.length ?? 0
+    const free = internals._freeConnections?.length ?? 0
+    return { inUse: all - free, idle: free }
+  }, async (db) => {
+    const { rows } = await sql<{ version: string }>`SELECT VERSION() AS version`.execute(db)
+    traits.supportsSkipLocked = supportsSkipLocked(String(rows[0]?.version ?? ''))
+  })
+}
+
+/** Whether a MySQL/MariaDB server version string has SKIP LOCKED. */
+export function supportsSkipLocked (version: string): boolean {
+  const [major = 0, minor = 0] = version.split(/[.-]/).map(Number)
+  return /mariadb/i.test(version) ? major > 10 || (major === 10 && minor >= 6) : major >= 8
 }
 
 /**
