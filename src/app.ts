@@ -4,6 +4,7 @@ import swagger from '@fastify/swagger'
 import { sql } from 'kysely'
 import type { Logger } from 'pino'
 import { registerErrorHandler } from './api/error-handler.ts'
+import { registerMetrics } from './api/metrics.ts'
 import { validatorCompiler } from './api/validation.ts'
 import { registerResetJobRoutes } from './api/v2/scope/reset-job-routes.ts'
 import { registerScopeRoutes } from './api/v2/scope/scope-routes.ts'
@@ -92,6 +93,7 @@ export async function buildApp (config: Config, { database, logger, clock }: App
     return { status: 'ok' }
   })
   app.get('/v2/openapi.json', { schema: { hide: true } }, async () => app.swagger())
+  if (config.metrics.enabled) registerMetrics(app, database)
   const scopes = new ScopeStateService({
     db: database.db,
     traits: database.traits,

@@ -16,6 +16,7 @@ export interface Config {
     batchSize: number
   }
   log: { level: string }
+  metrics: { enabled: boolean }
 }
 
 /** One setting: where it lives in each source, its default and how to read it. */
@@ -95,7 +96,8 @@ export const SETTINGS: Setting[] = [
   { path: 'reset.maxAttempts', section: 'reset', key: 'max_attempts', env: 'SCOPEKEEPER_RESET_MAX_ATTEMPTS', default: 10, parse: integer(1, 1000), description: 'Attempts a reset job gets before it is marked failed.' },
   { path: 'reset.batchSize', section: 'reset', key: 'batch_size', env: 'SCOPEKEEPER_RESET_BATCH_SIZE', default: 500, parse: integer(1, 100_000), description: 'Scopes applied per transaction; progress is saved after each batch.' },
   { path: 'log.level', section: 'log', key: 'level', env: 'SCOPEKEEPER_LOG_LEVEL', default: 'info', parse: oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'), description: 'Log level (pino).' },
+  { path: 'metrics.enabled', section: 'metrics', key: 'enabled', env: 'SCOPEKEEPER_METRICS_ENABLED', default: true, parse: boolean, description: 'Serve Prometheus metrics at GET /metrics.' },
 ]
 
 /** Sections that belong to scopekeeper alone: an unknown key there is a mistake. */
-export const OWN_SECTIONS = ['reset', 'log']
+export const OWN_SECTIONS = ['reset', 'log', 'metrics']

@@ -1,0 +1,75 @@
+import type { FastifyInstance } from 'fastify'
+import { sql } from 'kysely'
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { fromStored } from '../domain/timestamps.ts'
+import { booleanFromDb } from '../storage/engine-traits.ts'
+import type { OpenDatabase } from '../storage/open-database.ts'
+
+/** Scope counts are a full index scan on large tables: computed at most this often. */
+const SCOPE_COUNT_TTL_MS = 15_000
+
+/**
+ * Registers `GET /metrics` (Prometheus text format, prom-client) and the
+ * hooks that feed it: requests and latency by route, method and status;
+ * reset jobs by status and the age of the oldest pending one; scopes by
+ * active flag; database pool use; the process's default metrics. Database
+ * figures are read when Prometheus scrapes, never on the request path.
+ */
+export function registerMetrics (app: FastifyInstance, database: OpenDatabase): void {
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry })
+  const labelNames = ['route', 'method', 'status'] as const
+  const requests = new Counter({ name: 'scopekeeper_http_requests_total', help: 'HTTP requests answered', labelNames, registers: [registry] })
+  const latency = new Histogram({
+    name: 'scopekeeper_http_request_duration_seconds', help: 'HTTP request latency', labelNames, registers: [registry],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+  })
+  app.addHook('onResponse', async (request, reply) => {
+    // The route pattern, not the URL: unknown paths collapse into one series.
+    const labels = { route: request.routeOptions.url ?? 'unknown', method: request.method, status: String(reply.statusCode) }
+    requests.inc(labels)
+    latency.observe(labels, reply.elapsedTime / 1000)
+  })
+
+  const { db } = database
+  new Gauge({
+    name: 'scopekeeper_reset_jobs', help: 'Reset jobs by status', labelNames: ['status'], registers: [registry],
+    async collect () {
+      const rows = await db.selectFrom('scopekeeper_reset_jobs').select(['status', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('status').execute()
+      this.reset()
+      for (const status of ['pending', 'running', 'done', 'failed']) this.set({ status }, Number(rows.find((r) => r.status === status)?.n ?? 0))
+    },
+  })
+  new Gauge({
+    name: 'scopekeeper_reset_queue_lag_seconds', help: 'Age of the oldest pending reset job (0 when none)', registers: [registry],
+    async collect () {
+      const row = await db.selectFrom('scopekeeper_reset_jobs').select((eb) => eb.fn.min('created_at').as('oldest'))
+        .where('status', 'in', ['pending', 'running']).executeTakeFirst()
+      const oldest = row?.oldest
+      this.set(oldest === null || oldest === undefined ? 0 : Math.max(0, (Date.now() - fromStored(oldest as string | Date).getTime()) / 1000))
+    },
+  })
+  let scopeCounts: { at: number, counts: Map<boolean, number> } | undefined
+  new Gauge({
+    name: 'scopekeeper_scopes', help: 'Scope states by active flag', labelNames: ['active'], registers: [registry],
+    async collect () {
+      if (scopeCounts === undefined || Date.now() - scopeCounts.at > SCOPE_COUNT_TTL_MS) {
+        const rows = await db.selectFrom('cloudkitty_storage_states').select(['active', sql<number>`count(*)`.as('n')]).groupBy('active').execute()
+        scopeCounts = { at: Date.now(), counts: new Map(rows.map((r) => [booleanFromDb(r.active), Number(r.n)])) }
+      }
+      for (const active of [true, false]) this.set({ active: String(active) }, scopeCounts.counts.get(active) ?? 0)
+    },
+  })
+  new Gauge({
+    name: 'scopekeeper_db_pool_connections', help: 'Database connections by state', labelNames: ['state'], registers: [registry],
+    collect () {
+      const { inUse, idle } = database.poolStats()
+      this.set({ state: 'in_use' }, inUse)
+      this.set({ state: 'idle' }, idle)
+    },
+  })
+
+  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+    return await reply.type(registry.contentType).send(await registry.metrics())
+  })
+}
