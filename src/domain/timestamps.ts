@@ -60,7 +60,25 @@ export function parseTimestamp (value: string, field: string): Date {
 
 /** Formats an instant as the API returns it: `YYYY-MM-DDTHH:MM:SS+00:00`. */
 export function formatTimestamp (at: Date): string {
-  return at.toISOString().slice(0, 19) + '+00:00'
+  const ms = at.getTime()
+  let text = formatted.get(ms)
+  if (text === undefined) {
+    text = at.toISOString().slice(0, 19) + '+00:00'
+    remember(formatted, ms, text)
+  }
+  return text
+}
+
+// Listing pages format and parse the same few timestamps over and over
+// (scopes reset together share them): small memos take this off the
+// serializer's hot path. Bounded: cleared when full.
+const MEMO_SIZE = 4096
+const formatted = new Map<number, string>()
+const parsed = new Map<string, number>()
+
+function remember<K, V> (memo: Map<K, V>, key: K, value: V): void {
+  if (memo.size >= MEMO_SIZE) memo.clear()
+  memo.set(key, value)
 }
 
 /**
@@ -78,11 +96,14 @@ export function toStoredText (at: Date): string {
  */
 export function fromStored (value: string | Date): Date {
   if (value instanceof Date) return new Date(Math.floor(value.getTime() / 1000) * 1000)
+  const known = parsed.get(value)
+  if (known !== undefined) return new Date(known)
   const m = STORED.exec(value)
   if (m === null) throw new Error(`Unreadable stored timestamp: ${JSON.stringify(value)}`)
   const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number)
   const at = new Date(Date.UTC(year, month - 1, day, hour, minute, second))
   at.setUTCFullYear(year)
+  remember(parsed, value, at.getTime())
   return at
 }
 

@@ -136,6 +136,19 @@ function openSqlite (url: string, options: PoolOptions): OpenDatabase {
   const path = sqlitePathFromUrl(url)
   if (path !== ':memory:') mkdirSync(dirname(resolve(path)), { recursive: true })
   const sqlite = new BetterSqlite3(path)
+  // Kysely prepares every query anew; preparing is a large share of a small
+  // query's cost, so keep the statements of recent SQL texts (bounded).
+  const prepare = sqlite.prepare.bind(sqlite)
+  const statements = new Map<string, ReturnType<typeof prepare>>()
+  sqlite.prepare = ((source: string) => {
+    let statement = statements.get(source)
+    if (statement === undefined) {
+      if (statements.size >= 256) statements.clear()
+      statement = prepare(source)
+      statements.set(source, statement)
+    }
+    return statement
+  }) as typeof sqlite.prepare
   sqlite.pragma('journal_mode = WAL')
   sqlite.pragma(`busy_timeout = ${Math.max(1000, Math.min(options.statementTimeoutMs, 5000))}`)
   // One connection, shared under Kysely's mutex.

@@ -1,0 +1,187 @@
+/**
+ * Benchmarks scopekeeper as a real process over loopback, side by side with
+ * a bare node:http server answering the same bytes (the ceiling), and prints
+ * ratios. Never part of `npm test`.
+ *
+ *   npm run bench -- --scopes 10000,100000 --engine sqlite,postgres,mariadb [--duration 5] [--connections 10]
+ */
+import { spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:http'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import autocannon from 'autocannon'
+import { createConnection } from 'mysql2/promise'
+import pg from 'pg'
+import { migrateToLatest } from '../src/storage/migrate.ts'
+import { openDatabase } from '../src/storage/open-database.ts'
+
+const { values } = parseArgs({
+  options: {
+    scopes: { type: 'string', default: '10000' },
+    engine: { type: 'string', default: 'sqlite' },
+    duration: { type: 'string', default: '5' },
+    connections: { type: 'string', default: '10' },
+  },
+})
+const SIZES = values.scopes.split(',').map(Number)
+const ENGINES = values.engine.split(',')
+const DURATION = Number(values.duration)
+const CONNECTIONS = Number(values.connections)
+const BIN = new URL('../bin/scopekeeper.js', import.meta.url).pathname
+const PG_URL = process.env.TEST_POSTGRES_URL ?? 'postgresql://postgres@127.0.0.1:5432/test'
+const MARIADB_URL = process.env.TEST_MARIADB_URL ?? 'mysql://root@127.0.0.1:3306/test'
+
+interface Row { scenario: string, scopes: number, rps: number, p50: number, p99: number, rssMb: number, ofCeiling?: number, note?: string }
+
+async function freshDatabase (engine: string): Promise<{ url: string, drop: () => Promise<void> }> {
+  const name = `sk_bench_${randomBytes(4).toString('hex')}`
+  if (engine === 'sqlite') {
+    const dir = mkdtempSync(join(tmpdir(), 'sk-bench-'))
+    return { url: `sqlite:///${join(dir, 'bench.sqlite')}`, drop: async () => { rmSync(dir, { recursive: true, force: true }) } }
+  }
+  if (engine === 'postgres') {
+    const admin = new pg.Client({ connectionString: PG_URL })
+    await admin.connect(); await admin.query(`CREATE DATABASE ${name}`); await admin.end()
+    const url = new URL(PG_URL); url.pathname = `/${name}`
+    return { url: url.toString(), drop: async () => { const c = new pg.Client({ connectionString: PG_URL }); await c.connect(); await c.query(`DROP DATABASE ${name} WITH (FORCE)`); await c.end() } }
+  }
+  const admin = await createConnection({ uri: MARIADB_URL })
+  await admin.query(`CREATE DATABASE ${name}`); await admin.end()
+  const url = new URL(MARIADB_URL); url.pathname = `/${name}`
+  return { url: url.toString(), drop: async () => { const c = await createConnection({ uri: MARIADB_URL }); await c.query(`DROP DATABASE ${name}`); await c.end() } }
+}
+
+/** Deterministic scopes: s0000000…, six collectors, three fetchers, every seventh inactive. */
+async function seed (url: string, count: number): Promise<number> {
+  const database = openDatabase(url)
+  await migrateToLatest(database)
+  const started = Date.now()
+  const chunk = database.traits.engine === 'sqlite' ? 4000 : 5000
+  for (let i = 0; i < count; i += chunk) {
+    const rows = Array.from({ length: Math.min(chunk, count - i) }, (_, j) => {
+      const n = i + j
+      return {
+        identifier: `s${String(n).padStart(7, '0')}`, scope_key: n % 10 === 0 ? 'domain_id' : 'project_id',
+        fetcher: ['keystone', 'gnocchi', 'prometheus'][n % 3], collector: `c${n % 6}`,
+        last_processed_timestamp: '2020-01-01 00:00:00.000000', active: n % 7 === 0 ? 0 : 1,
+      }
+    })
+    await database.db.insertInto('cloudkitty_storage_states').values(rows).execute()
+  }
+  await database.close()
+  return (Date.now() - started) / 1000
+}
+
+async function freePort (): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as { port: number }).port
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
+
+function rssMb (pid: number): number {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'))
+  return Math.round(Number(line?.replace(/\D+/g, '') ?? 0) / 1024)
+}
+
+async function load (url: string, options: Partial<autocannon.Options> = {}): Promise<autocannon.Result> {
+  return await autocannon({ url, connections: CONNECTIONS, duration: DURATION, ...options })
+}
+
+async function runEngine (engine: string): Promise<Row[]> {
+  const rows: Row[] = []
+  for (const size of SIZES) {
+    const { url, drop } = await freshDatabase(engine)
+    try {
+      const seconds = await seed(url, size)
+      console.error(`${engine}: seeded ${size} scopes in ${seconds.toFixed(1)} s`)
+      const port = await freePort()
+      // Production settings: info logs (to /dev/null here), the in-process worker on.
+      const server = spawn(process.execPath, [BIN, 'serve', '--port', String(port), '--database', url], { stdio: 'ignore', env: { ...process.env, SCOPEKEEPER_RESET_POLL_INTERVAL: '0.1' } })
+      const base = `http://127.0.0.1:${port}`
+      for (let i = 0; i < 200; i++) { try { if ((await fetch(`${base}/healthz`)).ok) break } catch {} await new Promise((r) => setTimeout(r, 100)) }
+      let peakRss = 0
+      const record = (scenario: string, result: autocannon.Result, extra: Partial<Row> = {}) => {
+        peakRss = Math.max(peakRss, rssMb(server.pid!))
+        if (result.non2xx > 0 && !scenario.startsWith('POST')) console.error(`${scenario}: ${result.non2xx} non-2xx answers`)
+        rows.push({ scenario, scopes: size, rps: Math.round(result.requests.average), p50: result.latency.p50, p99: result.latency.p99, rssMb: rssMb(server.pid!), ...extra })
+      }
+      const page = await (await fetch(`${base}/v2/scope?limit=100`)).text()
+      // The ceiling: a bare node:http server answering the same bytes.
+      const ceilingServer = createServer((_req, res) => { res.writeHead(200, { 'content-type': 'application/json' }); res.end(page) })
+      await new Promise<void>((resolve) => ceilingServer.listen(0, '127.0.0.1', resolve))
+      const ceiling = await load(`http://127.0.0.1:${(ceilingServer.address() as { port: number }).port}/`)
+      ceilingServer.close()
+      rows.push({ scenario: 'ceiling: bare node:http, same bytes', scopes: size, rps: Math.round(ceiling.requests.average), p50: ceiling.latency.p50, p99: ceiling.latency.p99, rssMb: 0 })
+      const ofCeiling = (r: autocannon.Result) => Math.round(100 * r.requests.average / ceiling.requests.average) / 100
+      const list = await load(`${base}/v2/scope?limit=100`)
+      record('GET list page (limit=100)', list, { ofCeiling: ofCeiling(list) })
+      const deep = await load(`${base}/v2/scope?limit=100&offset=${size - 100}`)
+      record('GET deep page (offset=N-100)', deep, { ofCeiling: ofCeiling(deep) })
+      const lastId = size - 100
+      const marker = await load(`${base}/v2/scope?limit=100&marker=${lastId}`)
+      record('GET deep page by marker', marker, { ofCeiling: ofCeiling(marker) })
+      const single = await load(`${base}/v2/scope?scope_id=s${String(Math.floor(size / 2)).padStart(7, '0')}`)
+      record('GET single scope_id', single)
+      const five = await load(`${base}/v2/scope?scope_id=s${String(size - 7).padStart(7, '0')},s${String(size - 1).padStart(7, '0')}&scope_key=project_id&fetcher=keystone,gnocchi,prometheus&collector=c0,c1,c2,c3,c4,c5&active=1`)
+      record('GET five filters', five)
+      const patch = await load(`${base}/v2/scope`, {
+        requests: [
+          { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ scope_id: 's0000001', active: false }) },
+          { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ scope_id: 's0000001', active: true }) },
+        ],
+      })
+      record('PATCH toggle active', patch)
+      let n = 0
+      const post = await load(`${base}/v2/scope`, {
+        requests: [{ method: 'POST', headers: { 'content-type': 'application/json' }, setupRequest: (req) => ({ ...req, body: JSON.stringify({ scope_id: `new-${process.pid}-${n++}` }) }) }],
+      })
+      record('POST new scope', post)
+      if (size === Math.max(...SIZES)) {
+        const before = Date.now()
+        const put = await fetch(`${base}/v2/scope`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ all_scopes: true, state: '2019-01-01' }) })
+        const accepted = (Date.now() - before) / 1000
+        const location = put.headers.get('location')!
+        let job: any
+        do { await new Promise((r) => setTimeout(r, 200)); job = await (await fetch(`${base}${location}`)).json(); peakRss = Math.max(peakRss, rssMb(server.pid!)) } while (job.status !== 'done' && job.status !== 'failed')
+        const applied = (Date.now() - before) / 1000 - accepted
+        rows.push({ scenario: 'PUT all_scopes', scopes: job.scopes_total, rps: 0, p50: 0, p99: 0, rssMb: peakRss, note: `202 in ${accepted.toFixed(2)} s; applied in ${applied.toFixed(1)} s = ${Math.round(job.scopes_total / applied)} scopes/s (${job.status})` })
+      }
+      rows.push({ scenario: 'server peak RSS', scopes: size, rps: 0, p50: 0, p99: 0, rssMb: peakRss })
+      server.kill('SIGTERM')
+      await new Promise((resolve) => server.once('exit', resolve))
+    } finally {
+      await drop()
+    }
+  }
+  return rows
+}
+
+function print (engine: string, rows: Row[]): void {
+  console.log(`\n## ${engine} (${CONNECTIONS} connections, ${DURATION} s per scenario, load generator on the same 2-core machine)\n`)
+  console.log('| scenario | scopes | req/s | p50 ms | p99 ms | RSS MB | of ceiling | note |')
+  console.log('|---|---:|---:|---:|---:|---:|---:|---|')
+  for (const r of rows) console.log(`| ${r.scenario} | ${r.scopes} | ${r.rps || ''} | ${r.p50 || ''} | ${r.p99 || ''} | ${r.rssMb || ''} | ${r.ofCeiling ?? ''} | ${r.note ?? ''} |`)
+  const single = rows.filter((r) => r.scenario === 'GET single scope_id')
+  if (single.length > 1) {
+    const small = single[0]; const large = single[single.length - 1]
+    console.log(`\nsingle scope_id cost at ${large.scopes} vs ${small.scopes}: ${(small.rps / large.rps).toFixed(2)}×`)
+  }
+  for (const size of SIZES) {
+    const first = rows.find((r) => r.scopes === size && r.scenario.startsWith('GET list page'))
+    const deep = rows.find((r) => r.scopes === size && r.scenario.startsWith('GET deep page (offset'))
+    if (first !== undefined && deep !== undefined) console.log(`deep page at ${size}: ${(first.rps / deep.rps).toFixed(2)}× the first page's cost`)
+  }
+}
+
+mkdirSync(new URL('./results/', import.meta.url), { recursive: true })
+for (const engine of ENGINES) {
+  const rows = await runEngine(engine)
+  print(engine, rows)
+  const file = new URL(`./results/${new Date().toISOString().slice(0, 10)}-${engine}.json`, import.meta.url)
+  writeFileSync(file, JSON.stringify({ engine, sizes: SIZES, durationSeconds: DURATION, connections: CONNECTIONS, node: process.version, rows }, null, 2) + '\n')
+}
