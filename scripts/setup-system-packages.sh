@@ -1,16 +1,23 @@
 #!/bin/sh
-# Installs the system packages the end-to-end tests drive: the real
-# python-cloudkittyclient (`cloudkitty`) and python-openstackclient
-# (`openstack`), from Debian, on /usr/bin/python3. Idempotent: does nothing
-# when both are already there. Run as root (or through sudo) on Debian 12.
+# Installs the system packages the tests drive, from Debian, on
+# /usr/bin/python3: the real python-cloudkittyclient (`cloudkitty`) and
+# python-openstackclient (`openstack`) for the end-to-end tests, and a real
+# Keystone 22 (python3-keystone, served by uwsgi-plugin-python3) for the
+# authentication tests. Not the `keystone` package: it configures and starts
+# a system service; the tests run their own Keystone on loopback
+# (test/helpers/keystone-server.ts). Idempotent: does nothing when all are
+# already there. Run as root (or through sudo) on Debian 12.
 set -eu
 
-PACKAGES="python3-cloudkittyclient python3-openstackclient"
+PACKAGES="python3-cloudkittyclient python3-openstackclient python3-keystone uwsgi-plugin-python3"
 
 have_all() {
   [ -x /usr/bin/cloudkitty ] &&
     [ -x /usr/bin/openstack ] &&
-    /usr/bin/python3 -c 'import cloudkittyclient, openstackclient' >/dev/null 2>&1
+    [ -x /usr/bin/keystone-manage ] &&
+    [ -x /usr/bin/keystone-wsgi-public ] &&
+    [ -x /usr/bin/uwsgi_python3 ] &&
+    /usr/bin/python3 -c 'import cloudkittyclient, openstackclient, keystone' >/dev/null 2>&1
 }
 
 if have_all; then
@@ -34,7 +41,7 @@ $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recomme
 end=$(date +%s)
 
 if ! have_all; then
-  echo "setup-system-packages: installed $PACKAGES but cloudkitty/openstack are still missing" >&2
+  echo "setup-system-packages: installed $PACKAGES but cloudkitty, openstack or Keystone are still missing" >&2
   exit 1
 fi
 echo "setup-system-packages: installed $PACKAGES in $((end - start)) s"

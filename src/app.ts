@@ -9,9 +9,10 @@ import { validatorCompiler } from './api/validation.ts'
 import { registerResetJobRoutes } from './api/v2/scope/reset-job-routes.ts'
 import { registerScopeRoutes } from './api/v2/scope/scope-routes.ts'
 import type { Credentials } from './auth/credentials.ts'
+import { KeystoneAuth, keystoneAuthOptions } from './auth/keystone-auth.ts'
 import { noAuth } from './auth/noauth.ts'
 import type { RuleName } from './auth/policy/default-rules.ts'
-import { buildTarget, PolicyEnforcer } from './auth/policy/policy-enforcer.ts'
+import { buildTarget, loadPolicy } from './auth/policy/policy-enforcer.ts'
 import type { Config } from './config/config-schema.ts'
 import { ScopeKeeperError } from './domain/errors.ts'
 import { ResetJobService } from './domain/reset-job-service.ts'
@@ -19,7 +20,8 @@ import { ScopeStateService } from './domain/scope-state-service.ts'
 import type { OpenDatabase } from './storage/open-database.ts'
 
 declare module 'fastify' {
-  interface FastifyContextConfig { rule?: RuleName }
+  // `public`: served without authentication (version discovery, health, API document).
+  interface FastifyContextConfig { rule?: RuleName, public?: boolean }
   interface FastifyRequest { credentials: Credentials }
 }
 
@@ -61,10 +63,14 @@ export async function buildApp (config: Config, { database, logger, clock }: App
   })
 
   // Auth: who is calling (onRequest), then may they (preHandler, after validation).
-  const authenticator = noAuth
-  const enforcer = new PolicyEnforcer()
+  // A bad policy file or missing Keystone settings throw a ConfigError here: the start stops.
+  const enforcer = loadPolicy(config.policy.file)
+  const authenticator = config.auth.strategy === 'keystone'
+    ? new KeystoneAuth(keystoneAuthOptions(config.keystone), { logger, isAdmin: (credentials) => enforcer.isAdmin(credentials) })
+    : noAuth
   app.decorateRequest('credentials')
   app.addHook('onRequest', async (request) => {
+    if (request.routeOptions.config.public === true) return
     request.credentials = await authenticator.authenticate(request.headers)
   })
   app.addHook('preHandler', async (request) => {
@@ -81,10 +87,10 @@ export async function buildApp (config: Config, { database, logger, clock }: App
     for (const m of [route.method].flat()) known.methods.add(m)
     knownPaths.set(route.url, known)
   })
-  app.get('/', { schema: { hide: true } }, async (request) => ({
+  app.get('/', { schema: { hide: true }, config: { public: true } }, async (request) => ({
     versions: [{ id: 'v2', status: 'CURRENT', links: [{ href: `${request.protocol}://${request.host}/v2`, rel: 'self' }] }],
   }))
-  app.get('/healthz', { schema: { hide: true } }, async () => {
+  app.get('/healthz', { schema: { hide: true }, config: { public: true } }, async () => {
     try {
       await sql`select 1`.execute(database.db)
     } catch (error) {
@@ -92,7 +98,7 @@ export async function buildApp (config: Config, { database, logger, clock }: App
     }
     return { status: 'ok' }
   })
-  app.get('/v2/openapi.json', { schema: { hide: true } }, async () => app.swagger())
+  app.get('/v2/openapi.json', { schema: { hide: true }, config: { public: true } }, async () => app.swagger())
   if (config.metrics.enabled) registerMetrics(app, database)
   const scopes = new ScopeStateService({
     db: database.db,

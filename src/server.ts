@@ -62,8 +62,10 @@ export function workerFromConfig (config: Config, database: OpenDatabase, logger
  */
 export async function startServer (config: Config, logger: Logger): Promise<RunningServer> {
   const database = openDatabaseFromConfig(config, logger)
-  await migrateToLatest(database)
+  // Build first: a broken policy file or Keystone setting stops the start
+  // before anything is written to the database.
   const app = await buildApp(config, { database, logger })
+  await migrateToLatest(database)
   const configured = config.reset.worker ? workerFromConfig(config, database, logger) : undefined
   const address = await app.listen({ host: config.api.host, port: config.api.port })
   configured?.worker.start()

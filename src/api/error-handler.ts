@@ -12,6 +12,7 @@ const STATUS: Record<ErrorCode, number> = {
   SCOPE_AMBIGUOUS: 409,
   SCOPE_CONFLICT: 409,
   DATABASE_UNAVAILABLE: 503,
+  IDENTITY_UNAVAILABLE: 503,
 }
 
 /** Seconds a client should wait before retrying after a 503. */
@@ -42,6 +43,7 @@ export function registerErrorHandler (app: FastifyInstance): void {
     if (error instanceof ScopeKeeperError) {
       const status = STATUS[error.code]
       if (status === 503) reply.header('retry-after', String(RETRY_AFTER_SECONDS))
+      if (error.wwwAuthenticate !== undefined) reply.header('www-authenticate', error.wwwAuthenticate)
       return await reply.code(status).send({ message: error.message })
     }
     if (error.validation !== undefined) {

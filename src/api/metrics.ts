@@ -69,7 +69,8 @@ export function registerMetrics (app: FastifyInstance, database: OpenDatabase): 
     },
   })
 
-  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+  // Public like /healthz: Prometheus scrapes without a Keystone token.
+  app.get('/metrics', { schema: { hide: true }, config: { public: true } }, async (_request, reply) => {
     return await reply.type(registry.contentType).send(await registry.metrics())
   })
 }

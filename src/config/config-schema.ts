@@ -2,7 +2,26 @@
 export interface Config {
   api: { host: string, port: number }
   database: { url: string, maxPoolSize: number, poolTimeout: number, connectTimeout: number, statementTimeout: number }
-  auth: { strategy: 'noauth' }
+  auth: { strategy: 'noauth' | 'keystone' }
+  keystone: {
+    wwwAuthenticateUri: string
+    authUrl: string
+    authType: 'password'
+    username: string
+    password: string
+    projectName: string
+    userDomainName: string
+    projectDomainName: string
+    regionName: string
+    interface: 'public' | 'internal' | 'admin'
+    serviceTokenRoles: string
+    serviceTokenRolesRequired: boolean
+    tokenCacheTime: number
+    tokenCacheSize: number
+    negativeCacheTime: number
+    httpConnectTimeout: number
+  }
+  policy: { file: string }
   collect: { period: number, collector: string, scopeKey: string }
   fetcher: { backend: string }
   messaging: { transportUrl: string, controlExchange: string, topic: string }
@@ -63,6 +82,31 @@ function text (maxLength: number) {
   }
 }
 
+function secondsUpTo (max: number) {
+  return (raw: string): number => {
+    const n = positiveNumber(raw)
+    if (n > max) throw new Error(`must be a positive number of seconds, at most ${max}`)
+    return n
+  }
+}
+
+function optionalText (maxLength: number) {
+  return (raw: string): string => {
+    const v = raw.trim()
+    if ([...v].length > maxLength) throw new Error(`must be at most ${maxLength} characters`)
+    return v
+  }
+}
+
+function optionalHttpUrl (raw: string): string {
+  const v = raw.trim()
+  if (v === '') return v
+  let url: URL
+  try { url = new URL(v) } catch { throw new Error('must be an http:// or https:// URL') }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('must be an http:// or https:// URL')
+  return v
+}
+
 function oneOf (...values: string[]) {
   return (raw: string): string => {
     const v = raw.trim()
@@ -80,7 +124,24 @@ export const SETTINGS: Setting[] = [
   { path: 'database.poolTimeout', section: 'database', key: 'pool_timeout', env: 'SCOPEKEEPER_DATABASE_POOL_TIMEOUT', default: 10, parse: positiveNumber, description: 'Seconds a request waits for a free connection before a 503; oslo.db\'s name.' },
   { path: 'database.connectTimeout', section: 'database', key: 'connect_timeout', env: 'SCOPEKEEPER_DATABASE_CONNECT_TIMEOUT', default: 5, parse: positiveNumber, description: 'Seconds to open a connection.' },
   { path: 'database.statementTimeout', section: 'database', key: 'statement_timeout', env: 'SCOPEKEEPER_DATABASE_STATEMENT_TIMEOUT', default: 30, parse: positiveNumber, description: 'Seconds one statement may run, enforced by the server.' },
-  { path: 'auth.strategy', section: 'DEFAULT', key: 'auth_strategy', env: 'SCOPEKEEPER_DEFAULT_AUTH_STRATEGY', default: 'noauth', parse: oneOf('noauth'), description: 'Authentication: noauth (every request is an admin).' },
+  { path: 'auth.strategy', section: 'DEFAULT', key: 'auth_strategy', env: 'SCOPEKEEPER_DEFAULT_AUTH_STRATEGY', flag: 'auth', default: 'noauth', parse: oneOf('noauth', 'keystone'), description: 'Authentication: noauth (every request is an admin) or keystone (X-Auth-Token validated by Keystone).' },
+  { path: 'keystone.wwwAuthenticateUri', section: 'keystone_authtoken', key: 'www_authenticate_uri', env: 'SCOPEKEEPER_KEYSTONE_AUTHTOKEN_WWW_AUTHENTICATE_URI', default: '', parse: optionalHttpUrl, description: 'Keystone URL that 401 answers send clients to (WWW-Authenticate); defaults to auth_url.' },
+  { path: 'keystone.authUrl', section: 'keystone_authtoken', key: 'auth_url', env: 'SCOPEKEEPER_KEYSTONE_AUTHTOKEN_AUTH_URL', default: '', parse: optionalHttpUrl, description: "Keystone URL where scopekeeper gets its own token (required with keystone)." },
+  { path: 'keystone.authType', section: 'keystone_authtoken', key: 'auth_type', env: 'SCOPEKEEPER_KEYSTONE_AUTHTOKEN_AUTH_TYPE', default: 'password', parse: oneOf('password'), description: 'How scopekeeper authenticates to Keystone: password.' },
+  { path: 'keystone.username', section: 'keystone_authtoken', key: 'username', env: 'SCOPEKEEPER_KEYSTONE_AUTHTOKEN_USERNAME', default: '', parse: optionalText(255), description: 'Service user (required with keystone).' },
+  { path: 'keystone.password', section: 'keystone_authtoken', key: 'password', env: 'SCOPEKEEPER_KEYSTONE_AUTHTOKEN_PASSWORD', default: '', parse: optionalText(4096), description: "Service user's password (required with keystone)." },
+  { path: 'keystone.projectName', section: 'keystone_authtoken', key: 'project_name', env: 'SCOPEKEEPER_KEYSTONE_AUTHTOKEN_PROJECT_NAME', default: '', parse: optionalText(255), description: "Service user's project, usually service (required with keystone)." },
+  { path: 'keystone.userDomainName', section: 'keystone_authtoken', key: 'user_domain_name', env: 'SCOPEKEEPER_KEYSTONE_AUTHTOKEN_USER_DOMAIN_NAME', default: 'Default', parse: text(255), description: "Service user's domain." },
+  { path: 'keystone.projectDomainName', section: 'keystone_authtoken', key: 'project_domain_name', env: 'SCOPEKEEPER_KEYSTONE_AUTHTOKEN_PROJECT_DOMAIN_NAME', default: 'Default', parse: text(255), description: "Service project's domain." },
+  { path: 'keystone.regionName', section: 'keystone_authtoken', key: 'region_name', env: 'SCOPEKEEPER_KEYSTONE_AUTHTOKEN_REGION_NAME', default: '', parse: optionalText(255), description: 'Region of the identity endpoint taken from the catalog; empty: any region.' },
+  { path: 'keystone.interface', section: 'keystone_authtoken', key: 'interface', env: 'SCOPEKEEPER_KEYSTONE_AUTHTOKEN_INTERFACE', default: 'internal', parse: oneOf('public', 'internal', 'admin'), description: 'Interface of the identity endpoint taken from the catalog to validate tokens.' },
+  { path: 'keystone.serviceTokenRoles', section: 'keystone_authtoken', key: 'service_token_roles', env: 'SCOPEKEEPER_KEYSTONE_AUTHTOKEN_SERVICE_TOKEN_ROLES', default: 'service', parse: text(1024), description: 'Comma-separated roles, one of which an X-Service-Token must carry to count as a service.' },
+  { path: 'keystone.serviceTokenRolesRequired', section: 'keystone_authtoken', key: 'service_token_roles_required', env: 'SCOPEKEEPER_KEYSTONE_AUTHTOKEN_SERVICE_TOKEN_ROLES_REQUIRED', default: false, parse: boolean, description: 'Refuse (401) an X-Service-Token without one of service_token_roles.' },
+  { path: 'keystone.tokenCacheTime', section: 'keystone_authtoken', key: 'token_cache_time', env: 'SCOPEKEEPER_KEYSTONE_AUTHTOKEN_TOKEN_CACHE_TIME', default: 300, parse: integer(0, 3600), description: 'Seconds a validated token is trusted without asking Keystone again (never past its expiry; 0: always ask).' },
+  { path: 'keystone.tokenCacheSize', section: 'keystone_authtoken', key: 'token_cache_size', env: 'SCOPEKEEPER_KEYSTONE_AUTHTOKEN_TOKEN_CACHE_SIZE', default: 10_000, parse: integer(1, 1_000_000), description: 'Validated tokens kept in the cache (least recently used go first).' },
+  { path: 'keystone.negativeCacheTime', section: 'keystone_authtoken', key: 'negative_cache_time', env: 'SCOPEKEEPER_KEYSTONE_AUTHTOKEN_NEGATIVE_CACHE_TIME', default: 10, parse: integer(0, 300), description: 'Seconds a token Keystone refused is refused without asking again.' },
+  { path: 'keystone.httpConnectTimeout', section: 'keystone_authtoken', key: 'http_connect_timeout', env: 'SCOPEKEEPER_KEYSTONE_AUTHTOKEN_HTTP_CONNECT_TIMEOUT', default: 5, parse: secondsUpTo(300), description: 'Seconds one request to Keystone may take before the API answers 503.' },
+  { path: 'policy.file', section: 'oslo_policy', key: 'policy_file', env: 'SCOPEKEEPER_OSLO_POLICY_POLICY_FILE', default: '', parse: optionalText(4096), description: 'YAML or JSON policy file overriding the default rules by name; empty: the defaults.' },
   { path: 'collect.period', section: 'collect', key: 'period', env: 'SCOPEKEEPER_COLLECT_PERIOD', default: 3600, parse: integer(1, 31_622_400), description: 'Rating period in seconds; a reset to T discards rated data from T + period.' },
   { path: 'collect.collector', section: 'collect', key: 'collector', env: 'SCOPEKEEPER_COLLECT_COLLECTOR', default: 'gnocchi', parse: text(40), description: 'collector of a scope created without one.' },
   { path: 'collect.scopeKey', section: 'collect', key: 'scope_key', env: 'SCOPEKEEPER_COLLECT_SCOPE_KEY', default: 'project_id', parse: text(40), description: 'scope_key of a scope created without one.' },

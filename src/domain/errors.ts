@@ -8,6 +8,13 @@ export type ErrorCode =
   | 'SCOPE_AMBIGUOUS'
   | 'SCOPE_CONFLICT'
   | 'DATABASE_UNAVAILABLE'
+  | 'IDENTITY_UNAVAILABLE'
+
+/** What a {@link ScopeKeeperError} may carry besides its cause. */
+export interface ScopeKeeperErrorOptions extends ErrorOptions {
+  /** The challenge of a 401 (`WWW-Authenticate`), e.g. `Keystone uri="…"`. */
+  wwwAuthenticate?: string
+}
 
 /**
  * The one error type of scopekeeper. `api/error-handler.ts` is the only place
@@ -15,9 +22,12 @@ export type ErrorCode =
  * verbatim, so it is one sentence naming the field or the scope.
  */
 export class ScopeKeeperError extends Error {
-  constructor (readonly code: ErrorCode, message: string, options?: ErrorOptions) {
+  readonly wwwAuthenticate: string | undefined
+
+  constructor (readonly code: ErrorCode, message: string, options?: ScopeKeeperErrorOptions) {
     super(message, options)
     this.name = 'ScopeKeeperError'
+    this.wwwAuthenticate = options?.wwwAuthenticate
   }
 }
 

@@ -3,15 +3,31 @@ export interface DefaultRule {
   name: string
   check: string
   description: string
+  /** The API operations it guards; empty for a base rule that others refer to. */
   operations: Array<{ method: string, path: string }>
 }
 
+/**
+ * CloudKitty's base rules (`cloudkitty/common/policies/base.py`), which the
+ * scope rules and operators' policy files refer to with `rule:name`.
+ * `context_is_admin` also decides the caller's `is_admin` under Keystone.
+ */
+export const BASE_RULES: DefaultRule[] = [
+  { name: 'context_is_admin', check: 'role:admin', description: "Decides what is required for the 'is_admin:True' check to succeed.", operations: [] },
+  { name: 'admin_or_owner', check: 'is_admin:True or (role:admin and is_admin_project:True) or project_id:%(project_id)s', description: 'Default rule for most non-Admin APIs.', operations: [] },
+  { name: 'default', check: '', description: 'Default rule for most APIs.', operations: [] },
+]
+
 /** CloudKitty's scope rules, names verbatim (CONTRACT.md "Authorization"). */
-export const DEFAULT_RULES: DefaultRule[] = [
-  { name: 'scope:get_state', check: 'role:admin', description: 'Get the state of one or several scopes', operations: [{ method: 'GET', path: '/v2/scope' }] },
+export const SCOPE_RULES: DefaultRule[] = [
+  { name: 'scope:get_state', check: 'role:admin', description: 'Get the state of one or several scopes', operations: [{ method: 'GET', path: '/v2/scope' }, { method: 'GET', path: '/v2/scope/resets' }, { method: 'GET', path: '/v2/scope/resets/{id}' }] },
   { name: 'scope:reset_state', check: 'role:admin', description: 'Reset the state of one or several scopes', operations: [{ method: 'PUT', path: '/v2/scope' }] },
   { name: 'scope:patch_state', check: 'role:admin', description: 'Update the state of one scope', operations: [{ method: 'PATCH', path: '/v2/scope' }] },
   { name: 'scope:post_state', check: 'role:admin', description: 'Create a scope state ahead of discovery', operations: [{ method: 'POST', path: '/v2/scope' }] },
 ]
 
+/** Every default rule, base rules first: what `scopekeeper policy sample` prints. */
+export const DEFAULT_RULES: DefaultRule[] = [...BASE_RULES, ...SCOPE_RULES]
+
+/** The rules a route can declare (`config: { rule }`): the scope rules. */
 export type RuleName = 'scope:get_state' | 'scope:reset_state' | 'scope:patch_state' | 'scope:post_state'

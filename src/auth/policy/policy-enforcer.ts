@@ -1,6 +1,10 @@
+import { ConfigError } from '../../config/load-config.ts'
 import { ScopeKeeperError } from '../../domain/errors.ts'
 import type { Credentials } from '../credentials.ts'
 import { DEFAULT_RULES, type RuleName } from './default-rules.ts'
+import { readPolicyFile } from './policy-file.ts'
+import { check, type PolicyCredentialValues } from './rule-check.ts'
+import { parseRule, referencedRules, RuleSyntaxError, type Rule, type RuleSource } from './rule-parser.ts'
 
 /** The target every rule is checked against: the same keys for every verb. */
 export interface PolicyTarget {
@@ -8,21 +12,118 @@ export interface PolicyTarget {
 }
 
 /**
- * Checks rules against credentials. Knows the `role:X` checks of the
- * default rules; a policy file and oslo.policy's full language come with
- * Keystone authentication.
+ * The caller as oslo.policy rules see it: oslo.context's
+ * `to_policy_values()` keys, plus `is_admin`.
+ */
+export function policyValues (credentials: Credentials): PolicyCredentialValues {
+  const service = credentials.service ?? null
+  return {
+    user_id: credentials.userId,
+    user_domain_id: credentials.userDomainId ?? null,
+    project_id: credentials.projectId,
+    project_domain_id: credentials.projectDomainId ?? null,
+    domain_id: credentials.domainId ?? null,
+    system_scope: credentials.systemScope ?? null,
+    roles: credentials.roles,
+    is_admin: credentials.isAdmin,
+    is_admin_project: credentials.isAdminProject ?? true,
+    service_user_id: service?.userId ?? null,
+    service_user_domain_id: service?.userDomainId ?? null,
+    service_project_id: service?.projectId ?? null,
+    service_project_domain_id: service?.projectDomainId ?? null,
+    service_roles: service?.roles ?? [],
+  }
+}
+
+/** A chain of `rule:` references that comes back to where it started, or undefined. */
+function findCycle (rules: ReadonlyMap<string, Rule>): string[] | undefined {
+  const done = new Set<string>()
+  const visit = (name: string, path: string[]): string[] | undefined => {
+    if (path.includes(name)) return [...path.slice(path.indexOf(name)), name]
+    if (done.has(name)) return undefined
+    const rule = rules.get(name)
+    if (rule !== undefined) {
+      for (const next of referencedRules(rule)) {
+        const cycle = visit(next, [...path, name])
+        if (cycle !== undefined) return cycle
+      }
+    }
+    done.add(name)
+    return undefined
+  }
+  for (const name of rules.keys()) {
+    const cycle = visit(name, [])
+    if (cycle !== undefined) return cycle
+  }
+  return undefined
+}
+
+/**
+ * Decides whether a caller may do what a route's rule guards.
+ *
+ * Holds the default rules ({@link DEFAULT_RULES}) overridden by name by a
+ * policy file's, all parsed once at construction: a rule that does not parse,
+ * a `rule:` reference to an unknown rule, or a cycle of references throws a
+ * {@link ConfigError} naming the rule, so a bad policy stops the start.
  */
 export class PolicyEnforcer {
-  private readonly rules = new Map(DEFAULT_RULES.map((r) => [r.name, r.check]))
+  private readonly rules: ReadonlyMap<string, Rule>
 
-  /** Throws FORBIDDEN unless `credentials` pass `rule`. */
-  authorize (rule: RuleName, _target: PolicyTarget, credentials: Credentials): void {
-    const check = this.rules.get(rule)
-    const role = check?.startsWith('role:') === true ? check.slice('role:'.length) : undefined
-    if (role === undefined || !credentials.roles.includes(role)) {
+  /** `overrides` come from the policy file named `source` (for messages). */
+  constructor (overrides: Readonly<Record<string, RuleSource>> = {}, source = 'the default rules') {
+    const texts = new Map<string, RuleSource>(DEFAULT_RULES.map((r) => [r.name, r.check]))
+    for (const [name, rule] of Object.entries(overrides)) texts.set(name, rule)
+    const rules = new Map<string, Rule>()
+    for (const [name, text] of texts) {
+      try {
+        rules.set(name, parseRule(text))
+      } catch (error) {
+        if (!(error instanceof RuleSyntaxError)) throw error
+        throw new ConfigError(`Invalid policy rule "${name}" in ${source}: ${error.message} (rule: ${JSON.stringify(text)})`)
+      }
+    }
+    for (const [name, rule] of rules) {
+      const unknown = referencedRules(rule).find((ref) => !rules.has(ref))
+      if (unknown !== undefined) throw new ConfigError(`Policy rule "${name}" in ${source} refers to unknown rule "${unknown}"`)
+    }
+    const cycle = findCycle(rules)
+    if (cycle !== undefined) throw new ConfigError(`Policy rules in ${source} refer to each other in a cycle: ${cycle.join(' -> ')}`)
+    this.rules = rules
+  }
+
+  /** Throws FORBIDDEN unless `credentials` pass `rule` for `target`. */
+  authorize (rule: RuleName, target: PolicyTarget, credentials: Credentials): void {
+    if (!this.allows(rule, target, credentials)) {
       throw new ScopeKeeperError('FORBIDDEN', 'You are not authorized to perform this action')
     }
   }
+
+  /** Whether `credentials` pass the rule `name` for `target`; an unknown name denies. */
+  allows (name: string, target: PolicyTarget, credentials: Credentials): boolean {
+    const rule = this.rules.get(name)
+    if (rule === undefined) return false
+    return check(rule, { ...target }, policyValues(credentials), this.rules)
+  }
+
+  /**
+   * The caller's `is_admin`, as OpenStack services derive it: whether they
+   * pass `context_is_admin`, checked against their own credentials.
+   */
+  isAdmin (credentials: Omit<Credentials, 'isAdmin'>): boolean {
+    const values = policyValues({ ...credentials, isAdmin: false })
+    const rule = this.rules.get('context_is_admin')
+    return rule !== undefined && check(rule, values, values, this.rules)
+  }
+}
+
+/**
+ * The enforcer for `[oslo_policy] policy_file`: the defaults alone when
+ * `file` is empty, else overridden by the file's rules. Read once, at start;
+ * throws a {@link ConfigError} on anything wrong with the file.
+ */
+export function loadPolicy (file: string): PolicyEnforcer {
+  if (file === '') return new PolicyEnforcer()
+  return new PolicyEnforcer(readPolicyFile(file), `policy file ${file}`)
 }
 
 /**

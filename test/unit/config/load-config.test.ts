@@ -84,9 +84,9 @@ describe('loadConfig', () => {
     assert.throws(() => loadConfig({ file, env: {} }), (e: Error) => /\[collect\] period/.test(e.message) && e.message.includes(file))
   })
 
-  it('refuses an auth strategy other than noauth, clearly', (t) => {
-    const file = confFile(t, '[DEFAULT]\nauth_strategy = keystone\n')
-    assert.throws(() => loadConfig({ file, env: {} }), /\[DEFAULT\] auth_strategy .*must be one of: noauth/)
+  it('accepts noauth and keystone as auth strategies, and refuses others clearly', (t) => {
+    assert.equal(loadConfig({ file: confFile(t, '[DEFAULT]\nauth_strategy = keystone\n'), env: {} }).auth.strategy, 'keystone')
+    assert.throws(() => loadConfig({ file: confFile(t, '[DEFAULT]\nauth_strategy = ldap\n'), env: {} }), /\[DEFAULT\] auth_strategy .*must be one of: noauth, keystone/)
   })
 
   it('refuses unknown SCOPEKEEPER_ variables and unknown keys in its own sections', (t) => {

@@ -1,0 +1,348 @@
+// A real Keystone 22 (Zed), from Debian's python3-keystone, served by uWSGI
+// on loopback out of one temporary directory, for the auth tests. How it is
+// set up follows what was established on these machines (issue 6): SQLite in
+// WAL mode, fernet tokens, an in-memory cache, cheap password hashing,
+// absolute paths everywhere, and Debian's scripts run on /usr/bin/python3.
+import { spawn, execFile, type ChildProcess } from 'node:child_process'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+
+const PYTHON = '/usr/bin/python3'
+const KEYSTONE_MANAGE = '/usr/bin/keystone-manage'
+const KEYSTONE_WSGI = '/usr/bin/keystone-wsgi-public'
+const UWSGI = '/usr/bin/uwsgi_python3'
+const START_TIMEOUT_MS = 120_000
+const REQUEST_TIMEOUT_MS = 30_000
+
+/** Why a real Keystone cannot run here, or undefined when it can. */
+export function keystoneUnavailable (): string | undefined {
+  const hint = "install Debian's python3-keystone and uwsgi-plugin-python3 with scripts/setup-system-packages.sh (as root)"
+  for (const file of [PYTHON, KEYSTONE_MANAGE, KEYSTONE_WSGI, UWSGI]) {
+    if (!existsSync(file)) return `${file} is missing; ${hint}`
+  }
+  return undefined
+}
+
+/**
+ * Fails the calling file under CI=true when Keystone cannot run; otherwise
+ * prints a loud SKIPPED line. Returns the reason to skip, or undefined.
+ */
+export function keystoneSkipReason (): string | undefined {
+  const missing = keystoneUnavailable()
+  if (missing === undefined) return undefined
+  if (process.env.CI === 'true') throw new Error(`A real Keystone is required when CI=true: ${missing}`)
+  process.stderr.write(`\n!!! SKIPPED Keystone tests: ${missing}\n`)
+  return `SKIPPED: ${missing}`
+}
+
+/** A Keystone user and the project its tokens are scoped to (all in domain Default). */
+export interface KeystoneUser {
+  name: string
+  password: string
+  project: string
+}
+
+function freePort (): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number }
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+// Debian's scripts on Debian's python, whatever a developer's PATH or
+// PYTHON* variables say.
+function childEnv (config: string): NodeJS.ProcessEnv {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('PYTHON') && !name.startsWith('OS_')))
+  return { ...env, PATH: '/usr/sbin:/usr/bin:/sbin:/bin', OS_KEYSTONE_CONFIG_FILES: config }
+}
+
+function run (file: string, args: string[], env: NodeJS.ProcessEnv): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile(file, args, { env, timeout: START_TIMEOUT_MS, maxBuffer: 64 * 1024 * 1024 }, (error, _stdout, stderr) => {
+      if (error === null) return resolve()
+      reject(new Error(`${[file, ...args].join(' ')} failed: ${error.message}\n${stderr.split('\n').slice(-20).join('\n')}`))
+    })
+  })
+}
+
+// As root, the key repositories need an explicit owner. Rollback journaling
+// makes writes after a token request fail with "database is locked": WAL.
+const SETUP_SCRIPT = `
+import sqlite3, sys
+from keystone.cmd import cli
+conf, db, password, url = sys.argv[1:5]
+owner = ['--keystone-user', 'root', '--keystone-group', 'root']
+def manage(*args):
+    cli.CONF.reset()
+    cli.main(argv=['keystone-manage', '--config-file', conf, *args])
+manage('db_sync')
+manage('fernet_setup', *owner)
+manage('credential_setup', *owner)
+connection = sqlite3.connect(db)
+connection.execute('pragma journal_mode = wal')
+connection.close()
+manage('bootstrap', '--bootstrap-password', password, '--bootstrap-region-id', 'RegionOne',
+       '--bootstrap-admin-url', url, '--bootstrap-internal-url', url, '--bootstrap-public-url', url)
+`
+
+const running = new Set<ChildProcess>()
+// A test process that dies must not leave a Keystone behind.
+process.once('exit', () => {
+  for (const child of running) {
+    try { process.kill(-child.pid!, 'SIGKILL') } catch { /* already gone */ }
+  }
+})
+
+/**
+ * A running Keystone on 127.0.0.1 with:
+ * - `admin` (role admin on project admin), from `keystone-manage bootstrap`;
+ * - `service`: scopekeeper's service user, role admin on project service
+ *   (the classic service user; a service-role-only user may not validate
+ *   tokens in this release);
+ * - `member`: role member (only) on project demo.
+ * Start with {@link startKeystone}; `stop()` removes everything.
+ */
+export class KeystoneServer {
+  readonly admin: KeystoneUser
+  readonly service: KeystoneUser = { name: 'scopekeeper', password: 'service-secret', project: 'service' }
+  readonly member: KeystoneUser = { name: 'alice', password: 'alice-secret', project: 'demo' }
+  /** Seconds from an empty directory to a running Keystone with its users. */
+  startSeconds = 0
+  private uwsgi: ChildProcess | undefined
+
+  private constructor (readonly dir: string, readonly port: number, adminPassword: string) {
+    this.admin = { name: 'admin', password: adminPassword, project: 'admin' }
+  }
+
+  /** `http://127.0.0.1:PORT`, Keystone's root. */
+  get url (): string {
+    return `http://127.0.0.1:${this.port}`
+  }
+
+  get configFile (): string {
+    return join(this.dir, 'keystone.conf')
+  }
+
+  /** The settings that point scopekeeper at this Keystone with `auth_strategy = keystone`. */
+  authEnv (): Record<string, string> {
+    return {
+      SCOPEKEEPER_DEFAULT_AUTH_STRATEGY: 'keystone',
+      SCOPEKEEPER_KEYSTONE_AUTHTOKEN_WWW_AUTHENTICATE_URI: `${this.url}/v3`,
+      SCOPEKEEPER_KEYSTONE_AUTHTOKEN_AUTH_URL: `${this.url}/v3`,
+      SCOPEKEEPER_KEYSTONE_AUTHTOKEN_USERNAME: this.service.name,
+      SCOPEKEEPER_KEYSTONE_AUTHTOKEN_PASSWORD: this.service.password,
+      SCOPEKEEPER_KEYSTONE_AUTHTOKEN_PROJECT_NAME: this.service.project,
+      SCOPEKEEPER_KEYSTONE_AUTHTOKEN_REGION_NAME: 'RegionOne',
+    }
+  }
+
+  /** @internal Called by {@link startKeystone}. */
+  static async create (): Promise<KeystoneServer> {
+    const started = performance.now()
+    const dir = mkdtempSync(join(tmpdir(), 'scopekeeper-keystone-'))
+    const server = new KeystoneServer(dir, await freePort(), 'admin-secret')
+    try {
+      // uWSGI spends seconds importing Keystone, which needs only the
+      // configuration file: let it do so while the database is set up.
+      server.writeConfig()
+      const serving = server.spawnUwsgi()
+      await server.setUp()
+      try {
+        await server.waitUntilServing(serving, 30_000)
+      } catch {
+        // Should loading have raced the database set-up, start over on the finished one.
+        await server.stop({ keepFiles: true })
+        await server.start()
+      }
+      await server.createUsers()
+    } catch (error) {
+      await server.stop()
+      throw error
+    }
+    server.startSeconds = (performance.now() - started) / 1000
+    return server
+  }
+
+  private writeConfig (): void {
+    const d = this.dir
+    for (const sub of ['fernet-keys', 'receipt-keys', 'credential-keys']) mkdirSync(join(d, sub), { mode: 0o700 })
+    // Absolute paths everywhere: anything left relative is looked up in /etc/keystone.
+    writeFileSync(this.configFile, [
+      '[DEFAULT]',
+      `log_file = ${join(d, 'keystone.log')}`,
+      '[database]',
+      `connection = sqlite:///${join(d, 'keystone.sqlite')}`,
+      '[token]',
+      'provider = fernet',
+      '[fernet_tokens]',
+      `key_repository = ${join(d, 'fernet-keys')}`,
+      '[fernet_receipts]',
+      `key_repository = ${join(d, 'receipt-keys')}`,
+      '[credential]',
+      `key_repository = ${join(d, 'credential-keys')}`,
+      // Without a cache each validation takes about a second.
+      '[cache]',
+      'enabled = true',
+      'backend = dogpile.cache.memory',
+      '[identity]',
+      'password_hash_rounds = 4',
+      '',
+    ].join('\n'))
+  }
+
+  private async setUp (): Promise<void> {
+    const d = this.dir
+    // keystone-manage db_sync, fernet_setup, credential_setup, then WAL, then
+    // bootstrap: keystone-manage's own entry point, run in one Python process
+    // (each keystone-manage start costs seconds of imports).
+    const script = join(d, 'setup.py')
+    writeFileSync(script, SETUP_SCRIPT)
+    const v3 = `${this.url}/v3/`
+    await run(PYTHON, [script, this.configFile, join(d, 'keystone.sqlite'), this.admin.password, v3], childEnv(this.configFile))
+  }
+
+  /** Serves Keystone again after {@link stop} with `keepFiles`, and waits until it answers. */
+  async start (): Promise<void> {
+    await this.waitUntilServing(this.spawnUwsgi())
+  }
+
+  private spawnUwsgi (): ChildProcess {
+    const child = spawn(UWSGI, ['--http-socket', `127.0.0.1:${this.port}`, '--master', '--processes', '1', '--threads', '1', '--lazy-apps',
+      '--wsgi-file', KEYSTONE_WSGI, '--logto', join(this.dir, 'uwsgi.log'),
+      // --http-socket closes each connection after its response without
+      // saying so; clients that reuse it would then fail now and then.
+      '--add-header', 'Connection: close'], {
+      env: childEnv(this.configFile), stdio: 'ignore', detached: true,
+    })
+    this.uwsgi = child
+    running.add(child)
+    child.once('exit', () => running.delete(child))
+    return child
+  }
+
+  private async waitUntilServing (child: ChildProcess, timeoutMs = START_TIMEOUT_MS): Promise<void> {
+    const deadline = Date.now() + timeoutMs
+    while (Date.now() < deadline) {
+      if (child.exitCode !== null || child.signalCode !== null) break
+      try {
+        const res = await fetch(`${this.url}/v3`, { signal: AbortSignal.timeout(2000) })
+        await res.body?.cancel()
+        if (res.status === 200) return
+      } catch { /* not listening yet */ }
+      await sleep(100)
+    }
+    const log = join(this.dir, 'uwsgi.log')
+    const tail = existsSync(log) ? readFileSync(log, 'utf8').split('\n').slice(-30).join('\n') : ''
+    throw new Error(`Keystone did not answer on ${this.url} within ${timeoutMs / 1000} s; uwsgi log:\n${tail}`)
+  }
+
+  /** Stops serving (connections are then refused); with `keepFiles` it can `start()` again. */
+  async stop ({ keepFiles = false } = {}): Promise<void> {
+    const child = this.uwsgi
+    this.uwsgi = undefined
+    if (child !== undefined && child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((resolve) => child.once('exit', resolve))
+      // SIGINT stops uWSGI's master and workers (SIGTERM would reload them).
+      try { process.kill(-child.pid!, 'SIGINT') } catch { /* gone */ }
+      const stopped = await Promise.race([exited.then(() => true), sleep(10_000).then(() => false)])
+      if (!stopped) {
+        try { process.kill(-child.pid!, 'SIGKILL') } catch { /* gone */ }
+        await exited
+      }
+    }
+    // TEST_KEYSTONE_KEEP=1 leaves the directory (logs, database) for a post-mortem.
+    if (!keepFiles && process.env.TEST_KEYSTONE_KEEP !== '1') rmSync(this.dir, { recursive: true, force: true })
+  }
+
+  /** A request to Keystone's API; throws unless the status is one of `expect`. */
+  async api (method: string, path: string, { token, body, headers = {}, expect = [200, 201, 204] }: {
+    token?: string, body?: unknown, headers?: Record<string, string>, expect?: number[]
+  } = {}): Promise<Response> {
+    const res = await fetch(`${this.url}/v3${path}`, {
+      method,
+      headers: {
+        ...(token === undefined ? {} : { 'x-auth-token': token }),
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...headers,
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+    })
+    if (!expect.includes(res.status)) throw new Error(`Keystone ${method} ${path}: ${res.status} ${await res.text()}`)
+    return res
+  }
+
+  /** A fresh project-scoped token for `user`. */
+  async token (user: KeystoneUser): Promise<string> {
+    const res = await this.api('POST', '/auth/tokens', {
+      body: {
+        auth: {
+          identity: { methods: ['password'], password: { user: { name: user.name, domain: { id: 'default' }, password: user.password } } },
+          scope: { project: { name: user.project, domain: { id: 'default' } } },
+        },
+      },
+      expect: [201],
+    })
+    await res.body?.cancel()
+    return res.headers.get('x-subject-token')!
+  }
+
+  /**
+   * Revokes `token`, then waits past the next second boundary: Keystone
+   * rejects tokens issued within the same second as a revocation event.
+   */
+  async revoke (token: string): Promise<void> {
+    await this.api('DELETE', '/auth/tokens', { token: await this.token(this.admin), headers: { 'x-subject-token': token }, expect: [204] })
+    await waitPastSecond()
+  }
+
+  /** Registers a service and its public, internal and admin endpoints at `url`, in RegionOne. */
+  async registerService (type: string, name: string, url: string): Promise<void> {
+    const admin = await this.token(this.admin)
+    const service = await (await this.api('POST', '/services', { token: admin, body: { service: { type, name } } })).json() as { service: { id: string } }
+    for (const iface of ['public', 'internal', 'admin']) {
+      await this.api('POST', '/endpoints', { token: admin, body: { endpoint: { service_id: service.service.id, interface: iface, url, region_id: 'RegionOne' } } })
+    }
+  }
+
+  private async createUsers (): Promise<void> {
+    const admin = await this.token(this.admin)
+    const roleId = async (name: string): Promise<string> => {
+      const { roles } = await (await this.api('GET', `/roles?name=${name}`, { token: admin })).json() as { roles: Array<{ id: string }> }
+      return roles[0].id
+    }
+    const projectId = async (name: string): Promise<string> => {
+      const res = await this.api('POST', '/projects', { token: admin, body: { project: { name, domain_id: 'default' } }, expect: [201, 409] })
+      if (res.status === 201) return (await res.json() as { project: { id: string } }).project.id
+      await res.body?.cancel()
+      const { projects } = await (await this.api('GET', `/projects?name=${name}`, { token: admin })).json() as { projects: Array<{ id: string }> }
+      return projects[0].id
+    }
+    for (const [user, role] of [[this.service, 'admin'], [this.member, 'member']] as const) {
+      const project = await projectId(user.project)
+      const created = await (await this.api('POST', '/users', {
+        token: admin, body: { user: { name: user.name, password: user.password, domain_id: 'default', default_project_id: project } },
+      })).json() as { user: { id: string } }
+      await this.api('PUT', `/projects/${project}/users/${created.user.id}/roles/${await roleId(role)}`, { token: admin })
+    }
+    await waitPastSecond()
+  }
+}
+
+/** Resolves once the wall clock has passed the next whole second. */
+export async function waitPastSecond (): Promise<void> {
+  const now = Date.now()
+  await sleep(1000 - (now % 1000) + 50)
+}
+
+/** Starts a real Keystone, set up from scratch in a temporary directory. */
+export async function startKeystone (): Promise<KeystoneServer> {
+  return await KeystoneServer.create()
+}

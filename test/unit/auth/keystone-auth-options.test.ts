@@ -1,0 +1,100 @@
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, it, type TestContext } from 'node:test'
+import { keystoneAuthOptions } from '../../../src/auth/keystone-auth.ts'
+import { ConfigError, loadConfig } from '../../../src/config/load-config.ts'
+
+function confFile (t: TestContext, text: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'scopekeeper-conf-'))
+  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  writeFileSync(join(dir, 'cloudkitty.conf'), text)
+  return join(dir, 'cloudkitty.conf')
+}
+
+// The [keystone_authtoken] section of a real cloudkitty.conf, with keys we do not use.
+const CLOUDKITTY_CONF = `
+[DEFAULT]
+auth_strategy = keystone
+
+[keystone_authtoken]
+www_authenticate_uri = https://keystone.example:5000
+auth_url = https://keystone.example:5000/v3
+auth_type = password
+project_domain_name = Default
+user_domain_name = Default
+project_name = service
+username = cloudkitty
+password = s3cret
+region_name = RegionOne
+service_token_roles = service, admin
+memcached_servers = 127.0.0.1:11211
+
+[oslo_policy]
+policy_file = /etc/cloudkitty/policy.yaml
+`
+
+describe('Keystone settings', () => {
+  it("reads auth_strategy = keystone and [keystone_authtoken] from a cloudkitty.conf", (t) => {
+    const config = loadConfig({ file: confFile(t, CLOUDKITTY_CONF), env: {} })
+    assert.equal(config.auth.strategy, 'keystone')
+    assert.equal(config.policy.file, '/etc/cloudkitty/policy.yaml')
+    const options = keystoneAuthOptions(config.keystone)
+    assert.equal(options.wwwAuthenticateUri, 'https://keystone.example:5000')
+    assert.equal(options.authUrl, 'https://keystone.example:5000/v3')
+    assert.equal(options.username, 'cloudkitty')
+    assert.equal(options.password, 's3cret')
+    assert.equal(options.projectName, 'service')
+    assert.equal(options.regionName, 'RegionOne')
+    assert.equal(options.interface, 'internal')
+    assert.deepEqual(options.serviceTokenRoles, ['service', 'admin'])
+    assert.equal(options.tokenCacheMs, 300_000)
+    assert.equal(options.negativeCacheMs, 10_000)
+  })
+
+  it('keeps noauth the default, and takes keystone from the environment or --auth', () => {
+    assert.equal(loadConfig({ env: {} }).auth.strategy, 'noauth')
+    assert.equal(loadConfig({ env: { SCOPEKEEPER_DEFAULT_AUTH_STRATEGY: 'keystone' } }).auth.strategy, 'keystone')
+    assert.equal(loadConfig({ env: { SCOPEKEEPER_DEFAULT_AUTH_STRATEGY: 'keystone' }, flags: { auth: 'noauth' } }).auth.strategy, 'noauth')
+    assert.throws(() => loadConfig({ env: {}, flags: { auth: 'ldap' } }), /\[DEFAULT\] auth_strategy \(from flag --auth\): must be one of: noauth, keystone/)
+  })
+
+  it('lets the environment override [keystone_authtoken]', (t) => {
+    const config = loadConfig({
+      file: confFile(t, CLOUDKITTY_CONF),
+      env: { SCOPEKEEPER_KEYSTONE_AUTHTOKEN_PASSWORD: 'from-env', SCOPEKEEPER_KEYSTONE_AUTHTOKEN_TOKEN_CACHE_TIME: '2', SCOPEKEEPER_OSLO_POLICY_POLICY_FILE: '' },
+    })
+    assert.equal(config.keystone.password, 'from-env')
+    assert.equal(config.keystone.tokenCacheTime, 2)
+    assert.equal(config.policy.file, '')
+  })
+
+  it('falls back to auth_url for WWW-Authenticate', () => {
+    const config = loadConfig({ env: { SCOPEKEEPER_KEYSTONE_AUTHTOKEN_AUTH_URL: 'http://k:5000', SCOPEKEEPER_KEYSTONE_AUTHTOKEN_USERNAME: 'u', SCOPEKEEPER_KEYSTONE_AUTHTOKEN_PASSWORD: 'p', SCOPEKEEPER_KEYSTONE_AUTHTOKEN_PROJECT_NAME: 'service' } })
+    assert.equal(keystoneAuthOptions(config.keystone).wwwAuthenticateUri, 'http://k:5000')
+  })
+
+  it('names every missing required setting, and the way back to noauth', () => {
+    const config = loadConfig({ env: { SCOPEKEEPER_DEFAULT_AUTH_STRATEGY: 'keystone', SCOPEKEEPER_KEYSTONE_AUTHTOKEN_USERNAME: 'u' } })
+    assert.throws(() => keystoneAuthOptions(config.keystone), (e: Error) => e instanceof ConfigError &&
+      e.message.includes('auth_url (SCOPEKEEPER_KEYSTONE_AUTHTOKEN_AUTH_URL), password (SCOPEKEEPER_KEYSTONE_AUTHTOKEN_PASSWORD), project_name (SCOPEKEEPER_KEYSTONE_AUTHTOKEN_PROJECT_NAME)') &&
+      !e.message.includes('username') && /SCOPEKEEPER_DEFAULT_AUTH_STRATEGY.*noauth/.test(e.message))
+  })
+
+  it('refuses bad values, naming the key and its source', () => {
+    const bad: Array<[string, string, RegExp]> = [
+      ['SCOPEKEEPER_KEYSTONE_AUTHTOKEN_AUTH_URL', 'keystone:5000', /\[keystone_authtoken\] auth_url .*http:\/\/ or https:\/\//],
+      ['SCOPEKEEPER_KEYSTONE_AUTHTOKEN_WWW_AUTHENTICATE_URI', 'ftp://k', /\[keystone_authtoken\] www_authenticate_uri/],
+      ['SCOPEKEEPER_KEYSTONE_AUTHTOKEN_AUTH_TYPE', 'v3token', /\[keystone_authtoken\] auth_type .*must be one of: password/],
+      ['SCOPEKEEPER_KEYSTONE_AUTHTOKEN_TOKEN_CACHE_TIME', '86400', /\[keystone_authtoken\] token_cache_time .*from 0 to 3600/],
+      ['SCOPEKEEPER_KEYSTONE_AUTHTOKEN_TOKEN_CACHE_SIZE', '0', /\[keystone_authtoken\] token_cache_size/],
+      ['SCOPEKEEPER_KEYSTONE_AUTHTOKEN_NEGATIVE_CACHE_TIME', '-1', /\[keystone_authtoken\] negative_cache_time/],
+      ['SCOPEKEEPER_KEYSTONE_AUTHTOKEN_HTTP_CONNECT_TIMEOUT', '1000', /\[keystone_authtoken\] http_connect_timeout .*at most 300/],
+      ['SCOPEKEEPER_KEYSTONE_AUTHTOKEN_INTERFACE', 'private', /\[keystone_authtoken\] interface/],
+    ]
+    for (const [env, value, message] of bad) {
+      assert.throws(() => loadConfig({ env: { [env]: value } }), (e: Error) => e instanceof ConfigError && message.test(e.message) && e.message.includes(env), env)
+    }
+  })
+})

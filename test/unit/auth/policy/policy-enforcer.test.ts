@@ -1,0 +1,142 @@
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, it, type TestContext } from 'node:test'
+import type { Credentials } from '../../../../src/auth/credentials.ts'
+import { SCOPE_RULES, type RuleName } from '../../../../src/auth/policy/default-rules.ts'
+import { buildTarget, loadPolicy, PolicyEnforcer, policyValues } from '../../../../src/auth/policy/policy-enforcer.ts'
+import { ConfigError } from '../../../../src/config/load-config.ts'
+import { ScopeKeeperError } from '../../../../src/domain/errors.ts'
+
+const ADMIN: Credentials = { userId: 'u1', projectId: 'p-admin', roles: ['admin', 'member', 'reader'], isAdmin: true }
+const MEMBER: Credentials = { userId: 'u2', projectId: 'p-demo', roles: ['member', 'reader'], isAdmin: false }
+const SCOPE_RULE_NAMES = SCOPE_RULES.map((r) => r.name as RuleName)
+
+function policyFile (t: TestContext, name: string, text: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'scopekeeper-policy-'))
+  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  const file = join(dir, name)
+  writeFileSync(file, text)
+  return file
+}
+
+function isForbidden (error: unknown): boolean {
+  return error instanceof ScopeKeeperError && error.code === 'FORBIDDEN' && error.message === 'You are not authorized to perform this action'
+}
+
+describe('PolicyEnforcer with the default rules', () => {
+  const enforcer = new PolicyEnforcer()
+
+  for (const rule of SCOPE_RULE_NAMES) {
+    it(`lets an admin through ${rule} and forbids a member`, () => {
+      assert.doesNotThrow(() => enforcer.authorize(rule, { project_id: 'p-demo' }, ADMIN))
+      assert.throws(() => enforcer.authorize(rule, { project_id: 'p-demo' }, MEMBER), isForbidden)
+    })
+  }
+
+  it('decides is_admin with context_is_admin', () => {
+    assert.equal(enforcer.isAdmin({ ...ADMIN }), true)
+    assert.equal(enforcer.isAdmin({ ...MEMBER }), false)
+  })
+
+  it('knows the base rules: admin_or_owner lets an owner through', () => {
+    assert.equal(enforcer.allows('admin_or_owner', { project_id: 'p-demo' }, MEMBER), true)
+    assert.equal(enforcer.allows('admin_or_owner', { project_id: 'p-other' }, MEMBER), false)
+    assert.equal(enforcer.allows('default', { project_id: null }, MEMBER), true)
+    assert.equal(enforcer.allows('no_such_rule', { project_id: null }, ADMIN), false)
+  })
+})
+
+describe('loadPolicy', () => {
+  it('uses the defaults when no policy file is set', () => {
+    assert.throws(() => loadPolicy('').authorize('scope:get_state', { project_id: null }, MEMBER), isForbidden)
+  })
+
+  it('overrides rules by name from a YAML file, leaving the others alone', (t) => {
+    const file = policyFile(t, 'policy.yaml', [
+      '# operators tune the scope rules',
+      '"scope:get_state": "role:admin or role:member"',
+      'scope:patch_state: rule:admin_or_owner',
+    ].join('\n'))
+    const enforcer = loadPolicy(file)
+    assert.doesNotThrow(() => enforcer.authorize('scope:get_state', { project_id: 'p-other' }, MEMBER))
+    assert.throws(() => enforcer.authorize('scope:reset_state', { project_id: 'p-demo' }, MEMBER), isForbidden)
+    assert.doesNotThrow(() => enforcer.authorize('scope:patch_state', { project_id: 'p-demo' }, MEMBER))
+    assert.throws(() => enforcer.authorize('scope:patch_state', { project_id: 'p-other' }, MEMBER), isForbidden)
+  })
+
+  it('reads JSON files, list-of-lists rules and helper rules of its own', (t) => {
+    const file = policyFile(t, 'policy.json', JSON.stringify({
+      billing_team: 'role:billing',
+      'scope:get_state': 'rule:billing_team or rule:context_is_admin',
+      'scope:reset_state': [['role:billing', 'project_id:%(project_id)s'], ['role:admin']],
+      'scope:post_state': [],
+    }))
+    const enforcer = loadPolicy(file)
+    const billing: Credentials = { ...MEMBER, roles: ['billing'] }
+    assert.doesNotThrow(() => enforcer.authorize('scope:get_state', { project_id: 'x' }, billing))
+    assert.doesNotThrow(() => enforcer.authorize('scope:reset_state', { project_id: 'p-demo' }, billing))
+    assert.throws(() => enforcer.authorize('scope:reset_state', { project_id: 'x' }, billing), isForbidden)
+    assert.doesNotThrow(() => enforcer.authorize('scope:reset_state', { project_id: 'x' }, ADMIN))
+    assert.doesNotThrow(() => enforcer.authorize('scope:post_state', { project_id: 'x' }, MEMBER), '[] allows everyone')
+  })
+
+  it('lets a policy file redefine context_is_admin, which decides is_admin', (t) => {
+    const enforcer = loadPolicy(policyFile(t, 'policy.yaml', '"context_is_admin": "role:cloud_admin"\n'))
+    assert.equal(enforcer.isAdmin({ ...ADMIN }), false)
+    assert.equal(enforcer.isAdmin({ ...MEMBER, roles: ['cloud_admin'] }), true)
+  })
+
+  it('treats an empty file as no overrides', (t) => {
+    const enforcer = loadPolicy(policyFile(t, 'policy.yaml', '# nothing yet\n'))
+    assert.doesNotThrow(() => enforcer.authorize('scope:get_state', { project_id: null }, ADMIN))
+  })
+
+  const broken: Array<[string, string, RegExp]> = [
+    ['a rule that does not parse', '"scope:get_state": "role:admin or"\n', /Invalid policy rule "scope:get_state" in policy file .*policy\.yaml: cannot parse/],
+    ['a check without a colon', '"scope:get_state": "admin"\n', /Invalid policy rule "scope:get_state" .*'admin' is not a check/],
+    ['a reference to an unknown rule', '"scope:reset_state": "rule:admins_only"\n', /Policy rule "scope:reset_state" in policy file .* refers to unknown rule "admins_only"/],
+    ['a reference cycle', '"a": "rule:b"\n"b": "rule:a or role:x"\n"scope:get_state": "rule:a"\n', /cycle: a -> b -> a/],
+    ['a rule that is not a string', '"scope:get_state": 42\n', /rule "scope:get_state" must be a string/],
+    ['a file that is not a mapping', '- role:admin\n', /must be a mapping of rule names to rules/],
+    ['a file that is neither YAML nor JSON', '"scope:get_state": "role:admin\n', /is neither valid YAML nor JSON/],
+    ['duplicate rule names', '"scope:get_state": "role:a"\n"scope:get_state": "role:b"\n', /is neither valid YAML nor JSON/],
+    ['a remote check', '"scope:get_state": "http://authz.example/check"\n', /remote http: checks are not supported/],
+  ]
+  for (const [what, text, message] of broken) {
+    it(`stops the start on ${what}, naming it`, (t) => {
+      const file = policyFile(t, 'policy.yaml', text)
+      assert.throws(() => loadPolicy(file), (e: Error) => e instanceof ConfigError && message.test(e.message) && e.message.includes(file))
+    })
+  }
+
+  it('stops the start on a missing policy file, naming it', () => {
+    assert.throws(() => loadPolicy('/nonexistent/policy.yaml'), (e: Error) => e instanceof ConfigError && /Cannot read policy file \/nonexistent\/policy\.yaml/.test(e.message))
+  })
+})
+
+describe('buildTarget', () => {
+  it('builds the same target for every verb: the scope ids asked for, else the caller\'s project', () => {
+    assert.deepEqual(buildTarget('p1', MEMBER), { project_id: 'p1' })
+    assert.deepEqual(buildTarget('p1,p2', MEMBER), { project_id: 'p1,p2' })
+    assert.deepEqual(buildTarget(['p1', 'p2'], MEMBER), { project_id: 'p1,p2' })
+    assert.deepEqual(buildTarget(undefined, MEMBER), { project_id: 'p-demo' })
+    assert.deepEqual(buildTarget(undefined, { ...MEMBER, projectId: null }), { project_id: null })
+  })
+})
+
+describe('policyValues', () => {
+  it("exposes the caller under oslo.context's policy keys", () => {
+    const values = policyValues({
+      ...MEMBER, userDomainId: 'default', projectDomainId: 'default', isAdminProject: false,
+      service: { userId: 'svc', userDomainId: 'default', projectId: 'p-svc', projectDomainId: 'default', roles: ['service'] },
+    })
+    assert.deepEqual(values, {
+      user_id: 'u2', user_domain_id: 'default', project_id: 'p-demo', project_domain_id: 'default', domain_id: null, system_scope: null,
+      roles: ['member', 'reader'], is_admin: false, is_admin_project: false,
+      service_user_id: 'svc', service_user_domain_id: 'default', service_project_id: 'p-svc', service_project_domain_id: 'default', service_roles: ['service'],
+    })
+    assert.equal(policyValues(MEMBER).is_admin_project, true, "keystonemiddleware's default")
+  })
+})
