@@ -1,8 +1,12 @@
 import { Command, Option } from 'commander'
 import { ConfigError, loadConfig } from '../config/load-config.ts'
 import { createLogger } from '../logger.ts'
-import { openDatabaseFromConfig, startServer, workerFromConfig } from '../server.ts'
-import { migrateToLatest, planMigrations } from '../storage/migrate.ts'
+import { registerScopeCommands } from './scope-commands.ts'
+
+// The server, worker and migrations load their drivers on import: loaded only
+// by the commands that need them, so `scopekeeper scope …` starts quickly.
+const server = async () => await import('../server.ts')
+const migrations = async () => await import('../storage/migrate.ts')
 
 function configFrom (options: Record<string, string | number | boolean | undefined>) {
   return loadConfig({ file: options.config as string | undefined, flags: options })
@@ -35,14 +39,15 @@ program.command('serve')
   .addOption(new Option('--port <port>', 'port to listen on (default 8889)'))
   .option('--database <url>', 'database URL (default sqlite:///data/scopekeeper.sqlite)')
   .option('--config <file>', 'cloudkitty.conf-style configuration file')
+  .option('--auth <strategy>', 'noauth (default) or keystone ([keystone_authtoken] settings)')
   .option('--no-worker', 'do not apply resets in this process')
   .action(async (options) => {
     // commander sets worker=true by default; only an explicit --no-worker overrides the config.
     const flags = { ...options, worker: options.worker === false ? false : undefined }
     const config = configFrom(flags)
     const logger = createLogger(config.log.level)
-    const server = await startServer(config, logger)
-    onStopSignal(logger, server.close)
+    const running = await (await server()).startServer(config, logger)
+    onStopSignal(logger, running.close)
   })
 
 program.command('worker')
@@ -54,8 +59,9 @@ program.command('worker')
   .action(async (options) => {
     const config = configFrom(options)
     const logger = createLogger(config.log.level)
+    const { openDatabaseFromConfig, workerFromConfig } = await server()
     const database = openDatabaseFromConfig(config, logger)
-    await migrateToLatest(database)
+    await (await migrations()).migrateToLatest(database)
     const { worker, close } = workerFromConfig(config, database, logger)
     if (options.once === true) {
       await worker.drain()
@@ -78,7 +84,8 @@ program.command('migrate')
   .option('--dry-run', 'print the SQL the pending migrations would run, and change nothing')
   .action(async (options) => {
     const config = configFrom(options)
-    const database = openDatabaseFromConfig(config, createLogger(config.log.level))
+    const database = (await server()).openDatabaseFromConfig(config, createLogger(config.log.level))
+    const { migrateToLatest, planMigrations } = await migrations()
     try {
       if (options.dryRun === true) {
         const plans = await planMigrations(database)
@@ -92,6 +99,17 @@ program.command('migrate')
     } finally {
       await database.close()
     }
+  })
+
+registerScopeCommands(program)
+
+program.command('policy')
+  .description('Policy rules (oslo.policy).')
+  .command('sample')
+  .description('Print the default rules as a commented YAML policy file, as oslopolicy-sample-generator does.')
+  .action(async () => {
+    const { policySample } = await import('../auth/policy/policy-sample.ts')
+    process.stdout.write(policySample())
   })
 
 program.parseAsync(process.argv).catch((error: unknown) => {

@@ -1,0 +1,63 @@
+import assert from 'node:assert/strict'
+import { once } from 'node:events'
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import { describe, it, type TestContext } from 'node:test'
+import { ApiError, ScopeClient, WaitTimeoutError } from '../../../src/cli/scope-client.ts'
+
+/**
+ * fake-rating-api: canned answers for what the real server never sends
+ * (CloudKitty's PUT without a Location, a proxy's HTML error page, a reset
+ * that never ends); the real server's answers are covered end to end.
+ */
+async function startFakeRatingApi (t: TestContext, handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<string> {
+  const server = createServer(handler)
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.after(() => new Promise((resolve) => server.close(resolve)))
+  return `http://127.0.0.1:${(server.address() as { port: number }).port}`
+}
+
+const pendingJob = {
+  id: 5, status: 'pending', last_processed_timestamp: '2019-07-01T00:00:00+00:00', scopes_total: 3, scopes_applied: 0, attempts: 0,
+  max_attempts: 10, last_error: null, request_id: null, created_at: '2019-07-01T00:00:00+00:00', started_at: null, finished_at: null,
+}
+
+describe('ScopeClient', () => {
+  it("reads the reset job id from PUT's Location, and returns nothing to follow without one (CloudKitty)", async (t) => {
+    let withLocation = true
+    const url = await startFakeRatingApi(t, (req, res) => {
+      res.writeHead(202, { 'content-type': 'application/json', ...(withLocation ? { location: '/v2/scope/resets/42' } : {}) })
+      res.end('{}')
+    })
+    const client = new ScopeClient({ endpoint: `${url}/` })
+    assert.deepEqual(await client.resetScopes({ all_scopes: true, state: '2019-07-01' }), { location: '/v2/scope/resets/42', jobId: 42 })
+    withLocation = false
+    assert.deepEqual(await client.resetScopes({ all_scopes: true, state: '2019-07-01' }), {})
+  })
+
+  it('stops waiting after the wait timeout with the last reading, and reports each reading', async (t) => {
+    const url = await startFakeRatingApi(t, (req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' })
+      res.end(JSON.stringify(pendingJob))
+    })
+    const readings: unknown[] = []
+    await assert.rejects(new ScopeClient({ endpoint: url }).waitForReset(5, { intervalMs: 20, timeoutMs: 100, onProgress: (job) => readings.push(job) }),
+      (e: Error) => e instanceof WaitTimeoutError && e.message === 'Stopped waiting for reset 5: it is still pending (0/3 scopes applied); it goes on on the server.')
+    assert.ok(readings.length >= 2)
+  })
+
+  it("turns error answers into ApiError with the server's message, or the text of a non-JSON page", async (t) => {
+    const url = await startFakeRatingApi(t, (req, res) => {
+      if (req.url!.startsWith('/v2/scope?')) {
+        res.writeHead(404, { 'content-type': 'application/json', 'x-openstack-request-id': 'req-1' })
+        return res.end(JSON.stringify({ message: 'No resource found for provided filters.' }))
+      }
+      res.writeHead(502, { 'content-type': 'text/html' })
+      res.end('<html><body><h1>502 Bad Gateway</h1></body></html>')
+    })
+    const client = new ScopeClient({ endpoint: url })
+    await assert.rejects(client.listScopes({ scope_id: ['x'] }), (e: Error) =>
+      e instanceof ApiError && e.status === 404 && e.message === 'No resource found for provided filters.' && e.requestId === 'req-1')
+    await assert.rejects(client.patchScope({ scope_id: 'x' }), (e: Error) => e instanceof ApiError && e.status === 502 && e.message === '502 Bad Gateway')
+  })
+})
