@@ -32,6 +32,8 @@ export async function migrateToLatest (database: OpenDatabase): Promise<Migratio
   await database.probe()
   const result = await migrator(database).migrateToLatest()
   if (result.error !== undefined) throw result.error
+  // Again once the tables exist (SQLite gathers planner statistics here).
+  await database.probe()
   return result
 }
 

@@ -26,7 +26,8 @@ export interface OpenDatabase {
   poolStats: () => { inUse: number, idle: number }
   /**
    * Asks the server what it can do and refines {@link traits} (MariaDB has
-   * SKIP LOCKED from 10.6, MySQL from 8.0). Call once connected.
+   * SKIP LOCKED from 10.6, MySQL from 8.0); on SQLite, refreshes the
+   * planner's statistics. Call once connected.
    */
   probe: () => Promise<void>
   close: () => Promise<void>
@@ -152,7 +153,21 @@ function openSqlite (url: string, options: PoolOptions): OpenDatabase {
   sqlite.pragma('journal_mode = WAL')
   sqlite.pragma(`busy_timeout = ${Math.max(1000, Math.min(options.statementTimeoutMs, 5000))}`)
   // One connection, shared under Kysely's mutex.
-  return opened(new ImmediateSqliteDialect({ database: sqlite }, options.acquireTimeoutMs), SQLITE_TRAITS, `sqlite:${path}`, () => ({ inUse: 0, idle: 1 }))
+  const database = opened(new ImmediateSqliteDialect({ database: sqlite }, options.acquireTimeoutMs), SQLITE_TRAITS, `sqlite:${path}`, () => ({ inUse: 0, idle: 1 }))
+  // Without statistics SQLite's planner picks the `active` index for a
+  // five-filter list (13 ms at 100 000 scopes instead of 0.2 ms through the
+  // unique index). PRAGMA optimize gathers them when the tables have changed
+  // enough: at open and then periodically, as SQLite advises, through Kysely
+  // so it never lands inside another caller's transaction.
+  const optimize = async () => { await sql`PRAGMA optimize=0x10002`.execute(database.db).catch(() => {}) }
+  const timer = setInterval(() => { void optimize() }, 10 * 60_000)
+  timer.unref()
+  const close = database.close
+  return {
+    ...database,
+    probe: async () => { await optimize() },
+    close: async () => { clearInterval(timer); await close() },
+  }
 }
 
 // timestamp without time zone (OID 1114) is naive UTC: keep the text, never
