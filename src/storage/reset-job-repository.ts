@@ -102,12 +102,16 @@ export async function claimNextJob (
 
 /** The next `size` scope states of a job after the resume point, in id order. */
 export async function nextJobScopes (db: Kysely<Database>, jobId: number, afterStateId: number, size: number): Promise<ScopeState[]> {
-  const rows = await db.selectFrom(JOB_SCOPES)
-    .innerJoin('cloudkitty_storage_states as s', 's.id', `${JOB_SCOPES}.state_id`)
-    .selectAll('s')
-    .where(`${JOB_SCOPES}.job_id`, '=', jobId)
-    .where(`${JOB_SCOPES}.state_id`, '>', afterStateId)
-    .orderBy(`${JOB_SCOPES}.state_id`).limit(size).execute()
+  // The ids first, then the rows: joining first made PostgreSQL, whose
+  // statistics lag behind a freshly listed job, join every remaining scope
+  // and sort them for each batch (quadratic over a large reset).
+  // A derived table, since MariaDB refuses LIMIT inside IN (…).
+  const next = db.selectFrom(JOB_SCOPES).select('state_id')
+    .where('job_id', '=', jobId).where('state_id', '>', afterStateId)
+    .orderBy('state_id').limit(size)
+  const rows = await db.selectFrom(next.as('j'))
+    .innerJoin('cloudkitty_storage_states as s', 's.id', 'j.state_id')
+    .selectAll('s').orderBy('s.id').execute()
   return rows.map(toScopeState)
 }
 
