@@ -86,9 +86,14 @@ export class NamedScopeLock implements ScopeLock {
     const names = [...new Set(scopeIds.map(namedLockName))].sort()
     return await db.connection().execute(async (connection) => {
       try {
-        for (const name of names) {
-          const { rows } = await sql<{ got: number | null }>`SELECT GET_LOCK(${name}, ${this.waitSeconds}) AS got`.execute(connection)
-          if (Number(rows[0]?.got) !== 1) throw new Error(`Timed out waiting for the processing lock of a scope (${name})`)
+        // Up to 100 locks per round trip; the select list is evaluated left
+        // to right, so the sorted order (no deadlocks) still holds.
+        for (let i = 0; i < names.length; i += 100) {
+          const chunk = names.slice(i, i + 100)
+          const calls = sql.join(chunk.map((name, j) => sql`GET_LOCK(${name}, ${this.waitSeconds}) AS ${sql.ref(`l${j}`)}`))
+          const { rows } = await sql<Record<string, number | null>>`SELECT ${calls}`.execute(connection)
+          const missed = chunk.findIndex((_, j) => Number(rows[0]?.[`l${j}`]) !== 1)
+          if (missed >= 0) throw new Error(`Timed out waiting for the processing lock of a scope (${chunk[missed]})`)
         }
         return await connection.transaction().execute(work)
       } finally {
