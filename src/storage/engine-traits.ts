@@ -37,6 +37,25 @@ export interface EngineTraits {
   dropIndexNamesTable: boolean
   /** How a scope's processing lock is taken: advisory locks, GET_LOCK, or in the process (SQLite). */
   scopeLock: 'advisory' | 'named' | 'in-process'
+  /**
+   * Free space to leave on the states table's pages, where an update that
+   * touches no indexed column can then skip every index (PostgreSQL's
+   * heap-only tuples). The others update such a row in place already.
+   */
+  hotUpdateFillFactor?: number
+  /**
+   * Gathers a table's planner statistics. For PostgreSQL, whose plans for a
+   * table that just grew by a large INSERT … SELECT come from statistics that
+   * have not seen it (autovacuum gets there later). InnoDB reads in
+   * primary-key order anyway; SQLite's statistics come from `probe()`.
+   */
+  analyzeTable?: (table: string) => RawBuilder<unknown>
+  /**
+   * Lets the current transaction commit without waiting for its log to reach
+   * the disk (PostgreSQL). Only for work a crash may safely lose and redo: any
+   * later ordinary commit flushes it too.
+   */
+  asyncCommit?: RawBuilder<unknown>
 }
 
 /** Traits of the embedded SQLite engine. */
@@ -70,6 +89,9 @@ export const POSTGRES_TRAITS: EngineTraits = {
   utcNowDefault: sql`(now() at time zone 'utc')`,
   dropIndexNamesTable: false,
   scopeLock: 'advisory',
+  hotUpdateFillFactor: 50,
+  analyzeTable: (table) => sql`ANALYZE ${sql.table(table)}`,
+  asyncCommit: sql`SET LOCAL synchronous_commit = off`,
 }
 
 /** Traits of MySQL/MariaDB; `supportsSkipLocked` depends on the server version. */

@@ -3,12 +3,14 @@ import type { EngineTraits } from './engine-traits.ts'
 import type { OpenDatabase } from './open-database.ts'
 import { createStorageStates } from './migrations/0001_create_storage_states.ts'
 import { createResetJobs } from './migrations/0002_create_reset_jobs.ts'
+import { hotTimestampUpdates } from './migrations/0003_hot_timestamp_updates.ts'
 
 function migrations (traits: EngineTraits): Record<string, Migration> {
   // Listed explicitly, in order; names are never changed once merged.
   return {
     '0001_create_storage_states': createStorageStates(traits),
     '0002_create_reset_jobs': createResetJobs(traits),
+    '0003_hot_timestamp_updates': hotTimestampUpdates(traits),
   }
 }
 

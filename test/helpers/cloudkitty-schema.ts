@@ -101,13 +101,14 @@ export async function createCloudKittySchema (raw: RawDatabase, engine: TestEngi
     ('twin', 'project_id', 'gnocchi', 'prometheus', '2019-07-16 11:00:00', ${t})`)
 }
 
-/** A description of the states table's columns and constraints, to show it was not altered. */
+/** A description of the states table's columns and constraints (and PostgreSQL storage parameters), to show it was not altered. */
 export async function describeStatesTable (raw: RawDatabase, engine: TestEngine): Promise<unknown> {
   if (engine === 'sqlite') return await raw.rows("SELECT sql FROM sqlite_master WHERE name = 'cloudkitty_storage_states'")
   if (engine === 'postgres') {
     return {
       columns: await raw.rows("SELECT column_name, data_type, character_maximum_length, is_nullable, column_default FROM information_schema.columns WHERE table_name = 'cloudkitty_storage_states' ORDER BY ordinal_position"),
       constraints: await raw.rows("SELECT conname, pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE conrelid = 'cloudkitty_storage_states'::regclass ORDER BY conname"),
+      storage: await raw.rows("SELECT reloptions FROM pg_class WHERE oid = 'cloudkitty_storage_states'::regclass"),
     }
   }
   return {

@@ -39,7 +39,10 @@ for (const engine of testEngines()) {
       const live = await liveCloudKitty(t, engine)
       if (live === undefined) return
       await migrateToLatest(live.database)
-      assert.deepEqual(await describeStatesTable(live.raw, engine), live.tableBefore)
+      const after = await describeStatesTable(live.raw, engine) as Record<string, unknown>
+      // PostgreSQL only gains a storage parameter (room for in-page timestamp updates).
+      if (engine === 'postgres') assert.deepEqual(after.storage, [{ reloptions: ['fillfactor=50'] }])
+      assert.deepEqual({ ...after, storage: undefined }, { ...live.tableBefore as object, storage: undefined })
       assert.deepEqual(await live.raw.rows('SELECT version_num FROM storage_states_alembic'), [{ version_num: CLOUDKITTY_ALEMBIC_HEAD }])
       await migrateDownAll(live.database)
       assert.deepEqual(await describeStatesTable(live.raw, engine), live.tableBefore)
