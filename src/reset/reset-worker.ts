@@ -6,7 +6,7 @@ import type { ScopeState } from '../domain/scope-state.ts'
 import { fromStored } from '../domain/timestamps.ts'
 import type { Database, ResetJobRow } from '../storage/database.ts'
 import type { EngineTraits } from '../storage/engine-traits.ts'
-import { claimNextJob, failJobAttempt, finishJob, nextJobScopes, releaseJob, saveJobProgress } from '../storage/reset-job-repository.ts'
+import { claimNextJob, failJobAttempt, finishJob, nextJobScopes, prepareJobScopes, releaseJob, saveJobProgress } from '../storage/reset-job-repository.ts'
 import { setLastProcessed } from '../storage/scope-state-repository.ts'
 import { NO_RATED_DATA, type RatedDataStore } from './rated-data-hook.ts'
 import { scopeLockFor, type ScopeLock } from './scope-lock.ts'
@@ -151,26 +151,46 @@ export class ResetWorker {
     const { db } = this.deps
     const target = fromStored(job.target_timestamp)
     const discardFrom = new Date(target.getTime() + this.options.periodSeconds * 1000)
-    let cursor = job.cursor_state_id
-    for (;;) {
-      // Stopping between batches hands the job back; the next claim resumes
-      // at the saved cursor.
-      if (this.stopping.signal.aborted) return 'stopped'
-      const scopes = await nextJobScopes(db, job.id, cursor, this.options.batchSize)
-      if (scopes.length === 0) return 'done'
-      const last = scopes[scopes.length - 1].id
-      const dispatcher = this.deps.dispatcher
-      if (dispatcher !== undefined) {
-        await dispatcher.dispatch(job, scopes, target)
-        await db.transaction().execute(async (trx) => await this.saveProgress(trx, job, identity, last, scopes.length))
-      } else {
-        await this.lock.withScopes(db, scopes.map((s) => s.scopeId), async (trx) => {
-          for (const scope of scopes) await this.store.discardFrom(scope, discardFrom)
-          await setLastProcessed(trx, scopes.map((s) => s.id), target)
-          await this.saveProgress(trx, job, identity, last, scopes.length)
-        })
+    // The next batch is read while the current one is applied (on another
+    // connection): the read is half of a batch's time on PostgreSQL, and
+    // the two batches' scopes are disjoint.
+    await prepareJobScopes(db, this.deps.traits, job)
+    const read = (after: number) => {
+      const scopes = nextJobScopes(db, job.id, after, this.options.batchSize)
+      // Handled where it is awaited; until then a failed read must not count as unhandled.
+      scopes.catch(() => {})
+      return scopes
+    }
+    let next = read(job.cursor_state_id)
+    try {
+      for (;;) {
+        // Stopping between batches hands the job back; the next claim resumes
+        // at the saved cursor.
+        if (this.stopping.signal.aborted) return 'stopped'
+        const scopes = await next
+        if (scopes.length === 0) return 'done'
+        const last = scopes[scopes.length - 1].id
+        next = read(last)
+        const dispatcher = this.deps.dispatcher
+        if (dispatcher !== undefined) {
+          await dispatcher.dispatch(job, scopes, target)
+          await db.transaction().execute(async (trx) => await this.saveProgress(trx, job, identity, last, scopes.length))
+        } else {
+          await this.lock.withScopes(db, scopes.map((s) => s.scopeId), async (trx) => {
+            // A batch lost to a database crash is lost with its saved cursor, so
+            // it is simply applied again; the job's synchronous finish flushes
+            // every batch before the job reads done. A commit per batch no
+            // longer waits for a disk flush (PostgreSQL: 23k → 39k scopes/s).
+            if (this.deps.traits.asyncCommit !== undefined) await this.deps.traits.asyncCommit.execute(trx)
+            for (const scope of scopes) await this.store.discardFrom(scope, discardFrom)
+            await setLastProcessed(trx, scopes.map((s) => s.id), target)
+            await this.saveProgress(trx, job, identity, last, scopes.length)
+          })
+        }
       }
-      cursor = last
+    } finally {
+      // A read still in flight when the job stops or fails: let it end first.
+      await next.catch(() => {})
     }
   }
 

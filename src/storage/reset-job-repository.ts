@@ -100,18 +100,31 @@ export async function claimNextJob (
   return undefined
 }
 
+/** Jobs at least this large get their scope list's statistics gathered before their first batch. */
+const LARGE_JOB_SCOPES = 10_000
+
+/**
+ * Before a large job's batches: gathers the statistics of the job scope
+ * table, which lag far behind a job listed a moment ago. Without them
+ * PostgreSQL read each batch's ids as a bitmap scan and sort of every
+ * remaining scope of the job, quadratic over the job.
+ */
+export async function prepareJobScopes (db: Kysely<Database>, traits: EngineTraits, job: ResetJobRow): Promise<void> {
+  if (traits.analyzeTable !== undefined && job.scopes_total >= LARGE_JOB_SCOPES) await traits.analyzeTable(JOB_SCOPES).execute(db)
+}
+
 /** The next `size` scope states of a job after the resume point, in id order. */
 export async function nextJobScopes (db: Kysely<Database>, jobId: number, afterStateId: number, size: number): Promise<ScopeState[]> {
-  // The ids first, then the rows: joining first made PostgreSQL, whose
-  // statistics lag behind a freshly listed job, join every remaining scope
-  // and sort them for each batch (quadratic over a large reset).
-  // A derived table, since MariaDB refuses LIMIT inside IN (…).
-  const next = db.selectFrom(JOB_SCOPES).select('state_id')
+  // Two statements: with a join, a states table whose statistics lag behind
+  // (a freshly loaded one) made PostgreSQL hash-join against a scan of every
+  // state for each batch. The ids come from the job's primary key (see
+  // prepareJobScopes), the rows from the states' primary key.
+  const ids = await db.selectFrom(JOB_SCOPES).select('state_id')
     .where('job_id', '=', jobId).where('state_id', '>', afterStateId)
-    .orderBy('state_id').limit(size)
-  const rows = await db.selectFrom(next.as('j'))
-    .innerJoin('cloudkitty_storage_states as s', 's.id', 'j.state_id')
-    .selectAll('s').orderBy('s.id').execute()
+    .orderBy('state_id').limit(size).execute()
+  if (ids.length === 0) return []
+  const rows = await db.selectFrom('cloudkitty_storage_states').selectAll()
+    .where('id', 'in', ids.map((row) => row.state_id)).orderBy('id').execute()
   return rows.map(toScopeState)
 }
 
