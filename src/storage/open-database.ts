@@ -1,15 +1,20 @@
 import { mkdirSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { dirname, resolve } from 'node:path'
-import BetterSqlite3 from 'better-sqlite3'
+import type BetterSqlite3 from 'better-sqlite3'
 import {
   sql, CompiledQuery, DummyDriver, Kysely, MysqlDialect, PostgresDialect, SqliteAdapter, SqliteDialect,
   type DatabaseConnection, type Dialect, type DialectAdapter, type Driver,
 } from 'kysely'
-import { createPool as createMysqlPool, type Pool as MysqlPool } from 'mysql2'
-import pg from 'pg'
+import type { Pool as MysqlPool } from 'mysql2'
+import type pg from 'pg'
 import type { Database } from './database.ts'
 import { guardDriver } from './driver-errors.ts'
 import { mysqlTraits, POSTGRES_TRAITS, SQLITE_TRAITS, type Engine, type EngineTraits } from './engine-traits.ts'
+
+// Each engine's driver is loaded when a URL first names it: pg and mysql2
+// each add 10–15 MB to a process that never uses them.
+const require = createRequire(import.meta.url)
 
 /** An open database: the query builder, what its engine can do, and how to close it. */
 export interface OpenDatabase {
@@ -136,7 +141,8 @@ class GuardedMysqlDialect extends MysqlDialect {
 function openSqlite (url: string, options: PoolOptions): OpenDatabase {
   const path = sqlitePathFromUrl(url)
   if (path !== ':memory:') mkdirSync(dirname(resolve(path)), { recursive: true })
-  const sqlite = new BetterSqlite3(path)
+  const Sqlite = require('better-sqlite3') as typeof BetterSqlite3
+  const sqlite = new Sqlite(path)
   // Kysely prepares every query anew; preparing is a large share of a small
   // query's cost, so keep the statements of recent SQL texts (bounded).
   const prepare = sqlite.prepare.bind(sqlite)
@@ -176,7 +182,8 @@ const TIMESTAMP_OID = 1114
 
 function openPostgres (url: string, options: PoolOptions, onPoolError: (error: Error) => void): OpenDatabase {
   const connectionString = url.replace(/^[a-z]+(\+\w+)?:/i, 'postgresql:')
-  const pool = new pg.Pool({
+  const { Pool, types } = require('pg') as typeof pg
+  const pool = new Pool({
     connectionString,
     max: options.poolSize,
     connectionTimeoutMillis: options.connectTimeoutMs,
@@ -185,7 +192,7 @@ function openPostgres (url: string, options: PoolOptions, onPoolError: (error: E
     idle_in_transaction_session_timeout: options.statementTimeoutMs,
     // Server defaults (CURRENT_TIMESTAMP) then read UTC whatever the server's zone.
     options: '-c TimeZone=UTC',
-    types: { getTypeParser: ((oid: number, format?: string) => oid === TIMESTAMP_OID ? (v: string) => v : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser },
+    types: { getTypeParser: ((oid: number, format?: string) => oid === TIMESTAMP_OID ? (v: string) => v : types.getTypeParser(oid, format as 'text')) as typeof types.getTypeParser },
   })
   // A client whose server connection dies (pg_terminate_backend, a restart)
   // emits 'error': the pool's own event for idle clients, the client's for
@@ -199,7 +206,8 @@ function openPostgres (url: string, options: PoolOptions, onPoolError: (error: E
 
 function openMysql (url: string, options: PoolOptions, onPoolError: (error: Error) => void): OpenDatabase {
   const parsed = new URL(url.replace(/^[a-z]+(\+\w+)?:/i, 'mysql:'))
-  const pool: MysqlPool = createMysqlPool({
+  const { createPool } = require('mysql2') as typeof import('mysql2')
+  const pool: MysqlPool = createPool({
     host: parsed.hostname || '127.0.0.1',
     port: parsed.port === '' ? 3306 : Number(parsed.port),
     user: decodeURIComponent(parsed.username) || 'root',
