@@ -156,7 +156,7 @@ export class ResetWorker {
     // the two batches' scopes are disjoint.
     await prepareJobScopes(db, this.deps.traits, job)
     const read = (after: number) => {
-      const scopes = nextJobScopes(db, job.id, after, this.options.batchSize)
+      const scopes = nextJobScopes(db, job, after, this.options.batchSize)
       // Handled where it is awaited; until then a failed read must not count as unhandled.
       scopes.catch(() => {})
       return scopes

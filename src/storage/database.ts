@@ -33,6 +33,12 @@ export interface ResetJobsTable {
   scopes_applied: Generated<number>
   /** The highest `cloudkitty_storage_states.id` already applied: the resume point. */
   cursor_state_id: Generated<number>
+  /**
+   * Set for a reset of every scope: the job covers each state whose id is at
+   * most this (the highest at acceptance) and lists none of them. Null when
+   * the job's states are listed in `scopekeeper_reset_job_scopes`.
+   */
+  through_state_id: ColumnType<number | null, number | null | undefined, number | null>
   attempts: Generated<number>
   max_attempts: number
   run_at: DateTimeColumn

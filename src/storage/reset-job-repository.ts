@@ -10,26 +10,41 @@ import { matchesFilter, toScopeState } from './scope-state-repository.ts'
 const JOBS = 'scopekeeper_reset_jobs'
 const JOB_SCOPES = 'scopekeeper_reset_job_scopes'
 
+/** True when a filter names no field: it matches every scope state. */
+function matchesEveryScope (filter: ScopeFilter): boolean {
+  return Object.values(filter).every((values) => values === undefined)
+}
+
 /**
- * Records a pending reset of every scope state matching `filter` to `target`,
- * listing the matched rows in one INSERT … SELECT (nothing per scope is held
- * in memory). Uses the caller's transaction. Returns the job id and how many
- * scope states it matched (zero leaves an empty job for the caller to roll back).
+ * Records a pending reset of every scope state matching `filter` to `target`.
+ * A reset of every scope records only the highest state id (nothing per
+ * scope is written, so its cost does not grow with the table); any other
+ * lists the matched rows in one INSERT … SELECT. Uses the caller's
+ * transaction. Returns the job id and how many scope states it matched (zero
+ * leaves an empty job for the caller to roll back).
  */
 export async function insertResetJob (
   db: Kysely<Database>, traits: EngineTraits, filter: ScopeFilter,
   job: { target: Date, now: Date, maxAttempts: number, requestId: string | null },
 ): Promise<{ jobId: number, scopesTotal: number }> {
   const now = toStoredText(job.now)
-  const jobId = await insertReturningId(db, traits, JOBS, {
-    status: 'pending',
+  const row = {
+    status: 'pending' as const,
     target_timestamp: toStoredText(job.target),
-    scopes_total: 0,
     max_attempts: job.maxAttempts,
     run_at: now,
     created_at: now,
     request_id: job.requestId,
-  })
+  }
+  if (matchesEveryScope(filter)) {
+    // One statement, so the bound and the count come from the same snapshot.
+    const every = await db.selectFrom('cloudkitty_storage_states')
+      .select((eb) => [eb.fn.max('id').as('through'), eb.fn.countAll().as('total')]).executeTakeFirstOrThrow()
+    const scopesTotal = Number(every.total)
+    const jobId = await insertReturningId(db, traits, JOBS, { ...row, scopes_total: scopesTotal, through_state_id: every.through ?? 0 })
+    return { jobId, scopesTotal }
+  }
+  const jobId = await insertReturningId(db, traits, JOBS, { ...row, scopes_total: 0 })
   const inserted = await db.insertInto(JOB_SCOPES).columns(['job_id', 'state_id']).expression(
     db.selectFrom('cloudkitty_storage_states')
       .select([sql.lit(jobId).as('job_id'), 'id as state_id'])
@@ -46,12 +61,14 @@ const UNFINISHED = ['pending', 'running'] as const
 
 // True when an older unfinished job shares a scope state with `job`: then
 // `job` must wait, so resets of one scope take effect in acceptance order.
-// Walks the smaller of the two jobs' scope lists and probes the other's
-// primary key, so a million-scope job costs one scan only against small ones.
+// A reset of every scope is taken to share one with any job. Otherwise walks
+// the smaller of the two jobs' scope lists and probes the other's primary
+// key, so a large job costs one scan only against small ones.
 async function waitsForOlderJob (db: Kysely<Database>, job: ResetJobRow): Promise<boolean> {
-  const older = await db.selectFrom(JOBS).select(['id', 'scopes_total'])
+  const older = await db.selectFrom(JOBS).select(['id', 'scopes_total', 'through_state_id'])
     .where('id', '<', job.id).where('status', 'in', UNFINISHED).orderBy('id').execute()
   for (const other of older) {
+    if (job.through_state_id !== null || other.through_state_id !== null) return true
     const [small, big] = other.scopes_total < job.scopes_total ? [other.id, job.id] : [job.id, other.id]
     const overlap = await db.selectFrom(`${JOB_SCOPES} as s`)
       .innerJoin(`${JOB_SCOPES} as b`, (join) => join.onRef('b.state_id', '=', 's.state_id').on('b.job_id', '=', big))
@@ -104,27 +121,32 @@ export async function claimNextJob (
 const LARGE_JOB_SCOPES = 10_000
 
 /**
- * Before a large job's batches: gathers the statistics of the job scope
- * table, which lag far behind a job listed a moment ago. Without them
+ * Before a large listed job's batches: gathers the statistics of the job
+ * scope table, which lag far behind a job listed a moment ago. Without them
  * PostgreSQL read each batch's ids as a bitmap scan and sort of every
  * remaining scope of the job, quadratic over the job.
  */
 export async function prepareJobScopes (db: Kysely<Database>, traits: EngineTraits, job: ResetJobRow): Promise<void> {
-  if (traits.analyzeTable !== undefined && job.scopes_total >= LARGE_JOB_SCOPES) await traits.analyzeTable(JOB_SCOPES).execute(db)
+  if (traits.analyzeTable === undefined || job.through_state_id !== null || job.scopes_total < LARGE_JOB_SCOPES) return
+  await traits.analyzeTable(JOB_SCOPES).execute(db)
 }
 
 /** The next `size` scope states of a job after the resume point, in id order. */
-export async function nextJobScopes (db: Kysely<Database>, jobId: number, afterStateId: number, size: number): Promise<ScopeState[]> {
+export async function nextJobScopes (db: Kysely<Database>, job: ResetJobRow, afterStateId: number, size: number): Promise<ScopeState[]> {
+  const states = db.selectFrom('cloudkitty_storage_states').selectAll()
+  if (job.through_state_id !== null) {
+    const rows = await states.where('id', '>', afterStateId).where('id', '<=', job.through_state_id).orderBy('id').limit(size).execute()
+    return rows.map(toScopeState)
+  }
   // Two statements: with a join, a states table whose statistics lag behind
   // (a freshly loaded one) made PostgreSQL hash-join against a scan of every
   // state for each batch. The ids come from the job's primary key (see
   // prepareJobScopes), the rows from the states' primary key.
   const ids = await db.selectFrom(JOB_SCOPES).select('state_id')
-    .where('job_id', '=', jobId).where('state_id', '>', afterStateId)
+    .where('job_id', '=', job.id).where('state_id', '>', afterStateId)
     .orderBy('state_id').limit(size).execute()
   if (ids.length === 0) return []
-  const rows = await db.selectFrom('cloudkitty_storage_states').selectAll()
-    .where('id', 'in', ids.map((row) => row.state_id)).orderBy('id').execute()
+  const rows = await states.where('id', 'in', ids.map((row) => row.state_id)).orderBy('id').execute()
   return rows.map(toScopeState)
 }
 
@@ -197,8 +219,9 @@ export async function findJob (db: Kysely<Database>, jobId: number): Promise<Res
 }
 
 /**
- * Lists jobs newest first. A scope id filter matches jobs that listed a
- * scope state of that id (through the job's matched scopes).
+ * Lists jobs newest first. A scope id filter matches jobs that cover a
+ * scope state of that id (listed among the job's scopes, or under the bound
+ * of a reset of every scope).
  */
 export async function findJobs (
   db: Kysely<Database>, traits: EngineTraits, filter: ResetJobFilter, page: { limit: number, offset: number },
@@ -207,13 +230,18 @@ export async function findJobs (
   if (filter.statuses !== undefined) query = query.where('status', 'in', filter.statuses)
   const scopeIds = filter.scopeIds
   if (scopeIds !== undefined) {
-    query = query.where(({ exists, selectFrom }) => exists(
-      selectFrom(`${JOB_SCOPES} as js`)
+    query = query.where(({ exists, or, selectFrom }) => or([
+      exists(selectFrom(`${JOB_SCOPES} as js`)
         .innerJoin('cloudkitty_storage_states', 'cloudkitty_storage_states.id', 'js.state_id')
         .select('js.job_id')
         .whereRef('js.job_id', '=', `${JOBS}.id`)
-        .where(matchesFilter(traits, { scopeIds })),
-    ))
+        .where(matchesFilter(traits, { scopeIds }))),
+      // A reset of every scope covers each state up to its bound.
+      exists(selectFrom('cloudkitty_storage_states')
+        .select('cloudkitty_storage_states.id')
+        .whereRef('cloudkitty_storage_states.id', '<=', `${JOBS}.through_state_id`)
+        .where(matchesFilter(traits, { scopeIds }))),
+    ]))
   }
   const rows = await query.orderBy('id', 'desc').limit(page.limit).$if(page.offset > 0, (q) => q.offset(page.offset)).execute()
   return rows.map(toResetJob)

@@ -28,6 +28,24 @@ for (const engine of testEngines()) {
       assert.equal((await claim('w3'))?.id, 2)
     })
 
+    it('makes a reset of every scope wait for older jobs, and newer jobs wait for it', async (t) => {
+      const { app, database } = await buildTestApp(t, { engine })
+      await createScopes(app, ['a', 'b', 'c'].map((id) => ({ scope_id: id })))
+      for (const body of [{ scope_id: 'a' }, { all_scopes: true }, { scope_id: 'c' }]) {
+        assert.equal((await call(app, 'PUT', '/v2/scope', { ...body, state: '2019-01-01' })).status, 202)
+      }
+      const claim = async (worker: string) => await database.db.transaction().execute(async (trx) =>
+        await claimNextJob(trx, database.traits, worker, new Date(), LONG_AGO))
+      const finish = async (id: number) => { await database.db.updateTable('scopekeeper_reset_jobs').set({ status: 'done', locked_by: null }).where('id', '=', id).execute() }
+      assert.equal((await claim('w1'))?.id, 1)
+      assert.equal(await claim('w2'), undefined, 'job 2 waits for job 1, job 3 for job 2')
+      await finish(1)
+      assert.equal((await claim('w2'))?.id, 2)
+      assert.equal(await claim('w3'), undefined)
+      await finish(2)
+      assert.equal((await claim('w3'))?.id, 3)
+    })
+
     it('has several workers drain overlapping resets so that the last accepted one of each scope wins', async (t) => {
       const { app, database } = await buildTestApp(t, { engine })
       const ids = Array.from({ length: 30 }, (_, i) => `s${i}`)

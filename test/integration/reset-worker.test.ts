@@ -108,6 +108,24 @@ for (const engine of testEngines()) {
       assert.equal(done.scopes_applied, 6)
     })
 
+    it('records a reset of every scope as a bound, not a list, and leaves scopes created after it alone', async (t) => {
+      const { app, database, worker } = await buildTestApp(t, { engine, worker: { batchSize: 2 } })
+      await insertScopes(database, 5)
+      assert.equal((await call(app, 'PUT', '/v2/scope', { all_scopes: true, state: '2019-01-01' })).status, 202)
+      // A filtered reset still lists its scopes.
+      assert.equal((await call(app, 'PUT', '/v2/scope', { scope_id: 's0000001', state: '2019-02-01' })).status, 202)
+      const listed = await database.db.selectFrom('scopekeeper_reset_job_scopes').select(['job_id', 'state_id']).execute()
+      assert.deepEqual(listed.map((r) => r.job_id), [2])
+      assert.equal((await call(app, 'POST', '/v2/scope', { scope_id: 'later', last_processed_timestamp: '2020-06-01' })).status, 200)
+      const [every] = await dumpJobs(database) as any[]
+      assert.equal(every.scopes_total, 5)
+      await worker.drain()
+      const rows = (await call(app, 'GET', '/v2/scope?limit=10')).body.results.map((r: any) => `${r.scope_id} ${r.last_processed_timestamp.slice(0, 10)}`)
+      assert.deepEqual(rows, ['s0000000 2019-01-01', 's0000001 2019-02-01', 's0000002 2019-01-01', 's0000003 2019-01-01', 's0000004 2019-01-01', 'later 2020-06-01'])
+      const jobs = (await dumpJobs(database) as any[]).map((j) => [j.status, j.scopes_applied])
+      assert.deepEqual(jobs, [['done', 5], ['done', 1]])
+    })
+
     // 100 000 on the embedded engine (issue 2's size); servers get a smaller set to keep the suite quick.
     const SCOPES = engine === 'sqlite' ? 100_500 : 10_500
     it(`applies all_scopes over ${SCOPES} scopes in full, in bounded batches (CloudKitty stops at 100)`, async (t) => {
