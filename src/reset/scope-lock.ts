@@ -78,6 +78,8 @@ export class AdvisoryScopeLock implements ScopeLock {
   }
 }
 
+const LOCKS_PER_STATEMENT = 500
+
 /** MySQL/MariaDB: session named locks on one pinned connection, released after the commit. */
 export class NamedScopeLock implements ScopeLock {
   constructor (private readonly waitSeconds = 30) {}
@@ -86,10 +88,11 @@ export class NamedScopeLock implements ScopeLock {
     const names = [...new Set(scopeIds.map(namedLockName))].sort()
     return await db.connection().execute(async (connection) => {
       try {
-        // Up to 100 locks per round trip; the select list is evaluated left
-        // to right, so the sorted order (no deadlocks) still holds.
-        for (let i = 0; i < names.length; i += 100) {
-          const chunk = names.slice(i, i + 100)
+        // Up to a default batch of locks per round trip (100 at a time cost
+        // twice the CPU); the select list is evaluated left to right, so the
+        // sorted order (no deadlocks) still holds.
+        for (let i = 0; i < names.length; i += LOCKS_PER_STATEMENT) {
+          const chunk = names.slice(i, i + LOCKS_PER_STATEMENT)
           const calls = sql.join(chunk.map((name, j) => sql`GET_LOCK(${name}, ${this.waitSeconds}) AS ${sql.ref(`l${j}`)}`))
           const { rows } = await sql<Record<string, number | null>>`SELECT ${calls}`.execute(connection)
           const missed = chunk.findIndex((_, j) => Number(rows[0]?.[`l${j}`]) !== 1)
