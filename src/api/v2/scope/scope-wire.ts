@@ -2,7 +2,7 @@ import { Readable } from 'node:stream'
 import { invalidInput } from '../../../domain/errors.ts'
 import type { NewScope, Page, ScopeChanges, ScopeFilter, ScopeState } from '../../../domain/scope-state.ts'
 import { DEFAULT_PAGE_SIZE } from '../../../domain/scope-state.ts'
-import type { ResetRequest } from '../../../domain/scope-state-service.ts'
+import type { ResetRequest, ScopeListing } from '../../../domain/scope-state-service.ts'
 import { formatTimestamp, parseTimestamp } from '../../../domain/timestamps.ts'
 import type { CreateScopeBody, ListScopesQuery, PatchScopeBody, ResetScopesBody, ScopeStateReply } from './scope-schemas.ts'
 
@@ -24,6 +24,34 @@ export function toWire (scope: ScopeState): ScopeStateReply {
   }
 }
 
+// What JSON.stringify escapes in a string: quotes, backslashes, control
+// characters and lone surrogates (any surrogate here; pairs then take the
+// slow path, which is still exact).
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/
+
+function jsonString (value: string): string {
+  return NEEDS_ESCAPE.test(value) ? JSON.stringify(value) : `"${value}"`
+}
+
+function jsonNullable (value: string | null): string {
+  return value === null ? 'null' : jsonString(value)
+}
+
+/**
+ * `JSON.stringify(toWire(scope))`, written out: a list page writes a hundred
+ * scopes per request, and building each wire object to stringify it
+ * generically took twice as long. Same fields, same order and same escaping
+ * as {@link toWire}; a property test holds the two together.
+ */
+export function toWireJson (scope: ScopeState): string {
+  // formatTimestamp's output (digits, '-', ':', 'T', '+') needs no escaping.
+  const lastProcessed = formatTimestamp(scope.lastProcessedTimestamp)
+  return `{"scope_id":${jsonString(scope.scopeId)},"scope_key":${jsonNullable(scope.scopeKey)},` +
+    `"fetcher":${jsonNullable(scope.fetcher)},"collector":${jsonNullable(scope.collector)},` +
+    `"state":"${lastProcessed}","last_processed_timestamp":"${lastProcessed}","active":${scope.active ? 'true' : 'false'},` +
+    `"scope_activation_toggle_date":"${formatTimestamp(scope.activationToggleDate)}"}`
+}
+
 /** A serialized list: the body, and what is known of the page's end. */
 export interface SerializedList {
   body: string | Readable
@@ -33,22 +61,20 @@ export interface SerializedList {
 }
 
 /**
- * Serializes list pages as `{"results": […]}`: one string for a single chunk,
- * a stream when the service yields several, so a huge `limit` is never held
+ * Serializes a list page as `{"results": […]}`: one string for a single chunk,
+ * a stream when the service reads several, so a huge `limit` is never held
  * in memory whole.
  */
-export async function listToJson (pages: AsyncIterable<ScopeState[]>): Promise<SerializedList> {
-  const iterator = pages[Symbol.asyncIterator]()
-  const first = await iterator.next()
-  const rows = (chunk: ScopeState[]) => chunk.map((s) => JSON.stringify(toWire(s))).join(',')
-  const second = first.done === true ? first : await iterator.next()
-  if (second.done === true) {
-    const chunk: ScopeState[] = first.done === true ? [] : first.value
-    return { body: `{"results":[${rows(chunk)}]}`, count: chunk.length, lastId: chunk[chunk.length - 1]?.id }
-  }
+export async function listToJson ({ first, rest }: ScopeListing): Promise<SerializedList> {
+  const rows = (chunk: ScopeState[]) => chunk.map(toWireJson).join(',')
+  const whole = (): SerializedList => ({ body: `{"results":[${rows(first)}]}`, count: first.length, lastId: first[first.length - 1]?.id })
+  if (rest === undefined) return whole()
+  const iterator = rest[Symbol.asyncIterator]()
+  const second = await iterator.next()
+  if (second.done === true) return whole()
   return {
     body: Readable.from((async function * () {
-      yield `{"results":[${rows(first.value)}`
+      yield `{"results":[${rows(first)}`
       yield `,${rows(second.value)}`
       for (let next = await iterator.next(); next.done !== true; next = await iterator.next()) yield `,${rows(next.value)}`
       yield ']}'
