@@ -28,6 +28,15 @@ export interface ResetRequest {
 }
 
 /**
+ * A list page as read so far: its first chunk and, when the page may go on
+ * past that chunk, the chunks after it, read as they are consumed.
+ */
+export interface ScopeListing {
+  first: ScopeState[]
+  rest?: AsyncIterable<ScopeState[]>
+}
+
+/**
  * The scope state use cases: list, patch, create, and the recording of a
  * reset. Knows no HTTP. Each mutation is one transaction; business outcomes
  * are thrown as {@link ScopeKeeperError}.
@@ -45,21 +54,25 @@ export class ScopeStateService {
    * unless the filter excludes them. Throws SCOPE_NOT_FOUND when the page is
    * empty, including an offset past the end.
    */
-  async list (filter: ScopeFilter, page: Page): Promise<AsyncIterable<ScopeState[]>> {
+  async list (filter: ScopeFilter, page: Page): Promise<ScopeListing> {
     const { db, traits } = this.deps
     const first = await findScopes(db, traits, filter, { limit: Math.min(page.limit, LIST_CHUNK), offset: page.offset, afterId: page.marker })
     if (first.length === 0) throw new ScopeKeeperError('SCOPE_NOT_FOUND', 'No resource found for provided filters.')
-    return (async function * () {
-      yield first
-      let remaining = page.limit - first.length
-      let last = first
-      while (remaining > 0 && last.length === LIST_CHUNK) {
-        last = await findScopes(db, traits, filter, { limit: Math.min(remaining, LIST_CHUNK), afterId: last[last.length - 1].id })
-        if (last.length === 0) return
-        remaining -= last.length
-        yield last
-      }
-    })()
+    // A short chunk is the last of the matches; a chunk of `limit` rows is the whole page.
+    if (first.length < LIST_CHUNK || first.length === page.limit) return { first }
+    return {
+      first,
+      rest: (async function * () {
+        let remaining = page.limit - first.length
+        let last = first
+        while (remaining > 0 && last.length === LIST_CHUNK) {
+          last = await findScopes(db, traits, filter, { limit: Math.min(remaining, LIST_CHUNK), afterId: last[last.length - 1].id })
+          if (last.length === 0) return
+          remaining -= last.length
+          yield last
+        }
+      })(),
+    }
   }
 
   /**
