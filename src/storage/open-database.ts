@@ -138,6 +138,24 @@ class GuardedMysqlDialect extends MysqlDialect {
   override createDriver (): Driver { return guardDriver(super.createDriver(), this.acquireTimeoutMs) }
 }
 
+// better-sqlite3 (on Node 20) builds each row object one property at a time,
+// over half of a 100-row list page's CPU. It hands rows back as arrays in
+// half the time, and an object literal of a fixed shape, compiled once per
+// statement from its column names, is nearly free. Same objects: a repeated
+// column name keeps its last value, as in better-sqlite3's own rows.
+function readRowsAsArrays (statement: BetterSqlite3.Statement): void {
+  const fields = statement.columns().map((column, i) => `${JSON.stringify(column.name)}: row[${i}]`)
+  // eslint-disable-next-line no-new-func -- the source is built from column names, each JSON-quoted
+  const toObject = new Function('row', `return { ${fields.join(', ')} }`) as (row: unknown[]) => Record<string, unknown>
+  statement.raw(true)
+  const all = statement.all.bind(statement)
+  const iterate = statement.iterate.bind(statement)
+  statement.all = ((...parameters: unknown[]) => (all(...parameters) as unknown[][]).map(toObject)) as typeof statement.all
+  statement.iterate = (function * (...parameters: unknown[]) {
+    for (const row of iterate(...parameters) as IterableIterator<unknown[]>) yield toObject(row)
+  }) as typeof statement.iterate
+}
+
 function openSqlite (url: string, options: PoolOptions): OpenDatabase {
   const path = sqlitePathFromUrl(url)
   if (path !== ':memory:') mkdirSync(dirname(resolve(path)), { recursive: true })
@@ -152,6 +170,7 @@ function openSqlite (url: string, options: PoolOptions): OpenDatabase {
     if (statement === undefined) {
       if (statements.size >= 256) statements.clear()
       statement = prepare(source)
+      if (statement.reader) readRowsAsArrays(statement)
       statements.set(source, statement)
     }
     return statement
