@@ -67,7 +67,12 @@ export async function findScopes (
 function findQuery (db: Kysely<Database>, traits: EngineTraits, filter: ScopeFilter, { limit, offset = 0, afterId, forUpdate = false }: FindOptions) {
   let query = db.selectFrom(STATES).selectAll().where(matchesFilter(traits, filter))
   if (afterId !== undefined) query = query.where('id', '>', afterId)
-  query = query.orderBy('id').limit(limit)
+  // A scope_id filter matches a few rows through the unique index: sort
+  // those. Ordered by the bare id, PostgreSQL without fresh statistics (a
+  // table just loaded, or made sparser by its fillfactor) walked the primary
+  // key through every row looking for a second match of a PATCH's LIMIT 2:
+  // 5 PATCHes/s at 1 000 000 scopes instead of ~1 000.
+  query = query.orderBy(filter.scopeIds === undefined ? sql.ref('id') : sql`${sql.ref('id')} + 0`).limit(limit)
   if (offset > 0) query = query.offset(offset)
   if (forUpdate && traits.supportsRowLocks) query = query.forUpdate()
   return query
