@@ -3,7 +3,7 @@ import { describe, it } from 'node:test'
 import { sql } from 'kysely'
 import { pino } from 'pino'
 import { ResetWorker } from '../../src/reset/reset-worker.ts'
-import { advisoryLockKey, InProcessScopeLock, namedLockName } from '../../src/reset/scope-lock.ts'
+import { advisoryLockKey, InProcessScopeLock, NamedScopeLock, namedLockName } from '../../src/reset/scope-lock.ts'
 import { claimNextJob } from '../../src/storage/reset-job-repository.ts'
 import { buildTestApp, call, createScopes, dumpJobs } from '../helpers/build-test-app.ts'
 import { connectRaw } from '../helpers/cloudkitty-schema.ts'
@@ -45,6 +45,22 @@ for (const engine of testEngines()) {
       await finish(2)
       assert.equal((await claim('w3'))?.id, 3)
     })
+
+    if (engine === 'mariadb') {
+      it('gives up on a named lock held elsewhere, naming it, and keeps none of the batch', async (t) => {
+        const { database, url } = await buildTestApp(t, { engine })
+        const processor = await connectRaw(engine, url)
+        t.after(() => processor.close())
+        const ids = Array.from({ length: 600 }, (_, i) => `scope-${i}`)
+        const held = namedLockName(ids[550])
+        await processor.rows(`SELECT GET_LOCK('${held}', 0)`)
+        let worked = false
+        await assert.rejects(new NamedScopeLock(1).withScopes(database.db, ids, async () => { worked = true }), new RegExp(held))
+        assert.equal(worked, false)
+        const [free] = await processor.rows(`SELECT IS_FREE_LOCK('${namedLockName(ids[0])}') AS free`)
+        assert.equal(Number(free.free), 1)
+      })
+    }
 
     it('has several workers drain overlapping resets so that the last accepted one of each scope wins', async (t) => {
       const { app, database } = await buildTestApp(t, { engine })
