@@ -45,18 +45,19 @@ for (const engine of testEngines().filter((e) => e !== 'sqlite')) {
         SCOPEKEEPER_LOG_LEVEL: 'warn',
         SCOPEKEEPER_RESET_LEASE_SECONDS: '1',
         SCOPEKEEPER_RESET_POLL_INTERVAL: '0.05',
-        SCOPEKEEPER_RESET_BATCH_SIZE: '250',
+        SCOPEKEEPER_RESET_BATCH_SIZE: '100',
       }
       const spawnWorker = (): ChildProcess => spawn(process.execPath, [BIN, 'worker', '--database', url, '--concurrency', '2'], { env, stdio: 'ignore' })
       const workers = Array.from({ length: WORKERS }, spawnWorker)
       deferCleanup(t, () => { for (const w of workers) w.kill('SIGKILL') })
       const jobs = async () => await database.db.selectFrom('scopekeeper_reset_jobs').select(['id', 'status', 'scopes_applied', 'scopes_total']).orderBy('id').execute()
 
-      // A kill every 1.5 s, a dozen at most: enough to land mid-batch, mid-claim
-      // and mid-lease many times, while leaving the workers room to progress.
+      // A kill every 0.4 s, a dozen at most: enough to land mid-batch, mid-claim
+      // and mid-lease many times, while leaving the workers room to progress
+      // (they start in about 0.5 s and apply some 20 000 scopes a second).
       let kills = 0
       while (kills < 12 && (await jobs()).some((j) => j.status !== 'done')) {
-        await new Promise((resolve) => setTimeout(resolve, 1500))
+        await new Promise((resolve) => setTimeout(resolve, 400))
         const victim = kills % WORKERS
         workers[victim].kill('SIGKILL')
         workers[victim] = spawnWorker()
