@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs'
 import { Command, Option } from 'commander'
 import { ConfigError, loadConfig } from '../config/load-config.ts'
 import { createLogger } from '../logger.ts'
@@ -84,7 +85,13 @@ program.command('migrate')
   .option('--dry-run', 'print the SQL the pending migrations would run, and change nothing')
   .action(async (options) => {
     const config = configFrom(options)
-    const database = (await server()).openDatabaseFromConfig(config, createLogger(config.log.level))
+    const { engineOfUrl, sqlitePathFromUrl } = await import('../storage/open-database.ts')
+    const url = config.database.url
+    // Opening a SQLite file creates it: a dry run plans against an empty
+    // database in memory instead, which is what an absent file holds.
+    const absent = options.dryRun === true && engineOfUrl(url) === 'sqlite' && !existsSync(sqlitePathFromUrl(url))
+    const planned = absent ? { ...config, database: { ...config.database, url: 'sqlite://' } } : config
+    const database = (await server()).openDatabaseFromConfig(planned, createLogger(config.log.level))
     const { migrateToLatest, planMigrations } = await migrations()
     try {
       if (options.dryRun === true) {

@@ -103,6 +103,7 @@ describe('scopekeeper serve, as a process', () => {
     assert.match(planned.stdout, /-- 0001_create_storage_states\ncreate table if not exists "cloudkitty_storage_states"/)
     assert.match(planned.stdout, /constraint "uq_cloudkitty_storage_states_identifier" unique \("identifier", "scope_key", "collector", "fetcher"\)/)
     assert.match(planned.stdout, /-- 0002_create_reset_jobs\ncreate table "scopekeeper_reset_jobs"/)
+    assert.equal(existsSync(file), false, 'the dry run created no database file')
     const again = await run(process.execPath, [BIN, 'migrate', '--dry-run', '--database', `sqlite:///${file}`])
     assert.equal(again.stdout, planned.stdout, 'the dry run applied nothing')
     await run(process.execPath, [BIN, 'migrate', '--database', `sqlite:///${file}`])
