@@ -6,25 +6,18 @@ import { ScopeKeeperError } from '../domain/errors.ts'
 import type { Authenticator, Credentials, ServiceCredentials } from './credentials.ts'
 import { ExpiringLru } from './token-cache.ts'
 
-/** How scopekeeper reaches Keystone and trusts its answers; see `[keystone_authtoken]` in config-schema.ts. */
-export interface KeystoneAuthOptions {
-  /** Where a 401 sends clients, in `WWW-Authenticate: Keystone uri="…"`. */
-  wwwAuthenticateUri: string
-  /** Keystone URL for scopekeeper's own token, with or without `/v3`. */
-  authUrl: string
-  username: string
-  password: string
-  projectName: string
-  userDomainName: string
-  projectDomainName: string
-  /** Region of the catalog's identity endpoint; empty: any. */
-  regionName: string
-  interface: 'public' | 'internal' | 'admin'
+/**
+ * How scopekeeper reaches Keystone and trusts its answers: the settings of
+ * `[keystone_authtoken]` (see config-schema.ts), with the lists split and
+ * the durations in milliseconds. `wwwAuthenticateUri` is where a 401 sends
+ * clients; `regionName` empty means any region.
+ */
+export type KeystoneAuthOptions = Pick<Config['keystone'],
+  'wwwAuthenticateUri' | 'authUrl' | 'username' | 'password' | 'projectName' | 'userDomainName' |
+  'projectDomainName' | 'regionName' | 'interface' | 'serviceTokenRolesRequired' | 'tokenCacheSize'> & {
   serviceTokenRoles: string[]
-  serviceTokenRolesRequired: boolean
   /** How long a validated token is trusted; 0 asks Keystone every time. */
   tokenCacheMs: number
-  tokenCacheSize: number
   /** How long a refused token is refused without asking Keystone. */
   negativeCacheMs: number
   /** Bound on each request to Keystone. */
