@@ -62,7 +62,7 @@ try {
   }
   const probe = createServer(); await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve))
   const port = (probe.address() as { port: number }).port; probe.close()
-  const api = spawn(process.execPath, [BIN, 'serve', '--no-worker', '--port', String(port), '--database', url], { stdio: 'ignore' })
+  const api = spawn(process.execPath, [BIN, 'serve', '--auth', 'noauth', '--no-worker', '--port', String(port), '--database', url], { stdio: 'ignore' })
   const base = `http://127.0.0.1:${port}`
   for (let i = 0; i < 100; i++) { try { if ((await fetch(`${base}/healthz`)).ok) break } catch {} await new Promise((r) => setTimeout(r, 100)) }
   for (const { collector, state } of RESETS) {

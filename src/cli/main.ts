@@ -40,7 +40,8 @@ program.command('serve')
   .addOption(new Option('--port <port>', 'port to listen on (default 8889)'))
   .option('--database <url>', 'database URL (default sqlite:///data/scopekeeper.sqlite)')
   .option('--config <file>', 'cloudkitty.conf-style configuration file')
-  .option('--auth <strategy>', 'noauth (default) or keystone ([keystone_authtoken] settings)')
+  .option('--auth <strategy>', 'keystone (default, [keystone_authtoken] settings) or noauth')
+  .option('--coordination-url <url>', "tooz URL of CloudKitty's processing locks (default file:///var/lib/cloudkitty/locks)")
   .option('--no-worker', 'do not apply resets in this process')
   .action(async (options) => {
     // commander sets worker=true by default; only an explicit --no-worker overrides the config.
@@ -56,6 +57,7 @@ program.command('worker')
   .option('--database <url>', 'database URL')
   .option('--config <file>', 'cloudkitty.conf-style configuration file')
   .option('--concurrency <n>', 'reset jobs worked on at once (default 1)')
+  .option('--coordination-url <url>', "tooz URL of CloudKitty's processing locks (default file:///var/lib/cloudkitty/locks)")
   .option('--once', 'apply every claimable job, then exit')
   .action(async (options) => {
     const config = configFrom(options)

@@ -1,7 +1,17 @@
 /** The whole configuration, merged and validated once, then frozen. */
 export interface Config {
   api: { host: string, port: number }
-  database: { url: string, maxPoolSize: number, poolTimeout: number, connectTimeout: number, statementTimeout: number }
+  database: {
+    url: string
+    maxPoolSize: number
+    poolTimeout: number
+    connectTimeout: number
+    statementTimeout: number
+    connectionRecycleTime: number
+    /** Connection attempts at start; -1: keep trying. */
+    maxRetries: number
+    retryInterval: number
+  }
   auth: { strategy: 'noauth' | 'keystone' }
   keystone: {
     wwwAuthenticateUri: string
@@ -12,6 +22,14 @@ export interface Config {
     projectName: string
     userDomainName: string
     projectDomainName: string
+    /** Alternatives to the domain names (kolla-ansible writes the ids); empty: use the name. */
+    userDomainId: string
+    projectDomainId: string
+    /** TLS towards Keystone: a private CA, a client certificate, or no verification. */
+    cafile: string
+    certfile: string
+    keyfile: string
+    insecure: boolean
     regionName: string
     interface: 'public' | 'internal' | 'admin'
     serviceTokenRoles: string
@@ -24,6 +42,7 @@ export interface Config {
   policy: { file: string }
   collect: { period: number, collector: string, scopeKey: string }
   fetcher: { backend: string }
+  orchestrator: { coordinationUrl: string }
   messaging: { transportUrl: string, controlExchange: string, topic: string }
   reset: {
     worker: boolean
@@ -120,11 +139,14 @@ export const SETTINGS: Setting[] = [
   { path: 'api.host', section: 'api', key: 'host_ip', env: 'SCOPEKEEPER_API_HOST_IP', flag: 'host', default: '127.0.0.1', parse: text(255), description: 'Address the API listens on.' },
   { path: 'api.port', section: 'api', key: 'port', env: 'SCOPEKEEPER_API_PORT', flag: 'port', default: 8889, parse: integer(0, 65535), description: "Port the API listens on (CloudKitty's)." },
   { path: 'database.url', section: 'database', key: 'connection', env: 'SCOPEKEEPER_DATABASE_URL', flag: 'database', default: 'sqlite:///data/scopekeeper.sqlite', parse: text(4096), description: 'Database URL; SQLAlchemy forms as in cloudkitty.conf (sqlite:////abs/path, postgresql+psycopg2://…, mysql+pymysql://…).' },
-  { path: 'database.maxPoolSize', section: 'database', key: 'max_pool_size', env: 'SCOPEKEEPER_DATABASE_MAX_POOL_SIZE', default: 10, parse: integer(1, 1000), description: 'Connections per process (PostgreSQL, MySQL); oslo.db\'s name.' },
+  { path: 'database.maxPoolSize', section: 'database', key: 'max_pool_size', env: 'SCOPEKEEPER_DATABASE_MAX_POOL_SIZE', default: 5, parse: integer(1, 1000), description: 'Connections per process (PostgreSQL, MySQL); oslo.db\'s name.' },
   { path: 'database.poolTimeout', section: 'database', key: 'pool_timeout', env: 'SCOPEKEEPER_DATABASE_POOL_TIMEOUT', default: 10, parse: positiveNumber, description: 'Seconds a request waits for a free connection before a 503; oslo.db\'s name.' },
   { path: 'database.connectTimeout', section: 'database', key: 'connect_timeout', env: 'SCOPEKEEPER_DATABASE_CONNECT_TIMEOUT', default: 5, parse: positiveNumber, description: 'Seconds to open a connection.' },
+  { path: 'database.connectionRecycleTime', section: 'database', key: 'connection_recycle_time', env: 'SCOPEKEEPER_DATABASE_CONNECTION_RECYCLE_TIME', default: 3600, parse: integer(1, 31_622_400), description: 'Seconds after which a pooled connection is replaced by a new one (oslo.db).' },
+  { path: 'database.maxRetries', section: 'database', key: 'max_retries', env: 'SCOPEKEEPER_DATABASE_MAX_RETRIES', default: 10, parse: integer(-1, 1_000_000), description: 'Attempts to open the first connection at start before giving up; -1: keep trying (oslo.db).' },
+  { path: 'database.retryInterval', section: 'database', key: 'retry_interval', env: 'SCOPEKEEPER_DATABASE_RETRY_INTERVAL', default: 10, parse: integer(1, 3600), description: 'Seconds between those attempts (oslo.db).' },
   { path: 'database.statementTimeout', section: 'database', key: 'statement_timeout', env: 'SCOPEKEEPER_DATABASE_STATEMENT_TIMEOUT', default: 30, parse: positiveNumber, description: 'Seconds one statement may run, enforced by the server.' },
-  { path: 'auth.strategy', section: 'DEFAULT', key: 'auth_strategy', env: 'SCOPEKEEPER_DEFAULT_AUTH_STRATEGY', flag: 'auth', default: 'noauth', parse: oneOf('noauth', 'keystone'), description: 'Authentication: noauth (every request is an admin) or keystone (X-Auth-Token validated by Keystone).' },
+  { path: 'auth.strategy', section: 'DEFAULT', key: 'auth_strategy', env: 'SCOPEKEEPER_DEFAULT_AUTH_STRATEGY', flag: 'auth', default: 'keystone', parse: oneOf('noauth', 'keystone'), description: 'Authentication: noauth (every request is an admin) or keystone (X-Auth-Token validated by Keystone).' },
   { path: 'keystone.wwwAuthenticateUri', section: 'keystone_authtoken', key: 'www_authenticate_uri', env: 'SCOPEKEEPER_KEYSTONE_AUTHTOKEN_WWW_AUTHENTICATE_URI', default: '', parse: optionalHttpUrl, description: 'Keystone URL that 401 answers send clients to (WWW-Authenticate); defaults to auth_url.' },
   { path: 'keystone.authUrl', section: 'keystone_authtoken', key: 'auth_url', env: 'SCOPEKEEPER_KEYSTONE_AUTHTOKEN_AUTH_URL', default: '', parse: optionalHttpUrl, description: "Keystone URL where scopekeeper gets its own token (required with keystone)." },
   { path: 'keystone.authType', section: 'keystone_authtoken', key: 'auth_type', env: 'SCOPEKEEPER_KEYSTONE_AUTHTOKEN_AUTH_TYPE', default: 'password', parse: oneOf('password'), description: 'How scopekeeper authenticates to Keystone: password.' },
@@ -133,6 +155,12 @@ export const SETTINGS: Setting[] = [
   { path: 'keystone.projectName', section: 'keystone_authtoken', key: 'project_name', env: 'SCOPEKEEPER_KEYSTONE_AUTHTOKEN_PROJECT_NAME', default: '', parse: optionalText(255), description: "Service user's project, usually service (required with keystone)." },
   { path: 'keystone.userDomainName', section: 'keystone_authtoken', key: 'user_domain_name', env: 'SCOPEKEEPER_KEYSTONE_AUTHTOKEN_USER_DOMAIN_NAME', default: 'Default', parse: text(255), description: "Service user's domain." },
   { path: 'keystone.projectDomainName', section: 'keystone_authtoken', key: 'project_domain_name', env: 'SCOPEKEEPER_KEYSTONE_AUTHTOKEN_PROJECT_DOMAIN_NAME', default: 'Default', parse: text(255), description: "Service project's domain." },
+  { path: 'keystone.userDomainId', section: 'keystone_authtoken', key: 'user_domain_id', env: 'SCOPEKEEPER_KEYSTONE_AUTHTOKEN_USER_DOMAIN_ID', default: '', parse: optionalText(255), description: "Service user's domain id; wins over user_domain_name." },
+  { path: 'keystone.projectDomainId', section: 'keystone_authtoken', key: 'project_domain_id', env: 'SCOPEKEEPER_KEYSTONE_AUTHTOKEN_PROJECT_DOMAIN_ID', default: '', parse: optionalText(255), description: "Service project's domain id; wins over project_domain_name." },
+  { path: 'keystone.cafile', section: 'keystone_authtoken', key: 'cafile', env: 'SCOPEKEEPER_KEYSTONE_AUTHTOKEN_CAFILE', default: '', parse: optionalText(4096), description: 'PEM file of the CA(s) that sign Keystone\'s certificate; empty: the system CAs.' },
+  { path: 'keystone.certfile', section: 'keystone_authtoken', key: 'certfile', env: 'SCOPEKEEPER_KEYSTONE_AUTHTOKEN_CERTFILE', default: '', parse: optionalText(4096), description: 'PEM client certificate presented to Keystone.' },
+  { path: 'keystone.keyfile', section: 'keystone_authtoken', key: 'keyfile', env: 'SCOPEKEEPER_KEYSTONE_AUTHTOKEN_KEYFILE', default: '', parse: optionalText(4096), description: 'PEM key of certfile.' },
+  { path: 'keystone.insecure', section: 'keystone_authtoken', key: 'insecure', env: 'SCOPEKEEPER_KEYSTONE_AUTHTOKEN_INSECURE', default: false, parse: boolean, description: "Do not verify Keystone's certificate (keystonemiddleware's name)." },
   { path: 'keystone.regionName', section: 'keystone_authtoken', key: 'region_name', env: 'SCOPEKEEPER_KEYSTONE_AUTHTOKEN_REGION_NAME', default: '', parse: optionalText(255), description: 'Region of the identity endpoint taken from the catalog; empty: any region.' },
   { path: 'keystone.interface', section: 'keystone_authtoken', key: 'interface', env: 'SCOPEKEEPER_KEYSTONE_AUTHTOKEN_INTERFACE', default: 'internal', parse: oneOf('public', 'internal', 'admin'), description: 'Interface of the identity endpoint taken from the catalog to validate tokens.' },
   { path: 'keystone.serviceTokenRoles', section: 'keystone_authtoken', key: 'service_token_roles', env: 'SCOPEKEEPER_KEYSTONE_AUTHTOKEN_SERVICE_TOKEN_ROLES', default: 'service', parse: text(1024), description: 'Comma-separated roles, one of which an X-Service-Token must carry to count as a service.' },
@@ -146,6 +174,7 @@ export const SETTINGS: Setting[] = [
   { path: 'collect.collector', section: 'collect', key: 'collector', env: 'SCOPEKEEPER_COLLECT_COLLECTOR', default: 'gnocchi', parse: text(40), description: 'collector of a scope created without one.' },
   { path: 'collect.scopeKey', section: 'collect', key: 'scope_key', env: 'SCOPEKEEPER_COLLECT_SCOPE_KEY', default: 'project_id', parse: text(40), description: 'scope_key of a scope created without one.' },
   { path: 'fetcher.backend', section: 'fetcher', key: 'backend', env: 'SCOPEKEEPER_FETCHER_BACKEND', default: 'keystone', parse: text(40), description: 'fetcher of a scope created without one.' },
+  { path: 'orchestrator.coordinationUrl', section: 'orchestrator', key: 'coordination_url', env: 'SCOPEKEEPER_ORCHESTRATOR_COORDINATION_URL', flag: 'coordinationUrl', default: 'file:///var/lib/cloudkitty/locks', parse: text(4096), description: "tooz URL where CloudKitty's processors take each scope's processing lock; resets take the same lock (file://, mysql://, postgresql://, redis://)." },
   { path: 'reset.worker', section: 'reset', key: 'worker', env: 'SCOPEKEEPER_RESET_WORKER', flag: 'worker', default: true, parse: boolean, description: 'Run the reset worker inside `serve` (--no-worker turns it off).' },
   { path: 'reset.concurrency', section: 'reset', key: 'concurrency', env: 'SCOPEKEEPER_RESET_CONCURRENCY', flag: 'concurrency', default: 1, parse: integer(1, 64), description: 'Reset jobs one worker process works on at once.' },
   { path: 'reset.dispatcher', section: 'reset', key: 'dispatcher', env: 'SCOPEKEEPER_RESET_DISPATCHER', default: 'local', parse: oneOf('local', 'oslo_messaging'), description: "local: apply resets here; oslo_messaging: cast CloudKitty's reset_state to its processors over RabbitMQ." },

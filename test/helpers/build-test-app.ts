@@ -47,7 +47,8 @@ export async function buildTestApp (
   const dir = tempDir(t)
   const url = options.env?.SCOPEKEEPER_DATABASE_URL ?? await freshDatabaseUrl(t, options.engine ?? 'sqlite', dir)
   if (url === undefined) throw new SkippedEngine()
-  const config = loadConfig({ env: { SCOPEKEEPER_LOG_LEVEL: 'silent', ...options.env, SCOPEKEEPER_DATABASE_URL: url } })
+  // auth_strategy defaults to keystone, as in CloudKitty: tests that want Keystone say so in env.
+  const config = loadConfig({ env: { SCOPEKEEPER_LOG_LEVEL: 'silent', SCOPEKEEPER_DEFAULT_AUTH_STRATEGY: 'noauth', ...options.env, SCOPEKEEPER_DATABASE_URL: url } })
   const logger = pino({ level: 'silent' })
   const database = openDatabaseFromConfig(config, logger)
   await migrateToLatest(database)

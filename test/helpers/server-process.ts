@@ -26,7 +26,10 @@ export interface ServerProcess {
 export async function startServerProcess (
   t: TestContext, args: string[], env: Record<string, string> = {},
 ): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', ...args], {
+  // auth_strategy defaults to keystone, as in CloudKitty: a test that names
+  // no strategy (flag, config file or env) asks for noauth.
+  const namesAuth = args.includes('--auth') || args.includes('--config') || env.SCOPEKEEPER_DEFAULT_AUTH_STRATEGY !== undefined
+  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', ...(namesAuth ? [] : ['--auth', 'noauth']), ...args], {
     env: { ...process.env, SCOPEKEEPER_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })

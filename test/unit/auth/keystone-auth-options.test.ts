@@ -53,8 +53,9 @@ describe('Keystone settings', () => {
     assert.equal(options.negativeCacheMs, 10_000)
   })
 
-  it('keeps noauth the default, and takes keystone from the environment or --auth', () => {
-    assert.equal(loadConfig({ env: {} }).auth.strategy, 'noauth')
+  it("defaults to keystone, as CloudKitty's auth_strategy does, and takes noauth only when asked", () => {
+    assert.equal(loadConfig({ env: {} }).auth.strategy, 'keystone')
+    assert.equal(loadConfig({ env: { SCOPEKEEPER_DEFAULT_AUTH_STRATEGY: 'noauth' } }).auth.strategy, 'noauth')
     assert.equal(loadConfig({ env: { SCOPEKEEPER_DEFAULT_AUTH_STRATEGY: 'keystone' } }).auth.strategy, 'keystone')
     assert.equal(loadConfig({ env: { SCOPEKEEPER_DEFAULT_AUTH_STRATEGY: 'keystone' }, flags: { auth: 'noauth' } }).auth.strategy, 'noauth')
     assert.throws(() => loadConfig({ env: {}, flags: { auth: 'ldap' } }), /\[DEFAULT\] auth_strategy \(from flag --auth\): must be one of: noauth, keystone/)
