@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs'
 import { Command, Option } from 'commander'
-import { ConfigError, loadConfig } from '../config/load-config.ts'
+import { ConfigError, loadConfig, type ConfigFileSource } from '../config/load-config.ts'
 import { createLogger } from '../logger.ts'
 import { registerScopeCommands } from './scope-commands.ts'
 
@@ -9,8 +9,15 @@ import { registerScopeCommands } from './scope-commands.ts'
 const server = async () => await import('../server.ts')
 const migrations = async () => await import('../storage/migrate.ts')
 
+// oslo.config reads --config-file and --config-dir as the command line
+// reaches each one (cfg.py _ConfigFileOpt/_ConfigDirOpt): the later wins,
+// whichever kind. All three flags append to this one list, in that order.
+const configFiles: ConfigFileSource[] = []
+const collectFile = (file: string): ConfigFileSource[] => { configFiles.push({ file }); return configFiles }
+const collectDir = (dir: string): ConfigFileSource[] => { configFiles.push({ dir }); return configFiles }
+
 function configFrom (options: Record<string, string | number | boolean | undefined>) {
-  return loadConfig({ file: options.config as string | undefined, flags: options })
+  return loadConfig({ commandLine: configFiles, flags: options })
 }
 
 // SIGTERM/SIGINT: finish what is in flight, close, exit 0.
@@ -39,7 +46,9 @@ program.command('serve')
   .option('--host <address>', 'address to listen on (default 127.0.0.1)')
   .addOption(new Option('--port <port>', 'port to listen on (default 8889)'))
   .option('--database <url>', 'database URL (default sqlite:///data/scopekeeper.sqlite)')
-  .option('--config <file>', 'cloudkitty.conf-style configuration file')
+  .option('--config-file <file>', 'a cloudkitty.conf-style file; repeatable, a later one wins', collectFile)
+  .option('--config-dir <dir>', "every *.conf in DIR, in sorted order; repeatable, read where it stands among --config-file's", collectDir)
+  .option('--config <file>', 'the same as --config-file', collectFile)
   .option('--auth <strategy>', 'keystone (default, [keystone_authtoken] settings) or noauth')
   .option('--coordination-url <url>', "tooz URL of CloudKitty's processing locks (default file:///var/lib/cloudkitty/locks)")
   .option('--no-worker', 'do not apply resets in this process')
@@ -55,7 +64,9 @@ program.command('serve')
 program.command('worker')
   .description('Apply recorded resets (any number of workers and API replicas share the queue).')
   .option('--database <url>', 'database URL')
-  .option('--config <file>', 'cloudkitty.conf-style configuration file')
+  .option('--config-file <file>', 'a cloudkitty.conf-style file; repeatable, a later one wins', collectFile)
+  .option('--config-dir <dir>', "every *.conf in DIR, in sorted order; repeatable, read where it stands among --config-file's", collectDir)
+  .option('--config <file>', 'the same as --config-file', collectFile)
   .option('--concurrency <n>', 'reset jobs worked on at once (default 1)')
   .option('--coordination-url <url>', "tooz URL of CloudKitty's processing locks (default file:///var/lib/cloudkitty/locks)")
   .option('--once', 'apply every claimable job, then exit')
@@ -83,7 +94,9 @@ program.command('worker')
 program.command('migrate')
   .description('Bring the database schema up to date, then exit.')
   .option('--database <url>', 'database URL')
-  .option('--config <file>', 'cloudkitty.conf-style configuration file')
+  .option('--config-file <file>', 'a cloudkitty.conf-style file; repeatable, a later one wins', collectFile)
+  .option('--config-dir <dir>', "every *.conf in DIR, in sorted order; repeatable, read where it stands among --config-file's", collectDir)
+  .option('--config <file>', 'the same as --config-file', collectFile)
   .option('--dry-run', 'print the SQL the pending migrations would run, and change nothing')
   .action(async (options) => {
     const config = configFrom(options)

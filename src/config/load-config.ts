@@ -1,11 +1,25 @@
-import { readFileSync } from 'node:fs'
-import { parse as parseIni } from 'ini'
 import { OWN_SECTIONS, SETTINGS, type Config, type Setting } from './config-schema.ts'
+import {
+  ConfigFileError, fileOptionReader, findFileValue, normalizeGroupName, readConfigFiles,
+  type ConfigFileSource, type OptionValue, type ParsedConfigFile,
+} from './oslo-config-file.ts'
+
+export type { ConfigFileSource } from './oslo-config-file.ts'
 
 /** Where the raw values come from; each later source wins key by key. */
 export interface ConfigSources {
-  /** Path of a cloudkitty.conf-style INI file. */
+  /** One cloudkitty.conf-style file: the same as `files: [file]`. */
   file?: string
+  /** Config files (`--config-file`), read in order: a later file wins. */
+  files?: string[]
+  /** Config directories (`--config-dir`): each one's `*.conf` in sorted order, read after `files`. */
+  dirs?: string[]
+  /**
+   * `--config-file` and `--config-dir` as the command line gave them,
+   * interleaved, read after `files` and `dirs`: oslo.config reads them in
+   * command-line order, and the CLI passes them so.
+   */
+  commandLine?: ConfigFileSource[]
   env?: NodeJS.ProcessEnv
   /** Values from command-line flags, keyed by setting flag name. */
   flags?: Record<string, string | number | boolean | undefined>
@@ -14,30 +28,52 @@ export interface ConfigSources {
 /** A setting that cannot be used; the message names the key and its source. */
 export class ConfigError extends Error {}
 
-function readIniValues (file: string): Map<Setting, string> {
-  let parsed: Record<string, unknown>
+function configFileSources (sources: ConfigSources, env: NodeJS.ProcessEnv): ConfigFileSource[] {
+  const given: ConfigFileSource[] = [
+    ...(sources.file === undefined ? [] : [{ file: sources.file }]),
+    ...(sources.files ?? []).map((file) => ({ file })),
+    ...(sources.dirs ?? []).map((dir) => ({ dir })),
+    ...(sources.commandLine ?? []),
+  ]
+  if (given.length > 0) return given
+  return env.SCOPEKEEPER_CONFIG === undefined || env.SCOPEKEEPER_CONFIG === '' ? [] : [{ file: env.SCOPEKEEPER_CONFIG }]
+}
+
+function findSetting (group: string, key: string): Setting | undefined {
+  return SETTINGS.find((s) => s.section === group && s.key === key)
+}
+
+/**
+ * The raw value of each setting the files set, read as oslo.config reads
+ * them (see oslo-config-file.ts). Other sections and keys are CloudKitty's:
+ * a shared cloudkitty.conf has many, and they are ignored, except in our own
+ * sections. A `$name` in a value may name a setting of ours, or an option
+ * of CloudKitty's that the files set.
+ */
+function readFileValues (sources: ConfigFileSource[]): Map<Setting, OptionValue> {
+  const values = new Map<Setting, OptionValue>()
+  if (sources.length === 0) return values
   try {
-    parsed = parseIni(readFileSync(file, 'utf8'))
-  } catch (error) {
-    throw new ConfigError(`Cannot read config file ${file}: ${(error as Error).message}`)
-  }
-  const values = new Map<Setting, string>()
-  // cloudkitty.conf's top-level keys belong to [DEFAULT].
-  const sections: Record<string, Record<string, unknown>> = { DEFAULT: {} }
-  for (const [name, value] of Object.entries(parsed)) {
-    if (typeof value === 'object' && value !== null) sections[name] = { ...(sections[name] ?? {}), ...(value as Record<string, unknown>) }
-    else sections.DEFAULT[name] = value
-  }
-  for (const [section, keys] of Object.entries(sections)) {
-    for (const [key, value] of Object.entries(keys)) {
-      const setting = SETTINGS.find((s) => s.section === section && s.key === key)
-      // Other sections and keys are CloudKitty's: a shared cloudkitty.conf has many.
-      if (setting === undefined) {
-        if (OWN_SECTIONS.includes(section)) throw new ConfigError(`Unknown setting [${section}] ${key} in config file ${file}`)
-        continue
+    const files: ParsedConfigFile[] = readConfigFiles(sources)
+    for (const { file, sections } of files) {
+      for (const [section, keys] of sections) {
+        const group = normalizeGroupName(section)
+        if (!OWN_SECTIONS.includes(group)) continue
+        for (const key of keys.keys()) {
+          if (findSetting(group, key) === undefined) throw new ConfigError(`Unknown setting [${section}] ${key} in config file ${file}`)
+        }
       }
-      values.set(setting, String(value))
     }
+    const isOption = (group: string, key: string): boolean =>
+      findSetting(group, key) !== undefined || (normalizeGroupName(group) === group && findFileValue(files, group, key) !== undefined)
+    const read = fileOptionReader(files, isOption, (group, key) => String(findSetting(group, key)?.default ?? ''))
+    for (const setting of SETTINGS) {
+      const found = read(setting.section, setting.key)
+      if (found.file !== undefined) values.set(setting, found)
+    }
+  } catch (error) {
+    if (error instanceof ConfigFileError) throw new ConfigError(error.message, { cause: error })
+    throw error
   }
   return values
 }
@@ -50,8 +86,7 @@ function readIniValues (file: string): Map<Setting, string> {
  */
 export function loadConfig (sources: ConfigSources = {}): Config {
   const env = sources.env ?? process.env
-  const file = sources.file ?? env.SCOPEKEEPER_CONFIG
-  const fileValues = file !== undefined && file !== '' ? readIniValues(file) : new Map<Setting, string>()
+  const fileValues = readFileValues(configFileSources(sources, env))
   const known = new Set([...SETTINGS.map((s) => s.env), 'SCOPEKEEPER_CONFIG'])
   for (const name of Object.keys(env)) {
     if (name.startsWith('SCOPEKEEPER_') && !known.has(name)) throw new ConfigError(`Unknown environment variable ${name}`)
@@ -62,7 +97,7 @@ export function loadConfig (sources: ConfigSources = {}): Config {
     const fromFile = fileValues.get(setting)
     const flag = setting.flag === undefined ? undefined : sources.flags?.[setting.flag]
     const candidates: Array<[string | number | boolean | undefined, string]> = [
-      [fromFile, `config file ${file ?? ''}`],
+      [fromFile?.value, `config file ${fromFile?.file ?? ''}`],
       [env[setting.env], `environment variable ${setting.env}`],
       [flag, `flag --${setting.flag ?? ''}`],
     ]

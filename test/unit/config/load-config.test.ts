@@ -6,10 +6,14 @@ import { describe, it, type TestContext } from 'node:test'
 import { SETTINGS } from '../../../src/config/config-schema.ts'
 import { ConfigError, loadConfig } from '../../../src/config/load-config.ts'
 
-function confFile (t: TestContext, text: string): string {
+function scratchDir (t: TestContext): string {
   const dir = mkdtempSync(join(tmpdir(), 'scopekeeper-conf-'))
   t.after(() => rmSync(dir, { recursive: true, force: true }))
-  const file = join(dir, 'cloudkitty.conf')
+  return dir
+}
+
+function confFile (t: TestContext, text: string): string {
+  const file = join(scratchDir(t), 'cloudkitty.conf')
   writeFileSync(file, text)
   return file
 }
@@ -100,8 +104,76 @@ describe('loadConfig', () => {
     assert.throws(() => loadConfig({ file: confFile(t, '[reset]\nbatchsize = 5\n'), env: {} }), /Unknown setting \[reset\] batchsize/)
   })
 
-  it('fails clearly on a missing config file', () => {
-    assert.throws(() => loadConfig({ file: '/nonexistent/cloudkitty.conf', env: {} }), /Cannot read config file \/nonexistent/)
+  it('fails clearly on a missing config file or config dir', () => {
+    assert.throws(() => loadConfig({ file: '/nonexistent/cloudkitty.conf', env: {} }), (e: Error) => e instanceof ConfigError && e.message === 'Config file not found: /nonexistent/cloudkitty.conf')
+    assert.throws(() => loadConfig({ dirs: ['/nonexistent/conf.d'], env: {} }), (e: Error) => e instanceof ConfigError && e.message === 'Config directory not found: /nonexistent/conf.d')
+  })
+
+  it('keeps #, ; and = inside values: a secret is read whole', (t) => {
+    const file = confFile(t, [
+      '[database]',
+      'connection = mysql+pymysql://cloudkitty:S3cr#t;pw=x@db:3306/cloudkitty',
+      '[keystone_authtoken]',
+      'password = S3cr#t;pw',
+      '# auth_url = http://commented-out:5000',
+      'auth_url: http://keystone:5000',
+    ].join('\n'))
+    const config = loadConfig({ file, env: {} })
+    assert.equal(config.database.url, 'mysql+pymysql://cloudkitty:S3cr#t;pw=x@db:3306/cloudkitty')
+    assert.equal(config.keystone.password, 'S3cr#t;pw')
+    assert.equal(config.keystone.authUrl, 'http://keystone:5000')
+  })
+
+  it("reads a value's $$ as $ and substitutes $name, as oslo.config does", (t) => {
+    const file = confFile(t, '[DEFAULT]\nauth_strategy = noauth\n[keystone_authtoken]\npassword = pa$$w0rd\\$\nusername = ck-$auth_strategy\n')
+    const config = loadConfig({ file, env: {} })
+    assert.equal(config.keystone.password, 'pa$w0rd$')
+    assert.equal(config.keystone.username, 'ck-noauth')
+    const unknown = confFile(t, '[keystone_authtoken]\npassword = pa$word\n')
+    assert.throws(() => loadConfig({ file: unknown, env: {} }), (e: Error) => e instanceof ConfigError && e.message.includes(`[keystone_authtoken] password in ${unknown} refers to $word`))
+  })
+
+  it('joins continuation lines and merges repeated sections, the last value winning', (t) => {
+    const file = confFile(t, '[API]\nport = 7001\n[collect]\nperiod = 60\n[api]\nport = 7002\n[database]\nconnection = sqlite:////a\n  b.sqlite\n')
+    const config = loadConfig({ file, env: {} })
+    assert.equal(config.api.port, 7002)
+    assert.equal(config.collect.period, 60)
+    assert.equal(config.database.url, 'sqlite:////a\nb.sqlite')
+  })
+
+  it('refuses a malformed line with one line naming the file and the line number', (t) => {
+    const file = confFile(t, '[DEFAULT]\ndebug = true\nfoo\n')
+    assert.throws(() => loadConfig({ file, env: {} }), (e: Error) => e instanceof ConfigError && e.message === `Invalid line 3 in ${file}: no '=' or ':' in "foo"`)
+  })
+
+  it('lets a later --config-file win, reads a --config-dir in sorted order, and keeps their order', (t) => {
+    const first = confFile(t, '[api]\nport = 7001\nhost_ip = 10.0.0.1\n')
+    const second = confFile(t, '[api]\nport = 7002\n')
+    const dir = scratchDir(t)
+    writeFileSync(join(dir, '20-b.conf'), '[api]\nport = 7020\n')
+    writeFileSync(join(dir, '10-a.conf'), '[api]\nport = 7010\n[collect]\nperiod = 10\n')
+    writeFileSync(join(dir, 'ignored.conf.bak'), '[api]\nport = 7099\n')
+    assert.equal(loadConfig({ files: [first, second], env: {} }).api.port, 7002)
+    assert.equal(loadConfig({ files: [second, first], env: {} }).api.port, 7001)
+    assert.deepEqual(loadConfig({ files: [first], dirs: [dir], env: {} }).api, { host: '10.0.0.1', port: 7020 })
+    assert.equal(loadConfig({ commandLine: [{ dir }, { file: second }], env: {} }).api.port, 7002)
+    assert.equal(loadConfig({ commandLine: [{ file: second }, { dir }], env: {} }).api.port, 7020)
+    assert.equal(loadConfig({ commandLine: [{ dir }], env: {} }).collect.period, 10)
+    // A bad value names the file it came from.
+    writeFileSync(join(dir, '30-c.conf'), '[api]\nport = eighty\n')
+    assert.throws(() => loadConfig({ files: [first], dirs: [dir], env: {} }), (e: Error) => e.message.includes(`(from config file ${join(dir, '30-c.conf')})`))
+  })
+
+  it('reads SCOPEKEEPER_CONFIG only when no config file or dir is given', (t) => {
+    const env = { SCOPEKEEPER_CONFIG: confFile(t, CLOUDKITTY_CONF) }
+    assert.equal(loadConfig({ env }).api.port, 9999)
+    assert.equal(loadConfig({ env, files: [confFile(t, '[api]\nport = 7003\n')] }).api.port, 7003)
+  })
+
+  it("checks every file for unknown keys in scopekeeper's own sections, whatever their case", (t) => {
+    const good = confFile(t, '[reset]\nbatch_size = 5\n')
+    const bad = confFile(t, '[RESET]\nbatchsize = 5\n')
+    assert.throws(() => loadConfig({ files: [good, bad], env: {} }), (e: Error) => e.message === `Unknown setting [RESET] batchsize in config file ${bad}`)
   })
 
   it('gives every setting a distinct env name and a description', () => {
