@@ -1,3 +1,4 @@
+import { BlockList, isIP } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import { buildApp } from './app.ts'
@@ -55,6 +56,16 @@ export function workerFromConfig (config: Config, database: OpenDatabase, logger
   return { worker, close: async () => { await worker.stop(); await caster?.close() } }
 }
 
+// 127.0.0.0/8 and ::1; BlockList also matches ::ffff:127.x.y.z against the IPv4 rule.
+const LOOPBACK = new BlockList()
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4')
+LOOPBACK.addAddress('::1', 'ipv6')
+
+function isLoopback (host: string): boolean {
+  const type = isIP(host)
+  return host.toLowerCase() === 'localhost' || (type !== 0 && LOOPBACK.check(host, type === 4 ? 'ipv4' : 'ipv6'))
+}
+
 /**
  * Opens the database, migrates it (idempotent), starts the in-process reset
  * worker unless turned off, and listens. `close` stops accepting, finishes
@@ -69,6 +80,9 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
   const configured = config.reset.worker ? workerFromConfig(config, database, logger) : undefined
   const address = await app.listen({ host: config.api.host, port: config.api.port })
   configured?.worker.start()
+  if (config.auth.strategy === 'noauth' && !isLoopback(config.api.host)) {
+    logger.warn({ host: config.api.host, address }, "auth_strategy is noauth and the API listens beyond loopback: every caller is treated as an admin, who may reset any project's rating; set [DEFAULT] auth_strategy = keystone, or [api] host_ip to a loopback address")
+  }
   logger.info({ address, database: database.description, worker: configured !== undefined }, 'scopekeeper listening')
   return {
     app,

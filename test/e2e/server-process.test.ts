@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { describe, it } from 'node:test'
@@ -108,6 +108,48 @@ describe('scopekeeper serve, as a process', () => {
     assert.equal(again.stdout, planned.stdout, 'the dry run applied nothing')
     await run(process.execPath, [BIN, 'migrate', '--database', `sqlite:///${file}`])
     assert.match((await run(process.execPath, [BIN, 'migrate', '--dry-run', '--database', `sqlite:///${file}`])).stdout, /up to date/)
+  })
+
+  it('warns at start when noauth listens beyond loopback, since every caller is then an admin', async (t) => {
+    const db = `sqlite:///${join(tempDir(t), 'noauth.sqlite')}`
+    const warnings = async (host: string) => {
+      const server = await startServerProcess(t, ['--database', db, '--no-worker', '--auth', 'noauth', '--host', host])
+      assert.equal(await server.stop(), 0)
+      return server.lines.flatMap((line) => { try { return [JSON.parse(line)] } catch { return [] } })
+        .filter((entry) => entry.level === 40 && /every caller is treated as an admin/.test(entry.msg))
+    }
+    const [warning, ...more] = await warnings('0.0.0.0')
+    assert.equal(more.length, 0)
+    assert.equal(warning.host, '0.0.0.0')
+    assert.match(warning.msg, /auth_strategy is noauth .*set \[DEFAULT\] auth_strategy = keystone/)
+    assert.deepEqual(await warnings('127.0.0.1'), [])
+    assert.deepEqual(await warnings('localhost'), [])
+  })
+
+  it('reads --config-file and --config-dir in command-line order, --config being --config-file', async (t) => {
+    const dir = tempDir(t)
+    const url = (name: string) => `sqlite:///${join(dir, `${name}.sqlite`)}`
+    mkdirSync(join(dir, 'conf.d'))
+    writeFileSync(join(dir, 'conf.d', '20-b.conf'), `[database]\nconnection = ${url('dir')}\n`)
+    writeFileSync(join(dir, 'conf.d', '10-a.conf'), `[database]\nconnection = ${url('first-in-dir')}\n`)
+    writeFileSync(join(dir, 'main.conf'), `# kolla-style\n[database]\nconnection = ${url('file')}\n`)
+    // migrate creates the database that the last source names.
+    await run(process.execPath, [BIN, 'migrate', '--config-dir', join(dir, 'conf.d'), '--config-file', join(dir, 'main.conf')])
+    assert.deepEqual(['file', 'dir', 'first-in-dir'].map((n) => existsSync(join(dir, `${n}.sqlite`))), [true, false, false])
+    await run(process.execPath, [BIN, 'migrate', '--config', join(dir, 'main.conf'), '--config-dir', join(dir, 'conf.d')])
+    assert.deepEqual(['file', 'dir', 'first-in-dir'].map((n) => existsSync(join(dir, `${n}.sqlite`))), [true, true, false])
+  })
+
+  it('refuses a malformed config line with one line naming the file and the line, with exit 2', async (t) => {
+    const file = join(tempDir(t), 'cloudkitty.conf')
+    writeFileSync(file, '[DEFAULT]\ndebug = true\nauth_strategy keystone\n')
+    for (const command of ['serve', 'worker', 'migrate']) {
+      await assert.rejects(run(process.execPath, [BIN, command, '--config-file', file]), (e: any) => {
+        assert.equal(e.code, 2, command)
+        assert.equal(e.stderr, `scopekeeper: Invalid line 3 in ${file}: no '=' or ':' in "auth_strategy keystone"\n`, command)
+        return true
+      })
+    }
   })
 
   it('refuses a bad setting at start, naming it and its source, with exit 2', async () => {
