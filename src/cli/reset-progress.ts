@@ -17,7 +17,8 @@ function percent (job: ResetJobReply): number {
 
 /** One sentence about a job's state: `running, 40/100 scopes applied`. */
 export function describeJob (job: ResetJobReply): string {
-  const counts = `${job.scopes_applied}/${job.scopes_total} scopes applied`
+  const waiting = job.scopes_waiting > 0 ? `, ${job.scopes_waiting} waiting on CloudKitty's processing lock` : ''
+  const counts = `${job.scopes_applied}/${job.scopes_total} scopes applied${waiting}`
   if (job.status === 'failed') return `failed after ${job.attempts} attempt${job.attempts === 1 ? '' : 's'}, ${counts}: ${job.last_error ?? 'no error recorded'}`
   if (job.status === 'pending' && job.last_error !== null && job.attempts > 0) {
     return `pending, ${counts}; attempt ${job.attempts} of ${job.max_attempts} failed (${job.last_error}), retrying`

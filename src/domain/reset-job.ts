@@ -9,6 +9,8 @@ export interface ResetJob {
   lastProcessedTimestamp: Date
   scopesTotal: number
   scopesApplied: number
+  /** Scopes skipped for now because CloudKitty's processor holds their processing lock; the job comes back to them. */
+  scopesWaiting: number
   attempts: number
   maxAttempts: number
   lastError: string | null

@@ -6,10 +6,13 @@ import type { ScopeState } from '../domain/scope-state.ts'
 import { fromStored } from '../domain/timestamps.ts'
 import type { Database, ResetJobRow } from '../storage/database.ts'
 import type { EngineTraits } from '../storage/engine-traits.ts'
-import { claimNextJob, failJobAttempt, finishJob, nextJobScopes, prepareJobScopes, releaseJob, saveJobProgress } from '../storage/reset-job-repository.ts'
+import {
+  addJobWaits, claimNextJob, failJobAttempt, finishJob, nextJobScopes, nextJobWaits, prepareJobScopes, releaseJob, removeJobWaits,
+  saveJobProgress, type JobProgress,
+} from '../storage/reset-job-repository.ts'
 import { setLastProcessed } from '../storage/scope-state-repository.ts'
+import { processingLockName, type Coordinator, type LockNameSettings } from './coordination/coordinator.ts'
 import { NO_RATED_DATA, type RatedDataStore } from './rated-data-hook.ts'
-import { scopeLockFor, type ScopeLock } from './scope-lock.ts'
 
 /** How the worker behaves; every duration in milliseconds. */
 export interface ResetWorkerOptions {
@@ -25,6 +28,8 @@ export interface ResetWorkerOptions {
   retryMaxMs: number
   /** Jobs worked on at once by this process (each loop has its own lease identity). */
   concurrency: number
+  /** Longest pause between looks at scopes waiting on their processing lock (it doubles from pollIntervalMs). */
+  lockRetryMaxMs: number
 }
 
 export const DEFAULT_WORKER_OPTIONS: ResetWorkerOptions = {
@@ -35,6 +40,7 @@ export const DEFAULT_WORKER_OPTIONS: ResetWorkerOptions = {
   retryBaseMs: 1000,
   retryMaxMs: 300_000,
   concurrency: 1,
+  lockRetryMaxMs: 5000,
 }
 
 /**
@@ -46,13 +52,20 @@ export interface BatchDispatcher {
   dispatch: (job: ResetJobRow, scopes: ScopeState[], target: Date) => Promise<void>
 }
 
+/** CloudKitty's processing locks: where they are taken, and the settings their names are made of. */
+export interface ProcessingLocks {
+  coordinator: Coordinator
+  names: LockNameSettings
+}
+
 export interface ResetWorkerDeps {
   db: Kysely<Database>
   traits: EngineTraits
   logger: Logger
   store?: RatedDataStore
-  lock?: ScopeLock
-  /** When set, batches are handed to it instead of being applied here. */
+  /** Required to apply resets here: each scope is touched only under its processing lock. */
+  locks?: ProcessingLocks
+  /** When set, batches are handed to it instead of being applied here (the processor takes the locks). */
   dispatcher?: BatchDispatcher
   clock?: () => Date
 }
@@ -61,10 +74,13 @@ export interface ResetWorkerDeps {
 class LeaseLost extends Error {}
 
 /**
- * Applies recorded resets: claim a job → for each batch of its scopes, under
- * their processing lock and in one transaction, discard rated data from
- * T + period on, set the timestamp to T and save the resume point → mark it
- * done. Any number of workers, in any number of processes, share the queue.
+ * Applies recorded resets: claim a job → for each batch of its scopes, take
+ * CloudKitty's processing lock of each (without waiting), and in one
+ * transaction discard rated data from T + period on, set the timestamp to T
+ * for the scopes whose lock was taken, list the others as waiting and save
+ * the resume point → come back to the waiting scopes until none is left →
+ * mark it done. Any number of workers, in any number of processes, share
+ * the queue.
  *
  * Every step is idempotent, so a job resumed after a crash repeats at most
  * one batch. A job sharing a scope with an older unfinished job waits for
@@ -74,7 +90,6 @@ export class ResetWorker {
   readonly workerId = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`
   private readonly options: ResetWorkerOptions
   private readonly store: RatedDataStore
-  private readonly lock: ScopeLock
   private readonly now: () => Date
   private loops: Promise<void> | undefined
   private readonly stopping = new AbortController()
@@ -82,7 +97,7 @@ export class ResetWorker {
   constructor (private readonly deps: ResetWorkerDeps, options: Partial<ResetWorkerOptions> = {}) {
     this.options = { ...DEFAULT_WORKER_OPTIONS, ...options }
     this.store = deps.store ?? NO_RATED_DATA
-    this.lock = deps.lock ?? scopeLockFor(deps.traits)
+    if (deps.locks === undefined && deps.dispatcher === undefined) throw new Error('A reset worker applies resets under processing locks, or hands them to a dispatcher: give it one')
     this.now = deps.clock ?? (() => new Date())
   }
 
@@ -162,41 +177,116 @@ export class ResetWorker {
       return scopes
     }
     let next = read(job.cursor_state_id)
+    let cursor = job.cursor_state_id
     try {
       for (;;) {
         // Stopping between batches hands the job back; the next claim resumes
         // at the saved cursor.
         if (this.stopping.signal.aborted) return 'stopped'
         const scopes = await next
-        if (scopes.length === 0) return 'done'
-        const last = scopes[scopes.length - 1].id
-        next = read(last)
+        if (scopes.length === 0) break
+        cursor = scopes[scopes.length - 1].id
+        next = read(cursor)
         const dispatcher = this.deps.dispatcher
         if (dispatcher !== undefined) {
           await dispatcher.dispatch(job, scopes, target)
-          await db.transaction().execute(async (trx) => await this.saveProgress(trx, job, identity, last, scopes.length))
+          await db.transaction().execute(async (trx) => await this.saveProgress(trx, job, identity, { cursorStateId: cursor, applied: scopes.length, waiting: 0 }))
         } else {
-          await this.lock.withScopes(db, scopes.map((s) => s.scopeId), async (trx) => {
-            // A batch lost to a database crash is lost with its saved cursor, so
-            // it is simply applied again; the job's synchronous finish flushes
-            // every batch before the job reads done. A commit per batch no
-            // longer waits for a disk flush (PostgreSQL: 23k → 39k scopes/s).
-            if (this.deps.traits.asyncCommit !== undefined) await this.deps.traits.asyncCommit.execute(trx)
-            for (const scope of scopes) await this.store.discardFrom(scope, discardFrom)
-            await setLastProcessed(trx, scopes.map((s) => s.id), target)
-            await this.saveProgress(trx, job, identity, last, scopes.length)
-          })
+          await this.applyUnderLocks(job, identity, scopes, { target, discardFrom, cursor, waited: false })
         }
       }
     } finally {
       // A read still in flight when the job stops or fails: let it end first.
       await next.catch(() => {})
     }
+    return await this.applyWaiting(job, identity, { target, discardFrom, cursor })
+  }
+
+  /**
+   * Applies a batch to the scopes whose processing lock it takes, in one
+   * transaction, and releases the locks after the commit, as CloudKitty's
+   * own `ScopeEndpoint.reset_state` does (cloudkitty/orchestrator.py). A
+   * scope whose lock CloudKitty's processor holds is left as it is and
+   * listed as waiting (or stays listed). Returns how many were left.
+   */
+  private async applyUnderLocks (
+    job: ResetJobRow, identity: string, scopes: ScopeState[],
+    at: { target: Date, discardFrom: Date, cursor: number, waited: boolean },
+  ): Promise<number> {
+    const { db, traits } = this.deps
+    const { coordinator, names } = this.deps.locks!
+    const nameOf = new Map(scopes.map((s) => [s.scopeId, processingLockName(s.scopeId, names)]))
+    const locks = await coordinator.tryLock([...new Set(nameOf.values())])
+    try {
+      const ready = scopes.filter((s) => locks.held.has(nameOf.get(s.scopeId)!))
+      const left = scopes.filter((s) => !locks.held.has(nameOf.get(s.scopeId)!))
+      await db.transaction().execute(async (trx) => {
+        // A batch lost to a database crash is lost with its saved cursor, so
+        // it is simply applied again; the job's synchronous finish flushes
+        // every batch before the job reads done. A commit per batch no
+        // longer waits for a disk flush (PostgreSQL: 23k → 39k scopes/s).
+        if (traits.asyncCommit !== undefined) await traits.asyncCommit.execute(trx)
+        for (const scope of ready) await this.store.discardFrom(scope, at.discardFrom)
+        await setLastProcessed(trx, ready.map((s) => s.id), at.target)
+        if (at.waited) await removeJobWaits(trx, job.id, ready.map((s) => s.id))
+        else await addJobWaits(trx, job.id, left.map((s) => s.id))
+        const waiting = at.waited ? -ready.length : left.length
+        await this.saveProgress(trx, job, identity, { cursorStateId: at.cursor, applied: ready.length, waiting })
+      })
+      if (left.length > 0 && !at.waited) {
+        this.deps.logger.info({ jobId: job.id, waiting: left.length, coordination: coordinator.description }, 'scopes left for later: CloudKitty holds their processing lock')
+      }
+      return left.length
+    } finally {
+      await locks.release().catch((error: unknown) => {
+        this.deps.logger.warn({ err: error, coordination: coordinator.description }, 'could not release processing locks')
+      })
+    }
+  }
+
+  /**
+   * Comes back to the job's waiting scopes until none is left, pausing
+   * longer (up to lockRetryMaxMs) while no lock comes free, and renewing the
+   * lease meanwhile.
+   */
+  private async applyWaiting (
+    job: ResetJobRow, identity: string, at: { target: Date, discardFrom: Date, cursor: number },
+  ): Promise<'done' | 'stopped'> {
+    if (this.deps.dispatcher !== undefined) return 'done'
+    const { db } = this.deps
+    let pause = this.options.pollIntervalMs
+    for (;;) {
+      if (this.stopping.signal.aborted) return 'stopped'
+      let after = 0
+      let left = 0
+      let applied = 0
+      for (;;) {
+        const { scopes, gone } = await nextJobWaits(db, job.id, after, this.options.batchSize)
+        if (scopes.length === 0 && gone.length === 0) break
+        after = Math.max(scopes.at(-1)?.id ?? 0, gone.at(-1) ?? 0)
+        if (gone.length > 0) {
+          // A waiting scope state deleted meanwhile has nothing left to reset.
+          await db.transaction().execute(async (trx) => {
+            await removeJobWaits(trx, job.id, gone)
+            await this.saveProgress(trx, job, identity, { cursorStateId: at.cursor, applied: 0, waiting: -gone.length })
+          })
+        }
+        if (scopes.length > 0) {
+          const stillWaiting = await this.applyUnderLocks(job, identity, scopes, { ...at, waited: true })
+          left += stillWaiting
+          applied += scopes.length - stillWaiting
+        }
+      }
+      if (left === 0) return 'done'
+      pause = applied > 0 ? this.options.pollIntervalMs : Math.min(pause * 2, this.options.lockRetryMaxMs)
+      await db.transaction().execute(async (trx) => await this.saveProgress(trx, job, identity, { cursorStateId: at.cursor, applied: 0, waiting: 0 }))
+      await sleep(pause, this.stopping.signal)
+    }
   }
 
   // Inside the batch's transaction: a lost lease rolls the batch back.
-  private async saveProgress (trx: Kysely<Database>, job: ResetJobRow, identity: string, cursor: number, applied: number): Promise<void> {
-    if (!await saveJobProgress(trx, job.id, identity, cursor, applied, this.now())) throw new LeaseLost()
+  private async saveProgress (trx: Kysely<Database>, job: ResetJobRow, identity: string, progress: JobProgress): Promise<void> {
+    if (!await saveJobProgress(trx, job.id, identity, progress, this.now())) throw new LeaseLost()
   }
 }
 

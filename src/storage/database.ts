@@ -31,6 +31,8 @@ export interface ResetJobsTable {
   target_timestamp: DateTimeColumn
   scopes_total: number
   scopes_applied: Generated<number>
+  /** Scope states skipped while CloudKitty's processor held their lock, listed in `scopekeeper_reset_job_waits`. */
+  scopes_waiting: Generated<number>
   /** The highest `cloudkitty_storage_states.id` already applied: the resume point. */
   cursor_state_id: Generated<number>
   /**
@@ -57,11 +59,18 @@ export interface ResetJobScopesTable {
   state_id: number
 }
 
+/** The scope states a job still has to apply once their processing lock is free. */
+export interface ResetJobWaitsTable {
+  job_id: number
+  state_id: number
+}
+
 /** Every table scopekeeper reads or writes. */
 export interface Database {
   cloudkitty_storage_states: StorageStatesTable
   scopekeeper_reset_jobs: ResetJobsTable
   scopekeeper_reset_job_scopes: ResetJobScopesTable
+  scopekeeper_reset_job_waits: ResetJobWaitsTable
 }
 
 export type StorageStateRow = Selectable<StorageStatesTable>

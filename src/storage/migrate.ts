@@ -5,6 +5,7 @@ import { createStorageStates } from './migrations/0001_create_storage_states.ts'
 import { createResetJobs } from './migrations/0002_create_reset_jobs.ts'
 import { hotTimestampUpdates } from './migrations/0003_hot_timestamp_updates.ts'
 import { resetJobsThroughStateId } from './migrations/0004_reset_jobs_through_state_id.ts'
+import { createResetJobWaits } from './migrations/0005_create_reset_job_waits.ts'
 
 function migrations (traits: EngineTraits): Record<string, Migration> {
   // Listed explicitly, in order; names are never changed once merged.
@@ -13,6 +14,7 @@ function migrations (traits: EngineTraits): Record<string, Migration> {
     '0002_create_reset_jobs': createResetJobs(traits),
     '0003_hot_timestamp_updates': hotTimestampUpdates(traits),
     '0004_reset_jobs_through_state_id': resetJobsThroughStateId,
+    '0005_create_reset_job_waits': createResetJobWaits(traits),
   }
 }
 

@@ -9,6 +9,7 @@ import { matchesFilter, toScopeState } from './scope-state-repository.ts'
 
 const JOBS = 'scopekeeper_reset_jobs'
 const JOB_SCOPES = 'scopekeeper_reset_job_scopes'
+const JOB_WAITS = 'scopekeeper_reset_job_waits'
 
 /** True when a filter names no field: it matches every scope state. */
 function matchesEveryScope (filter: ScopeFilter): boolean {
@@ -150,20 +151,59 @@ export async function nextJobScopes (db: Kysely<Database>, job: ResetJobRow, aft
   return rows.map(toScopeState)
 }
 
+/** What one batch did to a job: where it stopped, and how many of its scopes were applied or left waiting. */
+export interface JobProgress {
+  /** The highest scope state id the batch went through: the resume point. */
+  cursorStateId: number
+  applied: number
+  /** Change in the number of scopes waiting on their processing lock. */
+  waiting: number
+}
+
 /**
- * Saves a job's resume point after a batch and renews the worker's lease.
- * Returns false when `workerId` no longer holds the job (its lease expired
- * and another worker took it over): the caller must then roll back.
+ * Saves a job's resume point and counts after a batch, and renews the
+ * worker's lease. Returns false when `workerId` no longer holds the job (its
+ * lease expired and another worker took it over): the caller must then roll
+ * back.
  */
 export async function saveJobProgress (
-  db: Kysely<Database>, jobId: number, workerId: string, cursorStateId: number, applied: number, now: Date,
+  db: Kysely<Database>, jobId: number, workerId: string, progress: JobProgress, now: Date,
 ): Promise<boolean> {
   const result = await db.updateTable(JOBS).set((eb) => ({
-    cursor_state_id: cursorStateId,
-    scopes_applied: eb('scopes_applied', '+', applied),
+    cursor_state_id: progress.cursorStateId,
+    scopes_applied: eb('scopes_applied', '+', progress.applied),
+    scopes_waiting: eb('scopes_waiting', '+', progress.waiting),
     locked_at: toStoredText(now),
   })).where('id', '=', jobId).where('locked_by', '=', workerId).executeTakeFirst()
   return Number(result.numUpdatedRows) === 1
+}
+
+/** Lists scope states of a job whose processing lock was held elsewhere, to come back to. Uses the caller's transaction. */
+export async function addJobWaits (db: Kysely<Database>, jobId: number, stateIds: number[]): Promise<void> {
+  if (stateIds.length === 0) return
+  await db.insertInto(JOB_WAITS).values(stateIds.map((stateId) => ({ job_id: jobId, state_id: stateId }))).execute()
+}
+
+/** Takes applied scope states off a job's waiting list. Uses the caller's transaction. */
+export async function removeJobWaits (db: Kysely<Database>, jobId: number, stateIds: number[]): Promise<void> {
+  if (stateIds.length === 0) return
+  await db.deleteFrom(JOB_WAITS).where('job_id', '=', jobId).where('state_id', 'in', stateIds).execute()
+}
+
+/**
+ * The next `size` waiting scope states of a job after `afterStateId`, in id
+ * order, with the ids of listed states that no longer exist (to be dropped).
+ */
+export async function nextJobWaits (
+  db: Kysely<Database>, jobId: number, afterStateId: number, size: number,
+): Promise<{ scopes: ScopeState[], gone: number[] }> {
+  const ids = (await db.selectFrom(JOB_WAITS).select('state_id')
+    .where('job_id', '=', jobId).where('state_id', '>', afterStateId)
+    .orderBy('state_id').limit(size).execute()).map((row) => row.state_id)
+  if (ids.length === 0) return { scopes: [], gone: [] }
+  const rows = await db.selectFrom('cloudkitty_storage_states').selectAll().where('id', 'in', ids).orderBy('id').execute()
+  const found = new Set(rows.map((row) => row.id))
+  return { scopes: rows.map(toScopeState), gone: ids.filter((id) => !found.has(id)) }
 }
 
 /** Hands a running job back to the queue (its worker is stopping); the attempt does not count. */
@@ -202,6 +242,7 @@ function toResetJob (row: ResetJobRow): ResetJob {
     lastProcessedTimestamp: fromStored(row.target_timestamp),
     scopesTotal: row.scopes_total,
     scopesApplied: row.scopes_applied,
+    scopesWaiting: row.scopes_waiting,
     attempts: row.attempts,
     maxAttempts: row.max_attempts,
     lastError: row.last_error,

@@ -28,7 +28,7 @@ function expectedFor (collector: string): string {
 for (const engine of testEngines().filter((e) => e !== 'sqlite')) {
   describe(`${engine}: reset workers killed with -9`, () => {
     it(`applies every reset over ${SCOPES} scopes, in acceptance order, while ${WORKERS} workers are repeatedly killed`, async (t) => {
-      const { app, database, url } = await buildTestApp(t, { engine })
+      const { app, database, url, dir } = await buildTestApp(t, { engine })
       for (let i = 0; i < SCOPES; i += 2000) {
         await database.db.insertInto('cloudkitty_storage_states').values(Array.from({ length: 2000 }, (_, j) => ({
           identifier: `p${String(i + j).padStart(6, '0')}`, scope_key: 'project_id', fetcher: 'keystone', collector: `c${(i + j) % 6}`,
@@ -46,6 +46,7 @@ for (const engine of testEngines().filter((e) => e !== 'sqlite')) {
         SCOPEKEEPER_RESET_LEASE_SECONDS: '1',
         SCOPEKEEPER_RESET_POLL_INTERVAL: '0.05',
         SCOPEKEEPER_RESET_BATCH_SIZE: '100',
+        SCOPEKEEPER_ORCHESTRATOR_COORDINATION_URL: `file://${dir}/locks`,
       }
       const spawnWorker = (): ChildProcess => spawn(process.execPath, [BIN, 'worker', '--database', url, '--concurrency', '2'], { env, stdio: 'ignore' })
       const workers = Array.from({ length: WORKERS }, spawnWorker)

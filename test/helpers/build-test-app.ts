@@ -7,7 +7,8 @@ import { pino } from 'pino'
 import { buildApp } from '../../src/app.ts'
 import type { Config } from '../../src/config/config-schema.ts'
 import { loadConfig } from '../../src/config/load-config.ts'
-import { ResetWorker, type ResetWorkerOptions } from '../../src/reset/reset-worker.ts'
+import { openCoordinator } from '../../src/reset/coordination/open-coordinator.ts'
+import { ResetWorker, type ProcessingLocks, type ResetWorkerOptions } from '../../src/reset/reset-worker.ts'
 import type { RatedDataStore } from '../../src/reset/rated-data-hook.ts'
 import { migrateToLatest } from '../../src/storage/migrate.ts'
 import { openDatabaseFromConfig } from '../../src/server.ts'
@@ -27,6 +28,18 @@ export interface TestApp {
   dir: string
   /** The database URL the app uses. */
   url: string
+  /** CloudKitty's processing locks as the worker takes them: tooz's file backend in `dir`. */
+  locks: ProcessingLocks
+}
+
+/**
+ * CloudKitty's processing locks on tooz's file backend in `dir/locks`, with
+ * the lock-name settings of `config`; closed when the test ends.
+ */
+export function testLocks (t: TestContext, dir: string, config: Config): ProcessingLocks {
+  const coordinator = openCoordinator(`file://${join(dir, 'locks')}`)
+  deferCleanup(t, async () => { await coordinator.close() })
+  return { coordinator, names: { collector: config.collect.collector, fetcher: config.fetcher.backend, scopeKey: config.collect.scopeKey } }
 }
 
 /** A temporary folder removed when the test ends. */
@@ -53,14 +66,15 @@ export async function buildTestApp (
   const database = openDatabaseFromConfig(config, logger)
   await migrateToLatest(database)
   const app = await buildApp(config, { database, logger, clock: options.clock })
-  const worker = new ResetWorker({ db: database.db, traits: database.traits, logger, store: options.store, clock: options.clock }, {
+  const locks = testLocks(t, dir, config)
+  const worker = new ResetWorker({ db: database.db, traits: database.traits, logger, store: options.store, clock: options.clock, locks }, {
     periodSeconds: config.collect.period, retryBaseMs: 1, retryMaxMs: 1, ...options.worker,
   })
   deferCleanup(t, async () => {
     await app.close()
     await database.close()
   })
-  return { app, database, config, worker, dir, url }
+  return { app, database, config, worker, dir, url, locks }
 }
 
 /** Sends a JSON request through `inject` and returns status, parsed body and headers. */

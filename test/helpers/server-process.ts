@@ -2,7 +2,9 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { createInterface } from 'node:readline'
 import type { TestContext } from 'node:test'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { tempDir } from './build-test-app.ts'
 import { deferCleanup } from './cleanup.ts'
 
 /** The `scopekeeper` binary of this checkout. */
@@ -27,9 +29,14 @@ export async function startServerProcess (
   t: TestContext, args: string[], env: Record<string, string> = {},
 ): Promise<ServerProcess> {
   // auth_strategy defaults to keystone, as in CloudKitty: a test that names
-  // no strategy (flag, config file or env) asks for noauth.
-  const namesAuth = args.includes('--auth') || args.includes('--config') || env.SCOPEKEEPER_DEFAULT_AUTH_STRATEGY !== undefined
-  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', ...(namesAuth ? [] : ['--auth', 'noauth']), ...args], {
+  // no strategy (flag, config file or env) asks for noauth. The processing
+  // locks default to CloudKitty's /var/lib/cloudkitty/locks: a test that
+  // names no coordination_url gets a folder of its own.
+  const namesConfig = args.some((arg) => ['--config', '--config-file', '--config-dir'].includes(arg))
+  const namesAuth = namesConfig || args.includes('--auth') || env.SCOPEKEEPER_DEFAULT_AUTH_STRATEGY !== undefined
+  const namesLocks = namesConfig || args.includes('--coordination-url') || env.SCOPEKEEPER_ORCHESTRATOR_COORDINATION_URL !== undefined
+  const locks = namesLocks ? [] : ['--coordination-url', `file://${join(tempDir(t), 'locks')}`]
+  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', ...(namesAuth ? [] : ['--auth', 'noauth']), ...locks, ...args], {
     env: { ...process.env, SCOPEKEEPER_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })

@@ -3,10 +3,8 @@ import { describe, it } from 'node:test'
 import { sql } from 'kysely'
 import { pino } from 'pino'
 import { ResetWorker } from '../../src/reset/reset-worker.ts'
-import { advisoryLockKey, InProcessScopeLock, NamedScopeLock, namedLockName } from '../../src/reset/scope-lock.ts'
 import { claimNextJob } from '../../src/storage/reset-job-repository.ts'
 import { buildTestApp, call, createScopes, dumpJobs } from '../helpers/build-test-app.ts'
-import { connectRaw } from '../helpers/cloudkitty-schema.ts'
 import { waitFor } from '../helpers/server-process.ts'
 import { testEngines } from '../helpers/test-databases.ts'
 
@@ -46,24 +44,8 @@ for (const engine of testEngines()) {
       assert.equal((await claim('w3'))?.id, 3)
     })
 
-    if (engine === 'mariadb') {
-      it('gives up on a named lock held elsewhere, naming it, and keeps none of the batch', async (t) => {
-        const { database, url } = await buildTestApp(t, { engine })
-        const processor = await connectRaw(engine, url)
-        t.after(() => processor.close())
-        const ids = Array.from({ length: 600 }, (_, i) => `scope-${i}`)
-        const held = namedLockName(ids[550])
-        await processor.rows(`SELECT GET_LOCK('${held}', 0)`)
-        let worked = false
-        await assert.rejects(new NamedScopeLock(1).withScopes(database.db, ids, async () => { worked = true }), new RegExp(held))
-        assert.equal(worked, false)
-        const [free] = await processor.rows(`SELECT IS_FREE_LOCK('${namedLockName(ids[0])}') AS free`)
-        assert.equal(Number(free.free), 1)
-      })
-    }
-
     it('has several workers drain overlapping resets so that the last accepted one of each scope wins', async (t) => {
-      const { app, database } = await buildTestApp(t, { engine })
+      const { app, database, locks } = await buildTestApp(t, { engine })
       const ids = Array.from({ length: 30 }, (_, i) => `s${i}`)
       await createScopes(app, ids.map((id) => ({ scope_id: id })))
       const expected = new Map<string, string>()
@@ -74,47 +56,12 @@ for (const engine of testEngines()) {
         for (const id of chosen) expected.set(id, `2019-02-${day}T00:00:00+00:00`)
       }
       const logger = pino({ level: 'silent' })
-      const workers = [0, 1, 2].map(() => new ResetWorker({ db: database.db, traits: database.traits, logger }, { batchSize: 7, pollIntervalMs: 10, concurrency: 2 }))
+      const workers = [0, 1, 2].map(() => new ResetWorker({ db: database.db, traits: database.traits, logger, locks }, { batchSize: 7, pollIntervalMs: 10, concurrency: 2 }))
       for (const w of workers) w.start()
       await waitFor(async () => (await dumpJobs(database) as any[]).every((j) => j.status === 'done'), 30_000, 'every job done')
       for (const w of workers) await w.stop()
       const listed = (await call(app, 'GET', '/v2/scope?limit=100')).body.results
       for (const row of listed) assert.equal(row.last_processed_timestamp, expected.get(row.scope_id), row.scope_id)
-    })
-
-    it("waits for a scope's processing lock held by a rating processor", async (t) => {
-      const lock = new InProcessScopeLock()
-      const { app, database, url } = await buildTestApp(t, { engine })
-      const worker = new ResetWorker({ db: database.db, traits: database.traits, logger: pino({ level: 'silent' }), ...(engine === 'sqlite' ? { lock } : {}) })
-      await createScopes(app, [{ scope_id: 'busy', last_processed_timestamp: '2020-01-01' }])
-      await call(app, 'PUT', '/v2/scope', { scope_id: 'busy', state: '2019-01-01' })
-      const timestamp = async () => (await call(app, 'GET', '/v2/scope?scope_id=busy')).body.results[0].last_processed_timestamp
-
-      // The processor's side: the same lock, taken on its own connection.
-      let release!: () => void
-      const released = new Promise<void>((resolve) => { release = resolve })
-      let processor: Promise<unknown>
-      let raw: Awaited<ReturnType<typeof connectRaw>> | undefined
-      if (engine === 'sqlite') {
-        // In-process on SQLite: a processor in the same process shares the lock.
-        const unlock = await lock.hold(['busy'])
-        processor = released.then(unlock)
-      } else {
-        raw = await connectRaw(engine, url)
-        if (engine === 'postgres') await raw.exec(`SELECT pg_advisory_lock(${advisoryLockKey('busy')})`)
-        else await raw.exec(`SELECT GET_LOCK('${namedLockName('busy')}', 5)`)
-        processor = released.then(async () => {
-          await raw!.exec(engine === 'postgres' ? `SELECT pg_advisory_unlock(${advisoryLockKey('busy')})` : `SELECT RELEASE_LOCK('${namedLockName('busy')}')`)
-        })
-      }
-      const applying = worker.runOnce()
-      await new Promise((resolve) => setTimeout(resolve, 400))
-      assert.equal(await timestamp(), '2020-01-01T00:00:00+00:00', 'the reset waits while the processor rates the scope')
-      release()
-      await processor
-      assert.equal(await applying, true)
-      assert.equal(await timestamp(), '2019-01-01T00:00:00+00:00')
-      await raw?.close()
     })
 
     it('rolls a batch back when another worker took the job over meanwhile', async (t) => {
@@ -123,14 +70,14 @@ for (const engine of testEngines()) {
       if (engine === 'sqlite') return
       let steal: (() => Promise<void>) | undefined
       const store = { async discardFrom () { if (steal !== undefined) { const s = steal; steal = undefined; await s() } } }
-      const { app, database } = await buildTestApp(t, { engine, store })
+      const { app, database, locks } = await buildTestApp(t, { engine, store })
       await createScopes(app, [{ scope_id: 'x', last_processed_timestamp: '2020-01-01' }])
       await call(app, 'PUT', '/v2/scope', { scope_id: 'x', state: '2019-01-01' })
       steal = async () => {
         // Outside the batch's transaction, as another worker would.
         await sql`UPDATE scopekeeper_reset_jobs SET locked_by = 'thief'`.execute(database.db)
       }
-      const worker = new ResetWorker({ db: database.db, traits: database.traits, logger: pino({ level: 'silent' }), store })
+      const worker = new ResetWorker({ db: database.db, traits: database.traits, logger: pino({ level: 'silent' }), store, locks })
       assert.equal(await worker.runOnce(), true)
       const [job] = await dumpJobs(database) as any[]
       assert.deepEqual([job.status, job.locked_by, job.scopes_applied], ['running', 'thief', 0])

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test'
 import { pino } from 'pino'
 import type { ScopeState } from '../../src/domain/scope-state.ts'
 import { ResetWorker } from '../../src/reset/reset-worker.ts'
-import { scopeLockFor, type ScopeLock } from '../../src/reset/scope-lock.ts'
+import type { Coordinator } from '../../src/reset/coordination/coordinator.ts'
 import { buildTestApp, call, dumpJobs } from '../helpers/build-test-app.ts'
 import { testEngines } from '../helpers/test-databases.ts'
 import { waitFor } from '../helpers/server-process.ts'
@@ -88,7 +88,7 @@ for (const engine of testEngines()) {
       const gate = new Promise<void>((resolve) => { release = resolve })
       let calls = 0
       const store = { async discardFrom () { if (++calls === 1) await gate } }
-      const { app, database, worker } = await buildTestApp(t, { engine, store, worker: { batchSize: 2, pollIntervalMs: 10 } })
+      const { app, database, worker, locks } = await buildTestApp(t, { engine, store, worker: { batchSize: 2, pollIntervalMs: 10 } })
       await insertScopes(database, 6)
       await call(app, 'PUT', '/v2/scope', { all_scopes: true, state: '2019-01-01' })
       worker.start()
@@ -101,7 +101,7 @@ for (const engine of testEngines()) {
       assert.equal(job.locked_by, null)
       assert.equal(job.scopes_applied, 2)
       assert.equal(job.attempts, 0)
-      const next = new ResetWorker({ db: database.db, traits: database.traits, logger: pino({ level: 'silent' }) }, { batchSize: 2 })
+      const next = new ResetWorker({ db: database.db, traits: database.traits, logger: pino({ level: 'silent' }), locks }, { batchSize: 2 })
       await next.drain()
       const [done] = await dumpJobs(database) as any[]
       assert.equal(done.status, 'done')
@@ -131,16 +131,17 @@ for (const engine of testEngines()) {
     it(`applies all_scopes over ${SCOPES} scopes in full, in bounded batches (CloudKitty stops at 100)`, async (t) => {
       let largestBatch = 0
       let inBatch = 0
-      const { app, database, config } = await buildTestApp(t, { engine })
-      const lock = scopeLockFor(database.traits)
-      const countingLock: ScopeLock = {
-        async withScopes (db, ids, work) {
-          largestBatch = Math.max(largestBatch, ids.length)
-          inBatch = ids.length
-          return await lock.withScopes(db, ids, work)
+      const { app, database, config, locks } = await buildTestApp(t, { engine })
+      const counting: Coordinator = {
+        description: locks.coordinator.description,
+        async tryLock (names) {
+          largestBatch = Math.max(largestBatch, names.length)
+          inBatch = names.length
+          return await locks.coordinator.tryLock(names)
         },
+        close: async () => await locks.coordinator.close(),
       }
-      const worker = new ResetWorker({ db: database.db, traits: database.traits, logger: pino({ level: 'silent' }), lock: countingLock }, { batchSize: config.reset.batchSize })
+      const worker = new ResetWorker({ db: database.db, traits: database.traits, logger: pino({ level: 'silent' }), locks: { ...locks, coordinator: counting } }, { batchSize: config.reset.batchSize })
       await insertScopes(database, SCOPES)
       assert.equal((await call(app, 'PUT', '/v2/scope', { all_scopes: true, state: '2019-01-01T00:00:00Z' })).status, 202)
       await worker.drain()

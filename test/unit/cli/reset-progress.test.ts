@@ -5,7 +5,7 @@ import { ResetProgress } from '../../../src/cli/reset-progress.ts'
 
 function job (changes: Partial<ResetJobReply>): ResetJobReply {
   return {
-    id: 7, status: 'pending', last_processed_timestamp: '2019-07-01T00:00:00+00:00', scopes_total: 200, scopes_applied: 0,
+    id: 7, status: 'pending', last_processed_timestamp: '2019-07-01T00:00:00+00:00', scopes_total: 200, scopes_applied: 0, scopes_waiting: 0,
     attempts: 0, max_attempts: 10, last_error: null, request_id: 'req-x', created_at: '2019-07-01T00:00:00+00:00', started_at: null, finished_at: null,
     ...changes,
   }
@@ -58,6 +58,12 @@ describe('reset progress', () => {
     const out = stream(true, 40)
     new ResetProgress(out).update(job({ status: 'failed', attempts: 10, last_error: 'the rated data store refused: timeout' }))
     assert.ok([...out.chunks[0].replace('\r\x1b[2K', '')].length < 40)
+  })
+
+  it("says how many scopes wait on CloudKitty's processing lock", () => {
+    const out = stream(false)
+    new ResetProgress(out).update(job({ status: 'running', scopes_applied: 199, scopes_waiting: 1, attempts: 1 }))
+    assert.deepEqual(out.chunks, ["Reset 7: running, 199/200 scopes applied, 1 waiting on CloudKitty's processing lock\n"])
   })
 
   it('says why a failed reset failed', () => {

@@ -23,6 +23,7 @@ export const ResetJobReply = Type.Object({
   last_processed_timestamp: Type.String(),
   scopes_total: Type.Integer(),
   scopes_applied: Type.Integer(),
+  scopes_waiting: Type.Integer({ description: "Scopes waiting for CloudKitty's processor to release their processing lock." }),
   attempts: Type.Integer(),
   max_attempts: Type.Integer(),
   last_error: Type.Union([Type.String(), Type.Null()]),

@@ -11,6 +11,7 @@ export function resetJobToWire (job: ResetJob): ResetJobReply {
     last_processed_timestamp: formatTimestamp(job.lastProcessedTimestamp),
     scopes_total: job.scopesTotal,
     scopes_applied: job.scopesApplied,
+    scopes_waiting: job.scopesWaiting,
     attempts: job.attempts,
     max_attempts: job.maxAttempts,
     last_error: job.lastError,
