@@ -5,6 +5,7 @@ import { buildApp } from './app.ts'
 import type { Config } from './config/config-schema.ts'
 import { osloMessagingDispatcher } from './reset/oslo-messaging-dispatcher.ts'
 import { OsloMessagingCaster } from './reset/oslo-messaging-caster.ts'
+import { openCoordinator } from './reset/coordination/open-coordinator.ts'
 import { ResetWorker } from './reset/reset-worker.ts'
 import { migrateToLatest } from './storage/migrate.ts'
 import { openDatabase, type OpenDatabase } from './storage/open-database.ts'
@@ -33,19 +34,26 @@ export interface ConfiguredWorker {
 }
 
 /**
- * Builds a reset worker from the configuration: it applies resets here, or
- * with `[reset] dispatcher = oslo_messaging` casts them to CloudKitty's
- * processors.
+ * Builds a reset worker from the configuration: it applies resets here,
+ * under CloudKitty's processing lock of each scope on `[orchestrator]
+ * coordination_url`, or with `[reset] dispatcher = oslo_messaging` casts
+ * them to CloudKitty's processors, which take the lock themselves. A
+ * coordination backend whose locks scopekeeper cannot take throws a
+ * ConfigError: the start stops.
  */
 export function workerFromConfig (config: Config, database: OpenDatabase, logger: Logger): ConfiguredWorker {
   const caster = config.reset.dispatcher === 'oslo_messaging'
     ? new OsloMessagingCaster({ transportUrl: config.messaging.transportUrl, exchange: config.messaging.controlExchange, topic: config.messaging.topic })
     : undefined
+  const coordinator = caster === undefined ? openCoordinator(config.orchestrator.coordinationUrl) : undefined
   const worker = new ResetWorker({
     db: database.db,
     traits: database.traits,
     logger,
     dispatcher: caster === undefined ? undefined : osloMessagingDispatcher(caster),
+    locks: coordinator === undefined
+      ? undefined
+      : { coordinator, names: { collector: config.collect.collector, fetcher: config.fetcher.backend, scopeKey: config.collect.scopeKey } },
   }, {
     periodSeconds: config.collect.period,
     batchSize: config.reset.batchSize,
@@ -53,7 +61,7 @@ export function workerFromConfig (config: Config, database: OpenDatabase, logger
     leaseMs: config.reset.leaseSeconds * 1000,
     concurrency: config.reset.concurrency,
   })
-  return { worker, close: async () => { await worker.stop(); await caster?.close() } }
+  return { worker, close: async () => { await worker.stop(); await caster?.close(); await coordinator?.close() } }
 }
 
 // 127.0.0.0/8 and ::1; BlockList also matches ::ffff:127.x.y.z against the IPv4 rule.

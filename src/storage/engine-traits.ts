@@ -35,8 +35,6 @@ export interface EngineTraits {
   tableOptions?: string
   /** DROP INDEX must name the table (MySQL). */
   dropIndexNamesTable: boolean
-  /** How a scope's processing lock is taken: advisory locks, GET_LOCK, or in the process (SQLite). */
-  scopeLock: 'advisory' | 'named' | 'in-process'
   /**
    * Free space to leave on the states table's pages, where an update that
    * touches no indexed column can then skip every index (PostgreSQL's
@@ -72,7 +70,6 @@ export const SQLITE_TRAITS: EngineTraits = {
   // SQLite's CURRENT_TIMESTAMP is UTC: 'YYYY-MM-DD HH:MM:SS', as CloudKitty's server default writes it.
   utcNowDefault: sql`CURRENT_TIMESTAMP`,
   dropIndexNamesTable: false,
-  scopeLock: 'in-process',
 }
 
 /** Traits of PostgreSQL. */
@@ -88,7 +85,6 @@ export const POSTGRES_TRAITS: EngineTraits = {
   idAutoIncrement: false,
   utcNowDefault: sql`(now() at time zone 'utc')`,
   dropIndexNamesTable: false,
-  scopeLock: 'advisory',
   hotUpdateFillFactor: 50,
   analyzeTable: (table) => sql`ANALYZE ${sql.table(table)}`,
   asyncCommit: sql`SET LOCAL synchronous_commit = off`,
@@ -109,7 +105,6 @@ export function mysqlTraits (supportsSkipLocked: boolean): EngineTraits {
     utcNowDefault: sql`(UTC_TIMESTAMP())`,
     tableOptions: 'ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin',
     dropIndexNamesTable: true,
-    scopeLock: 'named',
   }
 }
 
