@@ -68,6 +68,7 @@ export async function buildApp (config: Config, { database, logger, clock }: App
   const authenticator = config.auth.strategy === 'keystone'
     ? new KeystoneAuth(keystoneAuthOptions(config.keystone), { logger, isAdmin: (credentials) => enforcer.isAdmin(credentials) })
     : noAuth
+  app.addHook('onClose', async () => { await authenticator.close?.() })
   app.decorateRequest('credentials')
   app.addHook('onRequest', async (request) => {
     if (request.routeOptions.config.public === true) return

@@ -28,4 +28,6 @@ export interface Credentials {
 /** Turns a request's headers into {@link Credentials}; throws UNAUTHENTICATED when it cannot. */
 export interface Authenticator {
   authenticate: (headers: Record<string, string | string[] | undefined>) => Promise<Credentials>
+  /** Releases what it holds (connections to Keystone); called when the app closes. */
+  close?: () => Promise<void>
 }

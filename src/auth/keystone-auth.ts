@@ -4,6 +4,7 @@ import type { Config } from '../config/config-schema.ts'
 import { ConfigError } from '../config/load-config.ts'
 import { ScopeKeeperError } from '../domain/errors.ts'
 import type { Authenticator, Credentials, ServiceCredentials } from './credentials.ts'
+import { keystoneFetch, keystoneTls, tlsFailure, type KeystoneTls } from './keystone-tls.ts'
 import { ExpiringLru } from './token-cache.ts'
 
 /**
@@ -14,8 +15,11 @@ import { ExpiringLru } from './token-cache.ts'
  */
 export type KeystoneAuthOptions = Pick<Config['keystone'],
   'wwwAuthenticateUri' | 'authUrl' | 'username' | 'password' | 'projectName' | 'userDomainName' |
-  'projectDomainName' | 'regionName' | 'interface' | 'serviceTokenRolesRequired' | 'tokenCacheSize'> & {
+  'projectDomainName' | 'userDomainId' | 'projectDomainId' | 'regionName' | 'interface' |
+  'serviceTokenRolesRequired' | 'tokenCacheSize'> & {
   serviceTokenRoles: string[]
+  /** A private CA, a client certificate or `insecure`; undefined: Node's defaults. */
+  tls?: KeystoneTls
   /** How long a validated token is trusted; 0 asks Keystone every time. */
   tokenCacheMs: number
   /** How long a refused token is refused without asking Keystone. */
@@ -35,7 +39,10 @@ export interface KeystoneAuthDeps {
 
 /**
  * The Keystone options from `[keystone_authtoken]`, or a {@link ConfigError}
- * naming every required setting that is missing.
+ * naming every required setting that is missing, or a TLS file that cannot
+ * be read (see {@link keystoneTls}). Settings scopekeeper does not use
+ * (`memcached_servers`, `memcache_*`, `service_type`, …) never reach here:
+ * the config loader skips them.
  */
 export function keystoneAuthOptions (settings: Config['keystone']): KeystoneAuthOptions {
   const required: Array<[string, string, string]> = [
@@ -57,6 +64,9 @@ export function keystoneAuthOptions (settings: Config['keystone']): KeystoneAuth
     projectName: settings.projectName,
     userDomainName: settings.userDomainName,
     projectDomainName: settings.projectDomainName,
+    userDomainId: settings.userDomainId,
+    projectDomainId: settings.projectDomainId,
+    tls: keystoneTls(settings),
     regionName: settings.regionName,
     interface: settings.interface,
     serviceTokenRoles: settings.serviceTokenRoles.split(',').map((r) => r.trim()).filter(Boolean),
@@ -124,6 +134,13 @@ function isClosedConnection (error: unknown): boolean {
   return code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE'
 }
 
+// Reads an unwanted (small, error) body to its end rather than cancelling
+// it: the connection then stays reusable, and a front end that waits for the
+// client to close it (uWSGI's https-socket) is not held up.
+async function discard (response: Response): Promise<void> {
+  try { await response.arrayBuffer() } catch { /* the status is what counts */ }
+}
+
 function tokenKey (token: string): string {
   return createHash('sha256').update(token).digest('base64url')
 }
@@ -154,15 +171,23 @@ export class KeystoneAuth implements Authenticator {
   private readonly pending = new Map<string, Promise<ValidToken>>()
   private readonly clock: () => number
   private readonly fetch: typeof fetch
+  private readonly closeConnections: () => Promise<void>
   private service: ServiceToken | undefined
   private renewing: Promise<ServiceToken> | undefined
   private lastWarning = -Infinity
 
   constructor (private readonly options: KeystoneAuthOptions, private readonly deps: KeystoneAuthDeps) {
     this.clock = deps.clock ?? Date.now
-    this.fetch = deps.fetch ?? globalThis.fetch
+    const tls = options.tls === undefined ? undefined : keystoneFetch(options.tls)
+    this.fetch = deps.fetch ?? tls?.fetch ?? globalThis.fetch
+    this.closeConnections = tls?.close ?? (async () => {})
     this.valid = new ExpiringLru(options.tokenCacheSize, this.clock)
     this.invalid = new ExpiringLru(options.tokenCacheSize, this.clock)
+  }
+
+  /** Closes the connections kept to Keystone (those of a TLS {@link KeystoneAuthOptions.tls} setting). */
+  async close (): Promise<void> {
+    await this.closeConnections()
   }
 
   async authenticate (headers: Record<string, string | string[] | undefined>): Promise<Credentials> {
@@ -240,7 +265,7 @@ export class KeystoneAuth implements Authenticator {
         this.valid.set(key, validated, Math.min(validated.expiresAt, this.clock() + this.options.tokenCacheMs))
         return validated
       }
-      await response.body?.cancel()
+      await discard(response)
       // 404: Keystone does not know the token (invalid, expired or revoked).
       if (response.status === 404 || response.status === 400) {
         this.invalid.set(key, true, this.clock() + this.options.negativeCacheMs)
@@ -301,16 +326,17 @@ export class KeystoneAuth implements Authenticator {
       headers: { 'content-type': 'application/json', accept: 'application/json' },
       body: JSON.stringify({
         auth: {
-          identity: { methods: ['password'], password: { user: { name: o.username, domain: { name: o.userDomainName }, password: o.password } } },
-          scope: { project: { name: o.projectName, domain: { name: o.projectDomainName } } },
+          identity: { methods: ['password'], password: { user: { name: o.username, domain: this.domain(o.userDomainId, o.userDomainName), password: o.password } } },
+          scope: { project: { name: o.projectName, domain: this.domain(o.projectDomainId, o.projectDomainName) } },
         },
       }),
     })
     const token = response.headers.get('x-subject-token')
     if (response.status !== 201 || token === null) {
-      await response.body?.cancel()
+      await discard(response)
       if (response.status === 401) {
-        throw this.unavailable(`Keystone at ${o.authUrl} refused scopekeeper's service credentials ([keystone_authtoken] username ${o.username}, password, project_name ${o.projectName})`, undefined, 'error')
+        const where = (id: string, name: string) => id !== '' ? `domain id ${id}` : `domain ${name}`
+        throw this.unavailable(`Keystone at ${o.authUrl} refused scopekeeper's service credentials ([keystone_authtoken] username ${o.username} in ${where(o.userDomainId, o.userDomainName)}, password, project_name ${o.projectName} in ${where(o.projectDomainId, o.projectDomainName)})`, undefined, 'error')
       }
       throw this.unavailable(`Keystone answered ${response.status} when scopekeeper asked for its own token`)
     }
@@ -328,6 +354,17 @@ export class KeystoneAuth implements Authenticator {
     this.service = service
     this.deps.logger.info({ user: o.username, identityUrl: service.identityUrl, validForSeconds: Math.round(lifetime / 1000) }, 'got scopekeeper\'s own Keystone token')
     return service
+  }
+
+  /**
+   * A domain as Keystone's password method and project scope name it: by id
+   * when `[keystone_authtoken] *_domain_id` is set, else by name. The id wins
+   * when both are set, as in keystoneauth1 (`identity/v3/password.py`
+   * `PasswordMethod.get_auth_data` for the user, `identity/v3/base.py`
+   * `Auth.get_auth_ref` for the project scope).
+   */
+  private domain (id: string, name: string): { id: string } | { name: string } {
+    return id !== '' ? { id } : { name }
   }
 
   /** The catalog's identity endpoint for our interface and region, as keystonemiddleware picks it; else auth_url. */
@@ -350,9 +387,21 @@ export class KeystoneAuth implements Authenticator {
         // A kept-alive connection the server closed meanwhile fails at once:
         // try once more on a new one (both requests are safe to repeat).
         if (attempt === 0 && !signal.aborted && isClosedConnection(error)) continue
-        throw this.unavailable(`Keystone at ${new URL(url).origin} cannot be reached`, error)
+        const tls = tlsFailure(error, url, this.options.tls)
+        if (tls !== undefined) throw this.unavailable(tls, error, 'error')
+        throw this.unavailable(`Keystone at ${new URL(url).origin} cannot be reached${this.reason(error, url)}`, error)
       }
     }
+  }
+
+  /** What a failed request's cause says, for the log line; and a hint when an https Keystone hangs up on a client without a certificate. */
+  private reason (error: unknown, url: string): string {
+    const cause = (error as { cause?: { code?: string, message?: string } })?.cause
+    if (cause?.code === undefined) return ''
+    const hint = isClosedConnection(error) && url.startsWith('https:') && this.options.tls?.cert === undefined
+      ? '; if Keystone requires a client certificate, set [keystone_authtoken] certfile and keyfile'
+      : ''
+    return ` (${cause.code}: ${cause.message ?? ''})${hint}`
   }
 
   private async readJson<T> (response: Response): Promise<T> {

@@ -3,17 +3,22 @@
 // set up follows what was established on these machines (issue 6): SQLite in
 // WAL mode, fernet tokens, an in-memory cache, cheap password hashing,
 // absolute paths everywhere, and Debian's scripts run on /usr/bin/python3.
+// With `tls`, uWSGI serves it over HTTPS with a certificate of a private CA
+// made for the test, on two ports: one that asks for no client certificate,
+// and one that refuses a client without one signed by that CA.
 import { spawn, execFile, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { keystoneFetch } from '../../src/auth/keystone-tls.ts'
 
 const PYTHON = '/usr/bin/python3'
 const KEYSTONE_MANAGE = '/usr/bin/keystone-manage'
 const KEYSTONE_WSGI = '/usr/bin/keystone-wsgi-public'
 const UWSGI = '/usr/bin/uwsgi_python3'
+const OPENSSL = '/usr/bin/openssl'
 const START_TIMEOUT_MS = 120_000
 const REQUEST_TIMEOUT_MS = 30_000
 
@@ -36,6 +41,15 @@ export function keystoneSkipReason (): string | undefined {
   if (process.env.CI === 'true') throw new Error(`A real Keystone is required when CI=true: ${missing}`)
   process.stderr.write(`\n!!! SKIPPED Keystone tests: ${missing}\n`)
   return `SKIPPED: ${missing}`
+}
+
+/** The PEM files of a Keystone served over TLS: its private CA, its server certificate, and a client certificate of that CA. */
+export interface KeystoneTlsFiles {
+  ca: string
+  serverCert: string
+  serverKey: string
+  clientCert: string
+  clientKey: string
 }
 
 /** A Keystone user and the project its tokens are scoped to (all in domain Default). */
@@ -92,6 +106,22 @@ manage('bootstrap', '--bootstrap-password', password, '--bootstrap-region-id', '
        '--bootstrap-admin-url', url, '--bootstrap-internal-url', url, '--bootstrap-public-url', url)
 `
 
+/** Makes a private CA, a server certificate for 127.0.0.1 and localhost, and a client certificate, in `dir`. */
+async function makeCertificates (dir: string): Promise<KeystoneTlsFiles> {
+  mkdirSync(dir, { mode: 0o700 })
+  const f = (name: string) => join(dir, name)
+  const files: KeystoneTlsFiles = { ca: f('ca.pem'), serverCert: f('server.pem'), serverKey: f('server.key'), clientCert: f('client.pem'), clientKey: f('client.key') }
+  const env = { PATH: '/usr/bin:/bin' }
+  await run(OPENSSL, ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('ca.key'), '-out', files.ca, '-days', '2', '-subj', '/CN=scopekeeper test CA'], env)
+  writeFileSync(f('server.ext'), 'subjectAltName = IP:127.0.0.1, DNS:localhost\nextendedKeyUsage = serverAuth\n')
+  writeFileSync(f('client.ext'), 'extendedKeyUsage = clientAuth\n')
+  for (const [who, cert, key, cn] of [['server', files.serverCert, files.serverKey, '127.0.0.1'], ['client', files.clientCert, files.clientKey, 'scopekeeper']] as const) {
+    await run(OPENSSL, ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', f(`${who}.csr`), '-subj', `/CN=${cn}`], env)
+    await run(OPENSSL, ['x509', '-req', '-in', f(`${who}.csr`), '-CA', files.ca, '-CAkey', f('ca.key'), '-CAcreateserial', '-out', cert, '-days', '2', '-extfile', f(`${who}.ext`)], env)
+  }
+  return files
+}
+
 const running = new Set<ChildProcess>()
 // A test process that dies must not leave a Keystone behind.
 process.once('exit', () => {
@@ -108,6 +138,7 @@ process.once('exit', () => {
  *   tokens in this release);
  * - `member`: role member (only) on project demo.
  * Start with {@link startKeystone}; `stop()` removes everything.
+ * Further projects and users: {@link KeystoneServer.createProjectMember}.
  */
 export class KeystoneServer {
   readonly admin: KeystoneUser
@@ -116,14 +147,32 @@ export class KeystoneServer {
   /** Seconds from an empty directory to a running Keystone with its users. */
   startSeconds = 0
   private uwsgi: ChildProcess | undefined
+  /** The fetch of this helper's own requests: with `tls`, one that trusts the test CA and shows its client certificate. */
+  private readonly fetch: typeof fetch = globalThis.fetch
+  private readonly closeFetch: () => Promise<void> = async () => {}
 
-  private constructor (readonly dir: string, readonly port: number, adminPassword: string) {
+  private constructor (
+    readonly dir: string, readonly port: number, adminPassword: string,
+    /** With `tls`: the certificates, and the port that requires a client certificate. */
+    readonly tls?: KeystoneTlsFiles & { mutualPort: number },
+  ) {
     this.admin = { name: 'admin', password: adminPassword, project: 'admin' }
+    if (tls !== undefined) {
+      const own = keystoneFetch({ ca: readFileSync(tls.ca), cert: readFileSync(tls.clientCert), key: readFileSync(tls.clientKey), rejectUnauthorized: true })
+      this.fetch = own.fetch
+      this.closeFetch = own.close
+    }
   }
 
-  /** `http://127.0.0.1:PORT`, Keystone's root. */
+  /** `http://127.0.0.1:PORT` (`https://` with `tls`), Keystone's root. */
   get url (): string {
-    return `http://127.0.0.1:${this.port}`
+    return `${this.tls === undefined ? 'http' : 'https'}://127.0.0.1:${this.port}`
+  }
+
+  /** With `tls`: `https://127.0.0.1:PORT` of the port that refuses clients without a certificate of the test CA. */
+  get mutualTlsUrl (): string {
+    if (this.tls === undefined) throw new Error('this Keystone was started without tls')
+    return `https://127.0.0.1:${this.tls.mutualPort}`
   }
 
   get configFile (): string {
@@ -144,10 +193,17 @@ export class KeystoneServer {
   }
 
   /** @internal Called by {@link startKeystone}. */
-  static async create (): Promise<KeystoneServer> {
+  static async create ({ tls = false }: { tls?: boolean } = {}): Promise<KeystoneServer> {
     const started = performance.now()
     const dir = mkdtempSync(join(tmpdir(), 'scopekeeper-keystone-'))
-    const server = new KeystoneServer(dir, await freePort(), 'admin-secret')
+    let server: KeystoneServer
+    try {
+      const files = tls ? { ...await makeCertificates(join(dir, 'tls')), mutualPort: await freePort() } : undefined
+      server = new KeystoneServer(dir, await freePort(), 'admin-secret', files)
+    } catch (error) {
+      rmSync(dir, { recursive: true, force: true })
+      throw error
+    }
     try {
       // uWSGI spends seconds importing Keystone, which needs only the
       // configuration file: let it do so while the database is set up.
@@ -214,7 +270,14 @@ export class KeystoneServer {
   }
 
   private spawnUwsgi (): ChildProcess {
-    const child = spawn(UWSGI, ['--http-socket', `127.0.0.1:${this.port}`, '--master', '--processes', '1', '--threads', '1', '--lazy-apps',
+    const t = this.tls
+    // --https-socket ADDR,CERT,KEY[,CIPHERS,CLIENT_CA]: a CLIENT_CA written
+    // `!FILE` makes a client certificate signed by FILE mandatory.
+    const sockets = t === undefined
+      ? ['--http-socket', `127.0.0.1:${this.port}`]
+      : ['--https-socket', `127.0.0.1:${this.port},${t.serverCert},${t.serverKey}`,
+          '--https-socket', `127.0.0.1:${t.mutualPort},${t.serverCert},${t.serverKey},HIGH,!${t.ca}`]
+    const child = spawn(UWSGI, [...sockets, '--master', '--processes', '1', '--threads', '1', '--lazy-apps',
       '--wsgi-file', KEYSTONE_WSGI, '--logto', join(this.dir, 'uwsgi.log'),
       // --http-socket closes each connection after its response without
       // saying so; clients that reuse it would then fail now and then.
@@ -232,8 +295,8 @@ export class KeystoneServer {
     while (Date.now() < deadline) {
       if (child.exitCode !== null || child.signalCode !== null) break
       try {
-        const res = await fetch(`${this.url}/v3`, { signal: AbortSignal.timeout(2000) })
-        await res.body?.cancel()
+        const res = await this.fetch(`${this.url}/v3`, { signal: AbortSignal.timeout(2000) })
+        await res.arrayBuffer()
         if (res.status === 200) return
       } catch { /* not listening yet */ }
       await sleep(100)
@@ -251,12 +314,13 @@ export class KeystoneServer {
       const exited = new Promise((resolve) => child.once('exit', resolve))
       // SIGINT stops uWSGI's master and workers (SIGTERM would reload them).
       try { process.kill(-child.pid!, 'SIGINT') } catch { /* gone */ }
-      const stopped = await Promise.race([exited.then(() => true), sleep(10_000).then(() => false)])
+      const stopped = await Promise.race([exited.then(() => true), sleep(10_000, undefined, { ref: false }).then(() => false)])
       if (!stopped) {
         try { process.kill(-child.pid!, 'SIGKILL') } catch { /* gone */ }
         await exited
       }
     }
+    if (!keepFiles) await this.closeFetch()
     // TEST_KEYSTONE_KEEP=1 leaves the directory (logs, database) for a post-mortem.
     if (!keepFiles && process.env.TEST_KEYSTONE_KEEP !== '1') rmSync(this.dir, { recursive: true, force: true })
   }
@@ -265,7 +329,7 @@ export class KeystoneServer {
   async api (method: string, path: string, { token, body, headers = {}, expect = [200, 201, 204] }: {
     token?: string, body?: unknown, headers?: Record<string, string>, expect?: number[]
   } = {}): Promise<Response> {
-    const res = await fetch(`${this.url}/v3${path}`, {
+    const res = await this.fetch(`${this.url}/v3${path}`, {
       method,
       headers: {
         ...(token === undefined ? {} : { 'x-auth-token': token }),
@@ -275,8 +339,12 @@ export class KeystoneServer {
       body: body === undefined ? undefined : JSON.stringify(body),
       signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
     })
-    if (!expect.includes(res.status)) throw new Error(`Keystone ${method} ${path}: ${res.status} ${await res.text()}`)
-    return res
+    // Read whole: uWSGI's https-socket worker waits for the client to
+    // close a connection whose body was left unread (undici then keeps it
+    // for its 4 s keep-alive), and serves nobody else meanwhile.
+    const content = await res.arrayBuffer()
+    if (!expect.includes(res.status)) throw new Error(`Keystone ${method} ${path}: ${res.status} ${Buffer.from(content).toString()}`)
+    return new Response([204, 304].includes(res.status) ? null : content, { status: res.status, headers: res.headers })
   }
 
   /** A fresh project-scoped token for `user`. */
@@ -312,26 +380,39 @@ export class KeystoneServer {
     }
   }
 
-  private async createUsers (): Promise<void> {
+  /**
+   * Creates `user` with `role` on its project (made when missing, in domain
+   * Default) and returns the project's id. Tokens issued in the same second
+   * as a role assignment may not carry it: the caller waits with
+   * {@link waitPastSecond} before asking for one.
+   */
+  async createUser (user: KeystoneUser, role: string): Promise<string> {
     const admin = await this.token(this.admin)
-    const roleId = async (name: string): Promise<string> => {
-      const { roles } = await (await this.api('GET', `/roles?name=${name}`, { token: admin })).json() as { roles: Array<{ id: string }> }
-      return roles[0].id
-    }
-    const projectId = async (name: string): Promise<string> => {
-      const res = await this.api('POST', '/projects', { token: admin, body: { project: { name, domain_id: 'default' } }, expect: [201, 409] })
-      if (res.status === 201) return (await res.json() as { project: { id: string } }).project.id
-      await res.body?.cancel()
-      const { projects } = await (await this.api('GET', `/projects?name=${name}`, { token: admin })).json() as { projects: Array<{ id: string }> }
-      return projects[0].id
-    }
-    for (const [user, role] of [[this.service, 'admin'], [this.member, 'member']] as const) {
-      const project = await projectId(user.project)
-      const created = await (await this.api('POST', '/users', {
-        token: admin, body: { user: { name: user.name, password: user.password, domain_id: 'default', default_project_id: project } },
-      })).json() as { user: { id: string } }
-      await this.api('PUT', `/projects/${project}/users/${created.user.id}/roles/${await roleId(role)}`, { token: admin })
-    }
+    const { roles } = await (await this.api('GET', `/roles?name=${role}`, { token: admin })).json() as { roles: Array<{ id: string }> }
+    const project = await this.createProject(user.project, admin)
+    const created = await (await this.api('POST', '/users', {
+      token: admin, body: { user: { name: user.name, password: user.password, domain_id: 'default', default_project_id: project } },
+    })).json() as { user: { id: string } }
+    await this.api('PUT', `/projects/${project}/users/${created.user.id}/roles/${roles[0].id}`, { token: admin })
+    return project
+  }
+
+  /** The id of project `name` in domain Default, made when missing. */
+  async projectId (name: string): Promise<string> {
+    return await this.createProject(name, await this.token(this.admin))
+  }
+
+  private async createProject (name: string, admin: string): Promise<string> {
+    const res = await this.api('POST', '/projects', { token: admin, body: { project: { name, domain_id: 'default' } }, expect: [201, 409] })
+    if (res.status === 201) return (await res.json() as { project: { id: string } }).project.id
+    await res.body?.cancel()
+    const { projects } = await (await this.api('GET', `/projects?name=${name}`, { token: admin })).json() as { projects: Array<{ id: string }> }
+    return projects[0].id
+  }
+
+  private async createUsers (): Promise<void> {
+    await this.createUser(this.service, 'admin')
+    await this.createUser(this.member, 'member')
     await waitPastSecond()
   }
 }
@@ -342,7 +423,10 @@ export async function waitPastSecond (): Promise<void> {
   await sleep(1000 - (now % 1000) + 50)
 }
 
-/** Starts a real Keystone, set up from scratch in a temporary directory. */
-export async function startKeystone (): Promise<KeystoneServer> {
-  return await KeystoneServer.create()
+/**
+ * Starts a real Keystone, set up from scratch in a temporary directory; with
+ * `tls`, served over HTTPS (see {@link KeystoneServer.tls}).
+ */
+export async function startKeystone (options: { tls?: boolean } = {}): Promise<KeystoneServer> {
+  return await KeystoneServer.create(options)
 }

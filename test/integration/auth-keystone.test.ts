@@ -82,6 +82,8 @@ describe('Keystone authentication and policy, against a real Keystone', { skip }
       projectName: keystone.service.project,
       userDomainName: 'Default',
       projectDomainName: 'Default',
+      userDomainId: '',
+      projectDomainId: '',
       regionName: 'RegionOne',
       interface: 'internal',
       serviceTokenRoles: ['service'],
@@ -117,6 +119,50 @@ describe('Keystone authentication and policy, against a real Keystone', { skip }
       const res = await send(app, method, url, { token, body })
       assert.equal(res.status, ok, `${method}: ${JSON.stringify(res.body)}`)
     }
+  })
+
+  it('authenticates its service user by user_domain_id and project_domain_id, which win over the domain names', async (t) => {
+    const app = await keystoneApp(t, {
+      SCOPEKEEPER_KEYSTONE_AUTHTOKEN_USER_DOMAIN_ID: 'default',
+      SCOPEKEEPER_KEYSTONE_AUTHTOKEN_PROJECT_DOMAIN_ID: 'default',
+      // Names Keystone does not know: only the ids can make this work.
+      SCOPEKEEPER_KEYSTONE_AUTHTOKEN_USER_DOMAIN_NAME: 'NoSuchDomain',
+      SCOPEKEEPER_KEYSTONE_AUTHTOKEN_PROJECT_DOMAIN_NAME: 'NoSuchDomain',
+    })
+    const res = await send(app, 'GET', '/v2/scope', { token: await keystone.token(keystone.admin) })
+    assert.equal(res.status, 404, JSON.stringify(res.body))
+    const { auth, logged } = directAuth({ userDomainId: 'nosuchdomain', projectDomainId: 'default' })
+    await assert.rejects(auth.authenticate({ 'x-auth-token': await keystone.token(keystone.admin) }), (e: ScopeKeeperError) => e.code === 'IDENTITY_UNAVAILABLE')
+    assert.ok(logged.some((l) => /refused scopekeeper's service credentials .*username scopekeeper in domain id nosuchdomain, password, project_name service in domain id default/.test(l)), logged.join('\n'))
+  })
+
+  it("serves with nothing but kolla-ansible's [keystone_authtoken]: domain ids, no domain names, memcache settings ignored", async (t) => {
+    const conf = join(tempDir(t), 'cloudkitty.conf')
+    writeFileSync(conf, [
+      '[keystone_authtoken]',
+      'service_type = rating',
+      `www_authenticate_uri = ${keystone.url}`,
+      `auth_url = ${keystone.url}`,
+      'auth_type = password',
+      'project_domain_id = default',
+      'user_domain_id = default',
+      'project_name = service',
+      `username = ${keystone.service.name}`,
+      `password = ${keystone.service.password}`,
+      'region_name = RegionOne',
+      'cafile = ',
+      '',
+      'memcache_security_strategy = ENCRYPT',
+      'memcache_secret_key = s3cr#t;key',
+      'memcached_servers = 127.0.0.1:1,127.0.0.1:2',
+      '',
+    ].join('\n'))
+    // Only the file: none of keystone.authEnv(). (The test helper asks for
+    // noauth unless told, so auth_strategy comes from the environment.)
+    const { app } = await buildTestApp(t, { env: { SCOPEKEEPER_CONFIG: conf, SCOPEKEEPER_DEFAULT_AUTH_STRATEGY: 'keystone' } })
+    assert.equal((await send(app, 'GET', '/v2/scope')).status, 401)
+    assert.equal((await send(app, 'POST', '/v2/scope', { token: await keystone.token(keystone.admin), body: { scope_id: 'ks-kolla' } })).status, 200)
+    assert.equal((await send(app, 'GET', '/v2/scope?scope_id=ks-kolla', { token: await keystone.token(keystone.member) })).status, 403)
   })
 
   it('forbids a member token on all four verbs (403)', async (t) => {

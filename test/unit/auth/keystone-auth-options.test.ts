@@ -35,7 +35,53 @@ memcached_servers = 127.0.0.1:11211
 policy_file = /etc/cloudkitty/policy.yaml
 `
 
+// [keystone_authtoken] as kolla-ansible renders it (ansible/roles/cloudkitty/
+// templates/cloudkitty.conf.j2), with TLS off (`cafile = `), plus the other
+// keystonemiddleware options (auth_token/_opts.py) a deployment may carry.
+const KOLLA_CONF = `
+[keystone_authtoken]
+service_type = rating
+www_authenticate_uri = http://10.0.0.10:5000
+auth_url = http://10.0.0.10:5000
+auth_type = password
+project_domain_id = default
+user_domain_id = default
+project_name = service
+username = cloudkitty
+password = s3cret
+region_name = RegionOne
+cafile =
+
+memcache_security_strategy = ENCRYPT
+memcache_secret_key = 0123456789abcdef
+memcached_servers = 10.0.0.11:11211,10.0.0.12:11211
+memcache_pool_dead_retry = 300
+memcache_pool_maxsize = 10
+memcache_pool_socket_timeout = 3
+memcache_pool_unused_timeout = 60
+memcache_pool_conn_get_timeout = 10
+memcache_use_advanced_pool = True
+delay_auth_decision = False
+include_service_catalog = True
+enforce_token_bind = permissive
+http_request_max_retries = 3
+auth_version = v3
+service_token_roles_required = True
+`
+
 describe('Keystone settings', () => {
+  it("reads kolla-ansible's [keystone_authtoken]: domain ids, an empty cafile, and the keystonemiddleware options it does not use ignored", (t) => {
+    const config = loadConfig({ file: confFile(t, KOLLA_CONF), env: {} })
+    const options = keystoneAuthOptions(config.keystone)
+    assert.equal(options.userDomainId, 'default')
+    assert.equal(options.projectDomainId, 'default')
+    // The names keep their defaults; the ids win over them when Keystone is asked.
+    assert.equal(options.userDomainName, 'Default')
+    assert.equal(options.tls, undefined)
+    assert.equal(options.serviceTokenRolesRequired, true)
+    assert.equal(options.username, 'cloudkitty')
+  })
+
   it("reads auth_strategy = keystone and [keystone_authtoken] from a cloudkitty.conf", (t) => {
     const config = loadConfig({ file: confFile(t, CLOUDKITTY_CONF), env: {} })
     assert.equal(config.auth.strategy, 'keystone')
