@@ -88,7 +88,7 @@ export function redisLockSettings (url: ToozUrl): RedisLockSettings {
   const client: RedisOptions = {
     db: intOption(options, 'db', 0),
     ...(url.password !== undefined && url.password !== '' ? { password: url.password } : {}),
-    ...(socketTimeoutMs > 0 ? { connectTimeout: socketTimeoutMs, commandTimeout: socketTimeoutMs } : {}),
+    ...(socketTimeoutMs > 0 ? { connectTimeout: socketTimeoutMs, socketTimeout: socketTimeoutMs } : {}),
   }
   if (url.hostname === undefined) {
     if (url.path === '') throw new ToozUrlError('tooz expects a Unix socket path in the URL when it names no host')
