@@ -5,11 +5,16 @@
 # Keystone 22 (python3-keystone, served by uwsgi-plugin-python3) for the
 # authentication tests. Not the `keystone` package: it configures and starts
 # a system service; the tests run their own Keystone on loopback
-# (test/helpers/keystone-server.ts). Idempotent: does nothing when all are
-# already there. Run as root (or through sudo) on Debian 12.
+# (test/helpers/keystone-server.ts). A real tooz 3.1 client with its
+# MySQL, PostgreSQL and Redis drivers (python3-tooz, python3-pymysql,
+# python3-psycopg2, python3-redis), and CloudKitty itself (python3-cloudkitty)
+# for its lock names, so the coordination tests take CloudKitty's processing
+# lock as its processor does (test/helpers/tooz-holder.py). Idempotent: does
+# nothing when all are already there. Run as root (or through sudo) on
+# Debian 12.
 set -eu
 
-PACKAGES="python3-cloudkittyclient python3-openstackclient python3-keystone uwsgi-plugin-python3"
+PACKAGES="python3-cloudkittyclient python3-openstackclient python3-keystone uwsgi-plugin-python3 python3-tooz python3-pymysql python3-psycopg2 python3-redis python3-cloudkitty"
 
 have_all() {
   [ -x /usr/bin/cloudkitty ] &&
@@ -17,7 +22,8 @@ have_all() {
     [ -x /usr/bin/keystone-manage ] &&
     [ -x /usr/bin/keystone-wsgi-public ] &&
     [ -x /usr/bin/uwsgi_python3 ] &&
-    /usr/bin/python3 -c 'import cloudkittyclient, openstackclient, keystone' >/dev/null 2>&1
+    /usr/bin/python3 -c 'import cloudkittyclient, openstackclient, keystone' >/dev/null 2>&1 &&
+    /usr/bin/python3 -c 'import tooz.coordination, pymysql, psycopg2, redis, cloudkitty.orchestrator' >/dev/null 2>&1
 }
 
 if have_all; then
@@ -41,7 +47,7 @@ $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recomme
 end=$(date +%s)
 
 if ! have_all; then
-  echo "setup-system-packages: installed $PACKAGES but cloudkitty, openstack or Keystone are still missing" >&2
+  echo "setup-system-packages: installed $PACKAGES but cloudkitty, openstack, Keystone, tooz or CloudKitty are still missing" >&2
   exit 1
 fi
 echo "setup-system-packages: installed $PACKAGES in $((end - start)) s"
