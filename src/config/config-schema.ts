@@ -68,6 +68,8 @@ export interface Setting {
   /** The `serve` flag that sets it, if any. */
   flag?: string
   default: string | number | boolean
+  /** Holds a credential (oslo.config's `secret=True`): its value is never shown in a message. */
+  secret?: boolean
   /** Turns a raw string into the typed value; throws a message on a bad one. */
   parse: (raw: string) => string | number | boolean
   description: string
@@ -138,7 +140,7 @@ function oneOf (...values: string[]) {
 export const SETTINGS: Setting[] = [
   { path: 'api.host', section: 'api', key: 'host_ip', env: 'SCOPEKEEPER_API_HOST_IP', flag: 'host', default: '127.0.0.1', parse: text(255), description: 'Address the API listens on.' },
   { path: 'api.port', section: 'api', key: 'port', env: 'SCOPEKEEPER_API_PORT', flag: 'port', default: 8889, parse: integer(0, 65535), description: "Port the API listens on (CloudKitty's)." },
-  { path: 'database.url', section: 'database', key: 'connection', env: 'SCOPEKEEPER_DATABASE_URL', flag: 'database', default: 'sqlite:///data/scopekeeper.sqlite', parse: text(4096), description: 'Database URL; SQLAlchemy forms as in cloudkitty.conf (sqlite:////abs/path, postgresql+psycopg2://…, mysql+pymysql://…).' },
+  { path: 'database.url', section: 'database', key: 'connection', env: 'SCOPEKEEPER_DATABASE_URL', flag: 'database', secret: true, default: 'sqlite:///data/scopekeeper.sqlite', parse: text(4096), description: 'Database URL; SQLAlchemy forms as in cloudkitty.conf (sqlite:////abs/path, postgresql+psycopg2://…, mysql+pymysql://…).' },
   { path: 'database.maxPoolSize', section: 'database', key: 'max_pool_size', env: 'SCOPEKEEPER_DATABASE_MAX_POOL_SIZE', default: 5, parse: integer(1, 1000), description: 'Connections per process (PostgreSQL, MySQL); oslo.db\'s name.' },
   { path: 'database.poolTimeout', section: 'database', key: 'pool_timeout', env: 'SCOPEKEEPER_DATABASE_POOL_TIMEOUT', default: 10, parse: positiveNumber, description: 'Seconds a request waits for a free connection before a 503; oslo.db\'s name.' },
   { path: 'database.connectTimeout', section: 'database', key: 'connect_timeout', env: 'SCOPEKEEPER_DATABASE_CONNECT_TIMEOUT', default: 5, parse: positiveNumber, description: 'Seconds to open a connection.' },
@@ -151,7 +153,7 @@ export const SETTINGS: Setting[] = [
   { path: 'keystone.authUrl', section: 'keystone_authtoken', key: 'auth_url', env: 'SCOPEKEEPER_KEYSTONE_AUTHTOKEN_AUTH_URL', default: '', parse: optionalHttpUrl, description: "Keystone URL where scopekeeper gets its own token (required with keystone)." },
   { path: 'keystone.authType', section: 'keystone_authtoken', key: 'auth_type', env: 'SCOPEKEEPER_KEYSTONE_AUTHTOKEN_AUTH_TYPE', default: 'password', parse: oneOf('password'), description: 'How scopekeeper authenticates to Keystone: password.' },
   { path: 'keystone.username', section: 'keystone_authtoken', key: 'username', env: 'SCOPEKEEPER_KEYSTONE_AUTHTOKEN_USERNAME', default: '', parse: optionalText(255), description: 'Service user (required with keystone).' },
-  { path: 'keystone.password', section: 'keystone_authtoken', key: 'password', env: 'SCOPEKEEPER_KEYSTONE_AUTHTOKEN_PASSWORD', default: '', parse: optionalText(4096), description: "Service user's password (required with keystone)." },
+  { path: 'keystone.password', section: 'keystone_authtoken', key: 'password', env: 'SCOPEKEEPER_KEYSTONE_AUTHTOKEN_PASSWORD', secret: true, default: '', parse: optionalText(4096), description: "Service user's password (required with keystone)." },
   { path: 'keystone.projectName', section: 'keystone_authtoken', key: 'project_name', env: 'SCOPEKEEPER_KEYSTONE_AUTHTOKEN_PROJECT_NAME', default: '', parse: optionalText(255), description: "Service user's project, usually service (required with keystone)." },
   { path: 'keystone.userDomainName', section: 'keystone_authtoken', key: 'user_domain_name', env: 'SCOPEKEEPER_KEYSTONE_AUTHTOKEN_USER_DOMAIN_NAME', default: 'Default', parse: text(255), description: "Service user's domain." },
   { path: 'keystone.projectDomainName', section: 'keystone_authtoken', key: 'project_domain_name', env: 'SCOPEKEEPER_KEYSTONE_AUTHTOKEN_PROJECT_DOMAIN_NAME', default: 'Default', parse: text(255), description: "Service project's domain." },
@@ -174,11 +176,11 @@ export const SETTINGS: Setting[] = [
   { path: 'collect.collector', section: 'collect', key: 'collector', env: 'SCOPEKEEPER_COLLECT_COLLECTOR', default: 'gnocchi', parse: text(40), description: 'collector of a scope created without one.' },
   { path: 'collect.scopeKey', section: 'collect', key: 'scope_key', env: 'SCOPEKEEPER_COLLECT_SCOPE_KEY', default: 'project_id', parse: text(40), description: 'scope_key of a scope created without one.' },
   { path: 'fetcher.backend', section: 'fetcher', key: 'backend', env: 'SCOPEKEEPER_FETCHER_BACKEND', default: 'keystone', parse: text(40), description: 'fetcher of a scope created without one.' },
-  { path: 'orchestrator.coordinationUrl', section: 'orchestrator', key: 'coordination_url', env: 'SCOPEKEEPER_ORCHESTRATOR_COORDINATION_URL', flag: 'coordinationUrl', default: 'file:///var/lib/cloudkitty/locks', parse: text(4096), description: "tooz URL where CloudKitty's processors take each scope's processing lock; resets take the same lock (file://, mysql://, postgresql://, redis://)." },
+  { path: 'orchestrator.coordinationUrl', section: 'orchestrator', key: 'coordination_url', env: 'SCOPEKEEPER_ORCHESTRATOR_COORDINATION_URL', flag: 'coordinationUrl', secret: true, default: 'file:///var/lib/cloudkitty/locks', parse: text(4096), description: "tooz URL where CloudKitty's processors take each scope's processing lock; resets take the same lock (file://, mysql://, postgresql://, redis://)." },
   { path: 'reset.worker', section: 'reset', key: 'worker', env: 'SCOPEKEEPER_RESET_WORKER', flag: 'worker', default: true, parse: boolean, description: 'Run the reset worker inside `serve` (--no-worker turns it off).' },
   { path: 'reset.concurrency', section: 'reset', key: 'concurrency', env: 'SCOPEKEEPER_RESET_CONCURRENCY', flag: 'concurrency', default: 1, parse: integer(1, 64), description: 'Reset jobs one worker process works on at once.' },
   { path: 'reset.dispatcher', section: 'reset', key: 'dispatcher', env: 'SCOPEKEEPER_RESET_DISPATCHER', default: 'local', parse: oneOf('local', 'oslo_messaging'), description: "local: apply resets here; oslo_messaging: cast CloudKitty's reset_state to its processors over RabbitMQ." },
-  { path: 'messaging.transportUrl', section: 'DEFAULT', key: 'transport_url', env: 'SCOPEKEEPER_DEFAULT_TRANSPORT_URL', default: 'rabbit://guest:guest@127.0.0.1:5672/', parse: text(4096), description: 'oslo.messaging transport URL of the RabbitMQ CloudKitty listens on.' },
+  { path: 'messaging.transportUrl', section: 'DEFAULT', key: 'transport_url', env: 'SCOPEKEEPER_DEFAULT_TRANSPORT_URL', secret: true, default: 'rabbit://guest:guest@127.0.0.1:5672/', parse: text(4096), description: 'oslo.messaging transport URL of the RabbitMQ CloudKitty listens on.' },
   { path: 'messaging.controlExchange', section: 'DEFAULT', key: 'control_exchange', env: 'SCOPEKEEPER_DEFAULT_CONTROL_EXCHANGE', default: 'cloudkitty', parse: text(255), description: "Exchange of the cast (CloudKitty sets oslo.messaging's control exchange to cloudkitty)." },
   { path: 'messaging.topic', section: 'reset', key: 'topic', env: 'SCOPEKEEPER_RESET_TOPIC', default: 'cloudkitty', parse: text(255), description: 'Routing key of the cast: cloudkitty reaches any processor, cloudkitty.<host> one.' },
   { path: 'reset.pollInterval', section: 'reset', key: 'poll_interval', env: 'SCOPEKEEPER_RESET_POLL_INTERVAL', default: 0.5, parse: positiveNumber, description: 'Seconds between looks at the reset queue when it is empty.' },

@@ -106,7 +106,9 @@ export function loadConfig (sources: ConfigSources = {}): Config {
       try {
         value = setting.parse(String(raw))
       } catch (error) {
-        throw new ConfigError(`Invalid value '${String(raw)}' for [${setting.section}] ${setting.key} (from ${where}): ${(error as Error).message}`)
+        // A secret's value never reaches a message, not even a wrong one.
+        const shown = setting.secret === true ? '' : ` '${String(raw)}'`
+        throw new ConfigError(`Invalid value${shown} for [${setting.section}] ${setting.key} (from ${where}): ${(error as Error).message}`)
       }
     }
     const [group, name] = setting.path.split('.')

@@ -94,6 +94,17 @@ describe('loadConfig', () => {
     assert.throws(() => loadConfig({ file, env: {} }), (e: Error) => /\[collect\] period/.test(e.message) && e.message.includes(file))
   })
 
+  it("never shows a secret setting's value in its error, whatever the source", (t) => {
+    const long = 'x'.repeat(5000)
+    for (const [section, key, env] of [['database', 'connection', 'SCOPEKEEPER_DATABASE_URL'], ['keystone_authtoken', 'password', 'SCOPEKEEPER_KEYSTONE_AUTHTOKEN_PASSWORD'],
+      ['DEFAULT', 'transport_url', 'SCOPEKEEPER_DEFAULT_TRANSPORT_URL'], ['orchestrator', 'coordination_url', 'SCOPEKEEPER_ORCHESTRATOR_COORDINATION_URL']]) {
+      const secret = `S3cr#t;${long}`
+      for (const sources of [{ file: confFile(t, `[${section}]\n${key} = ${secret}\n`), env: {} }, { env: { [env]: secret } }]) {
+        assert.throws(() => loadConfig(sources), (e: Error) => e instanceof ConfigError && e.message.includes(`[${section}] ${key}`) && !e.message.includes('S3cr#t'), `${section} ${key}`)
+      }
+    }
+  })
+
   it('accepts noauth and keystone as auth strategies, and refuses others clearly', (t) => {
     assert.equal(loadConfig({ file: confFile(t, '[DEFAULT]\nauth_strategy = keystone\n'), env: {} }).auth.strategy, 'keystone')
     assert.throws(() => loadConfig({ file: confFile(t, '[DEFAULT]\nauth_strategy = ldap\n'), env: {} }), /\[DEFAULT\] auth_strategy .*must be one of: noauth, keystone/)
