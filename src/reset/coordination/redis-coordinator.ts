@@ -146,12 +146,14 @@ export function redisLockSettings (url: ToozUrl): RedisLockSettings {
 export class RedisCoordinator implements Coordinator {
   private readonly client: RedisClient
   private readonly holders = new Set<() => Promise<void>>()
+  private connectionError: Error | undefined
 
   constructor (private readonly settings: RedisLockSettings, readonly description: string) {
     const { Redis } = require('ioredis') as typeof import('ioredis')
     this.client = new Redis({ ...settings.client, lazyConnect: true, maxRetriesPerRequest: 1 })
     // Connection errors reject the commands waiting on them; without a listener ioredis prints each one.
-    this.client.on('error', () => {})
+    this.client.on('error', (error: Error) => { this.connectionError = error })
+    this.client.on('ready', () => { this.connectionError = undefined })
     this.client.defineCommand('toozRelease', { numberOfKeys: 1, lua: LUA_RELEASE_SCRIPT })
     this.client.defineCommand('toozReacquire', { numberOfKeys: 1, lua: LUA_REACQUIRE_SCRIPT })
   }
@@ -189,7 +191,8 @@ export class RedisCoordinator implements Coordinator {
     } catch (error) {
       // Some SETs may have landed: only keys that still hold our token go.
       await releaseKeys(keys).catch(() => {})
-      throw error
+      // ioredis gives up with MaxRetriesPerRequestError; the cause is the connection's error.
+      throw (error as Error).name === 'MaxRetriesPerRequestError' && this.connectionError !== undefined ? this.connectionError : error
     }
     const takenKeys = keys.filter((_, i) => results![i][1] === 'OK')
     const held = new Set(unique.filter((_, i) => results![i][1] === 'OK'))
