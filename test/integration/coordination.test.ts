@@ -152,6 +152,18 @@ for (const backend of ['file', 'mysql', 'postgresql', 'redis'] as const) {
   })
 }
 
+describe('a backend that cannot be reached', () => {
+  it('rejects tryLock on MariaDB, PostgreSQL, Redis and a missing Redis socket', async (t) => {
+    const dir = mkdtempSync(join(scratch, 'unreachable-'))
+    // A Unix socket path where nothing listens, and a loopback port where nothing does.
+    for (const url of ['mysql://root@127.0.0.1:1/test', 'postgresql://postgres@127.0.0.1:1/test', 'redis://127.0.0.1:1', `redis://${join(dir, 'none.sock')}`]) {
+      const coordinator = openCoordinator(url)
+      deferCleanup(t, async () => { await coordinator.close() })
+      await assert.rejects(coordinator.tryLock([lockName()]), /ECONNREFUSED|ENOENT|connect/i, url)
+    }
+  })
+})
+
 describe('file: the lock file as fasteners takes it', () => {
   it('makes the directory and locks DIR/<name>', async (t) => {
     const s = await setUp(t, 'file')
@@ -186,6 +198,22 @@ describe('mysql: named locks as tooz takes them', () => {
     await locks.release()
     const [[after]] = await connection.query<any[]>('SELECT IS_USED_LOCK(?) AS holder', [n])
     assert.equal(after.holder, null)
+  })
+
+  it('replaces an idle session the server ended meanwhile', async (t) => {
+    const s = await setUp(t, 'mysql')
+    if (s === undefined) return
+    const n = lockName()
+    const first = await s.coordinator.tryLock([n])
+    const connection = await createConnection({ uri: TEST_MARIADB_URL })
+    deferCleanup(t, async () => { await connection.end() })
+    const [[row]] = await connection.query<any[]>('SELECT IS_USED_LOCK(?) AS holder', [n])
+    await first.release()
+    await connection.query(`KILL ${Number(row.holder)}`)
+    const second = await s.coordinator.tryLock([n])
+    assert.deepEqual([...second.held], [n])
+    assert.equal(await s.tooz.try(n), false)
+    await second.release()
   })
 })
 
@@ -239,6 +267,24 @@ describe('postgresql: advisory locks as tooz takes them', () => {
     await another.release()
     await both.release()
     assert.equal(await s.tooz.try(a), true)
+  })
+
+  it('replaces an idle session the server ended meanwhile', async (t) => {
+    const s = await setUp(t, 'postgresql')
+    if (s === undefined) return
+    const n = lockName()
+    const client = new pg.Client({ connectionString: TEST_POSTGRES_URL })
+    await client.connect()
+    deferCleanup(t, async () => { await client.end() })
+    const first = await s.coordinator.tryLock([n])
+    const { rows: [holder] } = await client.query(
+      "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND objid = $2 AND objsubid = 2 AND granted", advisoryKeyOf(n))
+    await first.release()
+    await client.query('SELECT pg_terminate_backend($1)', [holder.pid])
+    const second = await s.coordinator.tryLock([n])
+    assert.deepEqual([...second.held], [n])
+    assert.equal(await s.tooz.try(n), false)
+    await second.release()
   })
 })
 
