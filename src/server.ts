@@ -17,13 +17,28 @@ export interface RunningServer {
   close: () => Promise<void>
 }
 
-/** Opens the configured database with its pool bounds; pool errors are logged, never fatal. */
+/**
+ * Opens the configured database with its pool bounds; pool errors are
+ * logged, never fatal. The first connection (migrate's, at every start) is
+ * retried as oslo.db does, `[database] max_retries` times
+ * `retry_interval` seconds apart (-1: until it succeeds), with one warning
+ * line per failed attempt; a URL or first connection that cannot be used
+ * throws a one-line ConfigError naming `[database] connection`.
+ */
 export function openDatabaseFromConfig (config: Config, logger: Logger): OpenDatabase {
   return openDatabase(config.database.url, {
     poolSize: config.database.maxPoolSize,
     acquireTimeoutMs: config.database.poolTimeout * 1000,
     connectTimeoutMs: config.database.connectTimeout * 1000,
     statementTimeoutMs: config.database.statementTimeout * 1000,
+    connectionRecycleSeconds: config.database.connectionRecycleTime,
+    firstConnection: {
+      maxRetries: config.database.maxRetries,
+      retryIntervalMs: config.database.retryInterval * 1000,
+      onRetry: ({ database, attempt, attempts, reason, retryInSeconds }) => {
+        logger.warn({ database, attempt, attempts: attempts ?? 'unlimited', reason }, `database connection failed; retrying in ${retryInSeconds} s`)
+      },
+    },
   }, (error) => { logger.warn({ err: error }, 'database connection lost; the pool reconnects') })
 }
 
