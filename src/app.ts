@@ -12,7 +12,8 @@ import type { Credentials } from './auth/credentials.ts'
 import { KeystoneAuth, keystoneAuthOptions } from './auth/keystone-auth.ts'
 import { noAuth } from './auth/noauth.ts'
 import type { RuleName } from './auth/policy/default-rules.ts'
-import { buildTarget, loadPolicy } from './auth/policy/policy-enforcer.ts'
+import { loadPolicy, requestedScopes } from './auth/policy/policy-enforcer.ts'
+import type { ScopeAccess } from './auth/policy/scope-access.ts'
 import type { Config } from './config/config-schema.ts'
 import { ScopeKeeperError } from './domain/errors.ts'
 import { ResetJobService } from './domain/reset-job-service.ts'
@@ -22,7 +23,8 @@ import type { OpenDatabase } from './storage/open-database.ts'
 declare module 'fastify' {
   // `public`: served without authentication (version discovery, health, API document).
   interface FastifyContextConfig { rule?: RuleName, public?: boolean }
-  interface FastifyRequest { credentials: Credentials }
+  // `scopeAccess`: which scopes the answer may show, set by the policy check.
+  interface FastifyRequest { credentials: Credentials, scopeAccess: ScopeAccess }
 }
 
 export interface AppDeps {
@@ -70,6 +72,7 @@ export async function buildApp (config: Config, { database, logger, clock }: App
     : noAuth
   app.addHook('onClose', async () => { await authenticator.close?.() })
   app.decorateRequest('credentials')
+  app.decorateRequest('scopeAccess')
   app.addHook('onRequest', async (request) => {
     if (request.routeOptions.config.public === true) return
     request.credentials = await authenticator.authenticate(request.headers)
@@ -78,7 +81,7 @@ export async function buildApp (config: Config, { database, logger, clock }: App
     const rule = request.routeOptions.config.rule
     if (rule === undefined) return
     const input = (request.body ?? request.query) as { scope_id?: unknown } | undefined
-    enforcer.authorize(rule, buildTarget(input?.scope_id, request.credentials), request.credentials)
+    request.scopeAccess = enforcer.authorizeScopes(rule, requestedScopes(request.method, input?.scope_id), request.credentials)
   })
 
   // Routes.

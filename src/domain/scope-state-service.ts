@@ -10,6 +10,16 @@ import { startOfMonth } from './timestamps.ts'
 /** Rows read per query when a list page is large: bounds memory whatever `limit` asks. */
 const LIST_CHUNK = 1000
 
+/**
+ * `filter` narrowed to the scope ids in `visible` (undefined: no narrowing),
+ * or undefined when nothing can match.
+ */
+function visibleFilter (filter: ScopeFilter, visible: readonly string[] | undefined): ScopeFilter | undefined {
+  if (visible === undefined) return filter
+  const scopeIds = filter.scopeIds === undefined ? [...visible] : filter.scopeIds.filter((id) => visible.includes(id))
+  return scopeIds.length === 0 ? undefined : { ...filter, scopeIds }
+}
+
 /** What the service needs from its surroundings. */
 export interface ScopeStateServiceDeps {
   db: Kysely<Database>
@@ -51,11 +61,16 @@ export class ScopeStateService {
   /**
    * Lists matching scope states in creation order, in chunks so that a large
    * `limit` never holds the whole page in memory. Inactive scopes are listed
-   * unless the filter excludes them. Throws SCOPE_NOT_FOUND when the page is
+   * unless the filter excludes them. With `visibleScopeIds` (what the caller
+   * may see; undefined: everything), only states of those scope ids are
+   * matched, in the query itself, so that pages stay full and offsets and
+   * markers count visible rows only. Throws SCOPE_NOT_FOUND when the page is
    * empty, including an offset past the end.
    */
-  async list (filter: ScopeFilter, page: Page): Promise<ScopeListing> {
+  async list (requested: ScopeFilter, page: Page, visibleScopeIds?: readonly string[]): Promise<ScopeListing> {
     const { db, traits } = this.deps
+    const filter = visibleFilter(requested, visibleScopeIds)
+    if (filter === undefined) throw new ScopeKeeperError('SCOPE_NOT_FOUND', 'No resource found for provided filters.')
     const first = await findScopes(db, traits, filter, { limit: Math.min(page.limit, LIST_CHUNK), offset: page.offset, afterId: page.marker })
     if (first.length === 0) throw new ScopeKeeperError('SCOPE_NOT_FOUND', 'No resource found for provided filters.')
     // A short chunk is the last of the matches; a chunk of `limit` rows is the whole page.
@@ -80,8 +95,10 @@ export class ScopeStateService {
    * last one: what a `next` link's marker names. One indexed read, used only
    * for pages too large to have been counted while they were written out.
    */
-  async lastIdOfFullPage (filter: ScopeFilter, page: Page): Promise<number | undefined> {
+  async lastIdOfFullPage (requested: ScopeFilter, page: Page, visibleScopeIds?: readonly string[]): Promise<number | undefined> {
     const { db, traits } = this.deps
+    const filter = visibleFilter(requested, visibleScopeIds)
+    if (filter === undefined) return undefined
     const [row] = await findScopes(db, traits, filter, { limit: 1, offset: page.offset + page.limit - 1, afterId: page.marker })
     return row?.id
   }

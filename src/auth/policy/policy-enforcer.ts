@@ -5,10 +5,26 @@ import { DEFAULT_RULES, type RuleName } from './default-rules.ts'
 import { readPolicyFile } from './policy-file.ts'
 import { check, type PolicyCredentialValues } from './rule-check.ts'
 import { parseRule, referencedRules, RuleSyntaxError, type Rule, type RuleSource } from './rule-parser.ts'
+import { scopeAccess, scopeTarget, type ScopeAccess } from './scope-access.ts'
 
-/** The target every rule is checked against: the same keys for every verb. */
+/**
+ * The target every rule is checked against, the same keys for every verb:
+ * the scope id as `project_id` and as `tenant_id` (see `SCOPE_TARGET_KEYS`
+ * in scope-access.ts).
+ */
 export interface PolicyTarget {
   project_id: string | null
+  tenant_id?: string | null
+}
+
+/**
+ * The scopes a request names, as the policy sees them: `scopeIds` is
+ * undefined when it names none (a listing without `scope_id`, a PUT with
+ * `all_scopes`, a reset job by id); `reads` is true for GET.
+ */
+export interface RequestedScopes {
+  scopeIds: string[] | undefined
+  reads: boolean
 }
 
 /**
@@ -93,9 +109,39 @@ export class PolicyEnforcer {
 
   /** Throws FORBIDDEN unless `credentials` pass `rule` for `target`. */
   authorize (rule: RuleName, target: PolicyTarget, credentials: Credentials): void {
-    if (!this.allows(rule, target, credentials)) {
-      throw new ScopeKeeperError('FORBIDDEN', 'You are not authorized to perform this action')
+    if (!this.allows(rule, target, credentials)) throw forbidden()
+  }
+
+  /**
+   * Authorizes a request on the scopes it names, and says which scopes its
+   * answer may show. Throws FORBIDDEN:
+   * - when it names scopes and `rule` does not pass for each of them (its
+   *   own target each, never their joined list);
+   * - when it names none and writes (PUT `all_scopes`), unless `rule`
+   *   passes for every scope: a reset of all scopes by someone allowed
+   *   only their own would reset everyone's;
+   * - when it names none, reads, and `rule` passes for no scope at all (the
+   *   default `role:admin` for a member), as CloudKitty answers.
+   *
+   * Otherwise returns the scopes the answer may show: all, or those
+   * {@link scopeAccess} derives from the rule plus the named ones, which
+   * passed. CloudKitty instead checks a request that names no scope against
+   * the caller's own project and then lists every project's scopes; see
+   * the README's "Policy".
+   */
+  authorizeScopes (rule: RuleName, requested: RequestedScopes, credentials: Credentials): ScopeAccess {
+    const compiled = this.rules.get(rule)
+    if (compiled === undefined) throw forbidden()
+    const access = scopeAccess(compiled, policyValues(credentials), this.rules)
+    const named = requested.scopeIds
+    if (named !== undefined && named.length > 0) {
+      if (access.all) return access
+      if (!named.every((id) => this.allows(rule, scopeTarget(id), credentials))) throw forbidden()
+      return { all: false, scopeIds: [...new Set([...access.scopeIds, ...named])] }
     }
+    if (!requested.reads && !access.all) throw forbidden()
+    if (!access.all && access.scopeIds.length === 0) throw forbidden()
+    return access
   }
 
   /** Whether `credentials` pass the rule `name` for `target`; an unknown name denies. */
@@ -126,11 +172,22 @@ export function loadPolicy (file: string): PolicyEnforcer {
   return new PolicyEnforcer(readPolicyFile(file), `policy file ${file}`)
 }
 
+function forbidden (): ScopeKeeperError {
+  return new ScopeKeeperError('FORBIDDEN', 'You are not authorized to perform this action')
+}
+
 /**
- * The one policy target, for every verb: the scope id(s) the request names
- * (joined with commas when several), else the caller's own project.
+ * The scopes a request names, from its validated `scope_id`: GET and PUT
+ * take filters, a list of strings each possibly comma-separated (as
+ * `scope-wire.ts` splits them), while PATCH and POST name exactly one scope,
+ * whose id is taken whole (`a,b` is one id there).
  */
-export function buildTarget (scopeIds: unknown, credentials: Credentials): PolicyTarget {
-  const ids = Array.isArray(scopeIds) ? scopeIds.map(String).join(',') : typeof scopeIds === 'string' ? scopeIds : undefined
-  return { project_id: ids ?? credentials.projectId }
+export function requestedScopes (method: string, scopeId: unknown): RequestedScopes {
+  const reads = method === 'GET' || method === 'HEAD'
+  const isFilter = reads || method === 'PUT'
+  let scopeIds: string[] | undefined
+  if (typeof scopeId === 'string') scopeIds = isFilter ? scopeId.split(',') : [scopeId]
+  else if (Array.isArray(scopeId)) scopeIds = scopeId.map(String).flatMap((v) => isFilter ? v.split(',') : [v])
+  scopeIds = scopeIds?.filter((v) => v !== '')
+  return { scopeIds, reads }
 }

@@ -16,7 +16,7 @@ export type PolicyCredentialValues = Readonly<Record<string, unknown>>
  * does: those never match (oslo.policy would compare the text 'None', so a
  * null project in the target would match a caller without a project).
  */
-function pythonText (value: unknown): string | undefined {
+export function pythonText (value: unknown): string | undefined {
   if (typeof value === 'string') return value
   if (typeof value === 'boolean') return value ? 'True' : 'False'
   if (typeof value === 'bigint') return String(value)

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Static } from 'typebox'
+import { visibleScopeIds } from '../../../auth/policy/scope-access.ts'
 import type { ScopeStateService } from '../../../domain/scope-state-service.ts'
 import {
   AcceptedReply, CreateScopeBody, ErrorReply, ListScopesQuery, PatchScopeBody, ResetScopesBody,
@@ -20,9 +21,11 @@ export function registerScopeRoutes (parent: FastifyInstance, scopes: ScopeState
     config: { rule: 'scope:get_state' },
   }, async (req, reply) => {
     const { filter, page } = listQueryFromWire(req.query)
-    const list = await listToJson(await scopes.list(filter, page))
+    // Only the scopes the policy lets the caller see (an owner rule: their project's).
+    const visible = visibleScopeIds(req.scopeAccess)
+    const list = await listToJson(await scopes.list(filter, page, visible))
     // A full page may continue: point at the next one (OpenStack's marker paging).
-    const lastId = list.count === undefined ? await scopes.lastIdOfFullPage(filter, page) : list.count === page.limit ? list.lastId : undefined
+    const lastId = list.count === undefined ? await scopes.lastIdOfFullPage(filter, page, visible) : list.count === page.limit ? list.lastId : undefined
     if (lastId !== undefined) reply.header('link', nextLink(req.url.split('?')[0], req.query, lastId, page.limit))
     // Already JSON text (or a stream of it): Fastify sends it as is.
     return await reply.type('application/json').send(list.body as unknown as Static<typeof ScopeStateListReply>)

@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { describe, it, type TestContext } from 'node:test'
 import type { Credentials } from '../../../../src/auth/credentials.ts'
 import { SCOPE_RULES, type RuleName } from '../../../../src/auth/policy/default-rules.ts'
-import { buildTarget, loadPolicy, PolicyEnforcer, policyValues } from '../../../../src/auth/policy/policy-enforcer.ts'
+import { loadPolicy, PolicyEnforcer, policyValues, requestedScopes } from '../../../../src/auth/policy/policy-enforcer.ts'
 import { ConfigError } from '../../../../src/config/load-config.ts'
 import { ScopeKeeperError } from '../../../../src/domain/errors.ts'
 
@@ -116,13 +116,65 @@ describe('loadPolicy', () => {
   })
 })
 
-describe('buildTarget', () => {
-  it('builds the same target for every verb: the scope ids asked for, else the caller\'s project', () => {
-    assert.deepEqual(buildTarget('p1', MEMBER), { project_id: 'p1' })
-    assert.deepEqual(buildTarget('p1,p2', MEMBER), { project_id: 'p1,p2' })
-    assert.deepEqual(buildTarget(['p1', 'p2'], MEMBER), { project_id: 'p1,p2' })
-    assert.deepEqual(buildTarget(undefined, MEMBER), { project_id: 'p-demo' })
-    assert.deepEqual(buildTarget(undefined, { ...MEMBER, projectId: null }), { project_id: null })
+describe('requestedScopes', () => {
+  it('splits the filters of GET and PUT on commas, and takes the one scope of PATCH and POST whole', () => {
+    assert.deepEqual(requestedScopes('GET', ['p1', 'p2,p3']), { scopeIds: ['p1', 'p2', 'p3'], reads: true })
+    assert.deepEqual(requestedScopes('PUT', 'p1,p2'), { scopeIds: ['p1', 'p2'], reads: false })
+    assert.deepEqual(requestedScopes('PUT', ['p1', 'p2']), { scopeIds: ['p1', 'p2'], reads: false })
+    assert.deepEqual(requestedScopes('PATCH', 'p1,p2'), { scopeIds: ['p1,p2'], reads: false })
+    assert.deepEqual(requestedScopes('POST', 'p1'), { scopeIds: ['p1'], reads: false })
+    assert.deepEqual(requestedScopes('GET', undefined), { scopeIds: undefined, reads: true })
+    assert.deepEqual(requestedScopes('PUT', undefined), { scopeIds: undefined, reads: false })
+    assert.deepEqual(requestedScopes('GET', [',']), { scopeIds: [], reads: true })
+  })
+})
+
+describe('authorizeScopes', () => {
+  const owner = new PolicyEnforcer({
+    'scope:get_state': 'role:admin or project_id:%(project_id)s',
+    'scope:reset_state': 'role:admin or project_id:%(project_id)s',
+    'scope:patch_state': 'role:admin or project_id:%(tenant_id)s',
+  })
+  const reads = (scopeIds?: string[]) => ({ scopeIds, reads: true })
+  const writes = (scopeIds?: string[]) => ({ scopeIds, reads: false })
+
+  it('gives an admin every scope, whether the request names scopes or not', () => {
+    for (const requested of [reads(), reads(['p-other']), writes(), writes(['p-other'])]) {
+      assert.deepEqual(owner.authorizeScopes('scope:get_state', requested, ADMIN), { all: true })
+    }
+  })
+
+  it("narrows an owner's listing without scope_id to their project, instead of CloudKitty's every scope", () => {
+    assert.deepEqual(owner.authorizeScopes('scope:get_state', reads(), MEMBER), { all: false, scopeIds: ['p-demo'] })
+    assert.deepEqual(owner.authorizeScopes('scope:get_state', reads(['p-demo']), MEMBER), { all: false, scopeIds: ['p-demo'] })
+  })
+
+  it('forbids an owner any named scope that is not theirs, even among theirs', () => {
+    assert.throws(() => owner.authorizeScopes('scope:get_state', reads(['p-other']), MEMBER), isForbidden)
+    assert.throws(() => owner.authorizeScopes('scope:get_state', reads(['p-demo', 'p-other']), MEMBER), isForbidden)
+    assert.throws(() => owner.authorizeScopes('scope:reset_state', writes(['p-other']), MEMBER), isForbidden)
+    assert.throws(() => owner.authorizeScopes('scope:patch_state', writes(['p-demo,p-demo']), MEMBER), isForbidden)
+    assert.deepEqual(owner.authorizeScopes('scope:patch_state', writes(['p-demo']), MEMBER), { all: false, scopeIds: ['p-demo'] })
+  })
+
+  it('forbids a write that names no scope (PUT all_scopes) unless the rule passes for every scope', () => {
+    assert.throws(() => owner.authorizeScopes('scope:reset_state', writes(), MEMBER), isForbidden)
+    assert.throws(() => owner.authorizeScopes('scope:reset_state', writes([]), MEMBER), isForbidden)
+    assert.deepEqual(new PolicyEnforcer({ 'scope:reset_state': '@' }).authorizeScopes('scope:reset_state', writes(), MEMBER), { all: true })
+  })
+
+  it('forbids, as before, a read under a rule that passes for no scope (the default role:admin for a member)', () => {
+    assert.throws(() => new PolicyEnforcer().authorizeScopes('scope:get_state', reads(), MEMBER), isForbidden)
+    assert.throws(() => owner.authorizeScopes('scope:get_state', reads(), { ...MEMBER, projectId: null }), isForbidden)
+  })
+
+  it('keeps the named scopes that passed visible when the derived set is narrower than the rule', () => {
+    const allButOwn = new PolicyEnforcer({ 'scope:get_state': 'not project_id:%(project_id)s' })
+    const unnamed = allButOwn.authorizeScopes('scope:get_state', reads(), MEMBER)
+    assert.ok(!unnamed.all && !unnamed.scopeIds.includes('p-demo') && !unnamed.scopeIds.includes('p-x'))
+    const named = allButOwn.authorizeScopes('scope:get_state', reads(['p-x', 'p-y']), MEMBER)
+    assert.ok(!named.all && named.scopeIds.includes('p-x') && named.scopeIds.includes('p-y') && !named.scopeIds.includes('p-demo'))
+    assert.throws(() => allButOwn.authorizeScopes('scope:get_state', reads(['p-demo']), MEMBER), isForbidden)
   })
 })
 
