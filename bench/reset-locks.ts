@@ -6,7 +6,7 @@
  * would cost if it ignored CloudKitty's processor). All variants run on one
  * seeded SQLite database in one run, interleaved round by round.
  *
- *   npm run bench:locks -- --scopes 100000 --rounds 2
+ *   npm run bench:locks -- --scopes 100000 --rounds 3
  *   node --import tsx bench/reset-locks.ts --backends none,file,mysql,postgresql,redis
  */
 import { mkdtempSync, rmSync } from 'node:fs'

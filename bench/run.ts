@@ -101,7 +101,7 @@ async function runEngine (engine: string): Promise<Row[]> {
       console.error(`${engine}: seeded ${size} scopes in ${seconds.toFixed(1)} s`)
       const port = await freePort()
       // Production settings: info logs (to /dev/null here), the in-process worker on.
-      const server = spawn(process.execPath, [BIN, 'serve', '--auth', 'noauth', '--port', String(port), '--database', url], { stdio: 'ignore', env: { ...process.env, SCOPEKEEPER_RESET_POLL_INTERVAL: '0.1' } })
+      const server = spawn(process.execPath, [BIN, 'serve', '--auth', 'noauth', '--port', String(port), '--database', url], { stdio: 'ignore', env: { ...process.env, SCOPEKEEPER_RESET_POLL_INTERVAL: '0.1', SCOPEKEEPER_ORCHESTRATOR_COORDINATION_URL: `file://${join(tmpdir(), 'sk-bench-locks')}` } })
       const base = `http://127.0.0.1:${port}`
       for (let i = 0; i < 200; i++) { try { if ((await fetch(`${base}/healthz`)).ok) break } catch {} await new Promise((r) => setTimeout(r, 100)) }
       let peakRss = 0

@@ -9,6 +9,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { createServer } from 'node:http'
+import { tmpdir } from 'node:os'
 import { parseArgs } from 'node:util'
 import { createConnection } from 'mysql2/promise'
 import pg from 'pg'
@@ -69,7 +70,7 @@ try {
     const res = await fetch(`${base}/v2/scope`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ all_scopes: true, state, ...(collector === undefined ? {} : { collector }) }) })
     if (res.status !== 202) throw new Error(`PUT answered ${res.status}`)
   }
-  const env = { ...process.env, SCOPEKEEPER_LOG_LEVEL: 'warn', SCOPEKEEPER_RESET_LEASE_SECONDS: '2', SCOPEKEEPER_RESET_POLL_INTERVAL: '0.1' }
+  const env = { ...process.env, SCOPEKEEPER_LOG_LEVEL: 'warn', SCOPEKEEPER_RESET_LEASE_SECONDS: '2', SCOPEKEEPER_RESET_POLL_INTERVAL: '0.1', SCOPEKEEPER_ORCHESTRATOR_COORDINATION_URL: `file://${tmpdir()}/sk-crash-locks` }
   const spawnWorker = (): ChildProcess => spawn(process.execPath, [BIN, 'worker', '--database', url, '--concurrency', '2'], { env, stdio: 'ignore' })
   const workers = Array.from({ length: WORKERS }, spawnWorker)
   const started = Date.now()
