@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely'
+import { sql, type ExpressionBuilder, type Kysely } from 'kysely'
 import type { ScopeFilter, ScopeState } from '../domain/scope-state.ts'
 import type { ResetJob, ResetJobFilter } from '../domain/reset-job.ts'
 import { fromStored, toStoredText } from '../domain/timestamps.ts'
@@ -253,21 +253,53 @@ function toResetJob (row: ResetJobRow): ResetJob {
   }
 }
 
-/** Reads one job, or undefined. */
-export async function findJob (db: Kysely<Database>, jobId: number): Promise<ResetJob | undefined> {
-  const row = await db.selectFrom(JOBS).selectAll().where('id', '=', jobId).executeTakeFirst()
+/**
+ * Jobs every scope state of which has one of `scopeIds`: a job listing
+ * states, all of them still there and of those ids. A reset of every scope
+ * (which lists none) and a job with a listed state since deleted never
+ * qualify. The NOT EXISTS walks the job's scope list by its primary key and
+ * stops at the first other scope, so a large job of other projects costs one
+ * probe.
+ */
+function coversOnly (traits: EngineTraits, scopeIds: readonly string[]) {
+  return (eb: ExpressionBuilder<Database, typeof JOBS>) => eb.and([
+    eb(`${JOBS}.through_state_id`, 'is', null),
+    eb.exists(eb.selectFrom(`${JOB_SCOPES} as js`).select('js.job_id').whereRef('js.job_id', '=', `${JOBS}.id`)),
+    eb.not(eb.exists(eb.selectFrom(`${JOB_SCOPES} as js`)
+      .leftJoin('cloudkitty_storage_states', 'cloudkitty_storage_states.id', 'js.state_id')
+      .select('js.job_id')
+      .whereRef('js.job_id', '=', `${JOBS}.id`)
+      .where((inner) => inner.or([
+        inner('cloudkitty_storage_states.id', 'is', null),
+        inner.not(matchesFilter(traits, { scopeIds: [...scopeIds] })(inner)),
+      ])))),
+  ])
+}
+
+/**
+ * Reads one job, or undefined. With `visibleScopeIds`, only a job that
+ * covers nothing but those scopes (see {@link findJobs}).
+ */
+export async function findJob (db: Kysely<Database>, traits: EngineTraits, jobId: number, visibleScopeIds?: readonly string[]): Promise<ResetJob | undefined> {
+  const row = await db.selectFrom(JOBS).selectAll().where('id', '=', jobId)
+    .$if(visibleScopeIds !== undefined, (q) => q.where(coversOnly(traits, visibleScopeIds!)))
+    .executeTakeFirst()
   return row === undefined ? undefined : toResetJob(row)
 }
 
 /**
  * Lists jobs newest first. A scope id filter matches jobs that cover a
  * scope state of that id (listed among the job's scopes, or under the bound
- * of a reset of every scope).
+ * of a reset of every scope). With `visibleScopeIds`, only jobs every scope
+ * state of which has one of those ids are listed, in SQL, so pages stay
+ * full and offsets count visible jobs only.
  */
 export async function findJobs (
   db: Kysely<Database>, traits: EngineTraits, filter: ResetJobFilter, page: { limit: number, offset: number },
+  visibleScopeIds?: readonly string[],
 ): Promise<ResetJob[]> {
   let query = db.selectFrom(JOBS).selectAll()
+  if (visibleScopeIds !== undefined) query = query.where(coversOnly(traits, visibleScopeIds))
   if (filter.statuses !== undefined) query = query.where('status', 'in', filter.statuses)
   const scopeIds = filter.scopeIds
   if (scopeIds !== undefined) {

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { visibleScopeIds } from '../../../auth/policy/scope-access.ts'
 import type { ResetJobService } from '../../../domain/reset-job-service.ts'
 import { ListResetJobsQuery, ResetJobListReply, ResetJobParams, ResetJobReply } from './reset-job-schemas.ts'
 import { ErrorReply } from './scope-schemas.ts'
@@ -7,7 +8,10 @@ import { resetJobQueryFromWire, resetJobToWire } from './reset-job-wire.ts'
 
 const errors = { 400: ErrorReply, 403: ErrorReply, 404: ErrorReply }
 
-/** GET /v2/scope/resets and /v2/scope/resets/{id}: the progress of accepted resets (an extension). */
+/**
+ * GET /v2/scope/resets and /v2/scope/resets/{id}: the progress of accepted
+ * resets (an extension), limited to the jobs whose scopes the caller may see.
+ */
 export function registerResetJobRoutes (parent: FastifyInstance, jobs: ResetJobService): void {
   const app = parent.withTypeProvider<TypeBoxTypeProvider>()
 
@@ -16,11 +20,11 @@ export function registerResetJobRoutes (parent: FastifyInstance, jobs: ResetJobS
     config: { rule: 'scope:get_state' },
   }, async (req) => {
     const { filter, page } = resetJobQueryFromWire(req.query)
-    return { results: (await jobs.list(filter, page)).map(resetJobToWire) }
+    return { results: (await jobs.list(filter, page, visibleScopeIds(req.scopeAccess))).map(resetJobToWire) }
   })
 
   app.get('/v2/scope/resets/:id', {
     schema: { summary: 'One reset job and its progress', params: ResetJobParams, response: { 200: ResetJobReply, ...errors } },
     config: { rule: 'scope:get_state' },
-  }, async (req) => resetJobToWire(await jobs.get(req.params.id)))
+  }, async (req) => resetJobToWire(await jobs.get(req.params.id, visibleScopeIds(req.scopeAccess))))
 }
