@@ -143,21 +143,9 @@ export class MysqlCoordinator implements Coordinator {
       }
     })
     const held = new Set(unique.filter((_, i) => answers[i] === '1'))
-    let released: Promise<void> | undefined
-    const release = async (): Promise<void> => {
-      released ??= (async () => {
-        if (held.size === 0) { await this.pool.recycle(session); return }
-        try {
-          await session.query(`SELECT CONCAT(${[...held].map(() => "IFNULL(RELEASE_LOCK(?), 'E')").join(', ')}) AS r`, [...held])
-        } catch (error) {
-          // The session is gone or unusable: ending it releases what it held.
-          await this.pool.discard(session)
-          throw error
-        }
-        await this.pool.recycle(session)
-      })()
-      await released
-    }
+    const release = this.pool.releaser(session, async () => {
+      if (held.size > 0) await session.query(`SELECT CONCAT(${[...held].map(() => "IFNULL(RELEASE_LOCK(?), 'E')").join(', ')}) AS r`, [...held])
+    })
     return { held, release }
   }
 

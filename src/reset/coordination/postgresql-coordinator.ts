@@ -89,20 +89,9 @@ export class PostgresqlCoordinator implements Coordinator {
     })
     const takenKeys = new Set(keys.filter((_, i) => answers[i] === '1').map((key) => key[0] * 256 + key[1]))
     const held = new Set(unique.filter((name) => { const key = keyOf.get(name)!; return takenKeys.has(key[0] * 256 + key[1]) }))
-    let released: Promise<void> | undefined
-    const release = async (): Promise<void> => {
-      released ??= (async () => {
-        try {
-          if (takenKeys.size > 0) await session.query('SELECT pg_advisory_unlock_all()')
-        } catch (error) {
-          // The session is gone or unusable: ending it releases what it held.
-          await this.pool.discard(session)
-          throw error
-        }
-        await this.pool.recycle(session)
-      })()
-      await released
-    }
+    const release = this.pool.releaser(session, async () => {
+      if (takenKeys.size > 0) await session.query('SELECT pg_advisory_unlock_all()')
+    })
     return { held, release }
   }
 

@@ -61,6 +61,27 @@ export class SessionPool<S> {
   }
 
   /** Ends every session, idle or holding: the server drops their locks. */
+  /**
+   * The release of the locks a session holds: runs `unlock` once (later
+   * calls wait for the first), then hands the session back. A session that
+   * fails to unlock is ended instead, which drops whatever it held.
+   */
+  releaser (session: S, unlock: () => Promise<void>): () => Promise<void> {
+    let released: Promise<void> | undefined
+    return async () => {
+      released ??= (async () => {
+        try {
+          await unlock()
+        } catch (error) {
+          await this.discard(session)
+          throw error
+        }
+        await this.recycle(session)
+      })()
+      await released
+    }
+  }
+
   async close (): Promise<void> {
     this.closed = true
     const sessions = [...this.idle.splice(0), ...this.busy]
