@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely'
 import type { Database } from '../storage/database.ts'
 import type { EngineTraits } from '../storage/engine-traits.ts'
 import { insertResetJob } from '../storage/reset-job-repository.ts'
-import { anyScopeMatches, findScopes, insertScope, updateScope } from '../storage/scope-state-repository.ts'
+import { anyScopeMatches, excludingOtherCreations, findScopes, insertScope, updateScope } from '../storage/scope-state-repository.ts'
 import { ScopeKeeperError } from './errors.ts'
 import type { NewScope, Page, ScopeChanges, ScopeDefaults, ScopeFilter, ScopeState } from './scope-state.ts'
 import { startOfMonth } from './timestamps.ts'
@@ -138,13 +138,19 @@ export class ScopeStateService {
    * Registers a scope ahead of its discovery. Missing fields take the
    * configured defaults; the timestamp defaults to the start of the current
    * month (UTC), where a processor starts a newly discovered scope. Throws
-   * SCOPE_CONFLICT when `scopeId` already exists; of concurrent identical
-   * creations exactly one succeeds (the unique constraint decides).
+   * SCOPE_CONFLICT when `scopeId` already exists, whatever its other fields.
+   * Of concurrent creations of one scope_id, from any number of API
+   * processes, exactly one succeeds: each holds the scope_id's creation lock
+   * from its existence check to its commit.
    */
   async create (scope: NewScope): Promise<ScopeState> {
     const { db, traits, defaults } = this.deps
     const now = this.wholeSecondNow()
-    return await db.transaction().execute(async (trx) => {
+    // Excluded: CloudKitty's unique constraint spans scope_key, fetcher and
+    // collector too, so two creations that differ in those would otherwise
+    // both find nothing and both insert. One write, so one transaction on
+    // every engine (see excludingOtherCreations).
+    return await excludingOtherCreations(db, traits, scope.scopeId, async (trx) => {
       if (await anyScopeMatches(trx, traits, { scopeIds: [scope.scopeId] })) {
         throw new ScopeKeeperError('SCOPE_CONFLICT', `Scope ${scope.scopeId} already exists.`)
       }

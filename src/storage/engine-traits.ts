@@ -36,6 +36,20 @@ export interface EngineTraits {
   /** DROP INDEX must name the table (MySQL). */
   dropIndexNamesTable: boolean
   /**
+   * How a creation of a scope_id holds off every other creation of it, from
+   * its existence check until its row is committed. CloudKitty's unique
+   * constraint spans scope_key, collector and fetcher too, so it stops only
+   * identical creations. This lock is scopekeeper's own, between API
+   * processes; CloudKitty's processor never takes it.
+   * - `transaction-advisory`: `pg_advisory_xact_lock(bigint)`, released by
+   *   the commit (PostgreSQL).
+   * - `named`: `GET_LOCK` on one connection, released once the insert has
+   *   committed; MySQL/MariaDB have no transaction-scoped named lock.
+   * - `write-transaction`: nothing to take, since write transactions
+   *   already exclude each other (SQLite's BEGIN IMMEDIATE).
+   */
+  creationLock: 'transaction-advisory' | 'named' | 'write-transaction'
+  /**
    * Free space to leave on the states table's pages, where an update that
    * touches no indexed column can then skip every index (PostgreSQL's
    * heap-only tuples). The others update such a row in place already.
@@ -70,6 +84,7 @@ export const SQLITE_TRAITS: EngineTraits = {
   // SQLite's CURRENT_TIMESTAMP is UTC: 'YYYY-MM-DD HH:MM:SS', as CloudKitty's server default writes it.
   utcNowDefault: sql`CURRENT_TIMESTAMP`,
   dropIndexNamesTable: false,
+  creationLock: 'write-transaction',
 }
 
 /** Traits of PostgreSQL. */
@@ -85,6 +100,7 @@ export const POSTGRES_TRAITS: EngineTraits = {
   idAutoIncrement: false,
   utcNowDefault: sql`(now() at time zone 'utc')`,
   dropIndexNamesTable: false,
+  creationLock: 'transaction-advisory',
   hotUpdateFillFactor: 50,
   analyzeTable: (table) => sql`ANALYZE ${sql.table(table)}`,
   asyncCommit: sql`SET LOCAL synchronous_commit = off`,
@@ -105,6 +121,7 @@ export function mysqlTraits (supportsSkipLocked: boolean): EngineTraits {
     utcNowDefault: sql`(UTC_TIMESTAMP())`,
     tableOptions: 'ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin',
     dropIndexNamesTable: true,
+    creationLock: 'named',
   }
 }
 

@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto'
 import { CompiledQuery, sql, type ExpressionBuilder, type Kysely } from 'kysely'
+import { ScopeKeeperError } from '../domain/errors.ts'
 import type { ScopeChanges, ScopeFilter, ScopeState } from '../domain/scope-state.ts'
 import { fromStored, toStoredText } from '../domain/timestamps.ts'
 import type { Database, StorageStateRow, StorageStateUpdate } from './database.ts'
@@ -123,6 +125,81 @@ async function findCompiled (db: Kysely<Database>, traits: EngineTraits, filter:
 export async function anyScopeMatches (db: Kysely<Database>, traits: EngineTraits, filter: ScopeFilter): Promise<boolean> {
   const row = await db.selectFrom(STATES).select('id').where(matchesFilter(traits, filter)).limit(1).executeTakeFirst()
   return row !== undefined
+}
+
+// The creation lock of a scope_id lives in key spaces of its own, apart
+// from every lock CloudKitty takes through tooz: its pgsql driver locks
+// pg_advisory_lock(int, int), a key space PostgreSQL keeps apart from the
+// one-bigint form used here, and its mysql driver's GET_LOCK names are 64
+// hex digits, which a name with ':' never is.
+function creationDigest (scopeId: string): Buffer {
+  return createHash('sha256').update(`scopekeeper-create:${scopeId}`).digest()
+}
+
+/** The PostgreSQL advisory key (one-bigint form) of the creation lock of `scopeId`: SHA-256's first 8 bytes, signed. */
+export function creationLockKey (scopeId: string): bigint {
+  return creationDigest(scopeId).readBigInt64BE(0)
+}
+
+/** The MySQL/MariaDB GET_LOCK name of the creation lock of `scopeId`: `scopekeeper-create:` and 40 hex digits (named locks hold 64 characters). */
+export function creationLockName (scopeId: string): string {
+  return `scopekeeper-create:${creationDigest(scopeId).toString('hex').slice(0, 40)}`
+}
+
+/** How long a creation waits for another creation of its scope_id (MySQL/MariaDB); a holder keeps it for one insert. */
+const CREATION_LOCK_WAIT_SECONDS = 10
+
+/**
+ * Runs `create` while no other creation of `scopeId` runs, in this process
+ * or in any other API process on the database, so that its existence check
+ * and its insert are one step: of concurrent creations of one scope_id, the
+ * first inserts and the others find its row. The exclusion is the engine's
+ * {@link EngineTraits.creationLock}, and it decides the transaction:
+ * - SQLite: one transaction, whose BEGIN IMMEDIATE is the exclusion.
+ * - PostgreSQL: one transaction holding `pg_advisory_xact_lock`, which its
+ *   end releases (even when the connection is lost).
+ * - MySQL/MariaDB: one connection holding a `GET_LOCK` lock, without a
+ *   transaction: `create`'s insert commits on its own before the lock is
+ *   released, and BEGIN and COMMIT would add two round trips for nothing.
+ *
+ * Unlike the other functions here it opens the transaction itself, since
+ * whether there is one depends on the engine's lock. So `create` must make
+ * exactly one write. Waiting for the holder past 10 s
+ * (MySQL/MariaDB) or the statement timeout (PostgreSQL) throws
+ * DATABASE_UNAVAILABLE.
+ */
+export async function excludingOtherCreations<T> (
+  db: Kysely<Database>, traits: EngineTraits, scopeId: string, create: (db: Kysely<Database>) => Promise<T>,
+): Promise<T> {
+  switch (traits.creationLock) {
+    case 'write-transaction':
+      return await db.transaction().execute(create)
+    case 'transaction-advisory':
+      return await db.transaction().execute(async (trx) => {
+        // PostgreSQL: a statement of its own, before the check, since the
+        // check's snapshot must be taken once the lock is held.
+        await sql`SELECT pg_advisory_xact_lock(${String(creationLockKey(scopeId))}::bigint) AS locked`.execute(trx)
+        return await create(trx)
+      })
+    case 'named':
+      return await db.connection().execute(async (connection) => {
+        // MySQL/MariaDB. Aliased columns: one named after its expression,
+        // which holds the lock name, would make mysql2 compile a new row
+        // parser for every scope_id.
+        const name = creationLockName(scopeId)
+        const { rows } = await sql<{ got: number | string | null }>`SELECT GET_LOCK(${name}, ${CREATION_LOCK_WAIT_SECONDS}) AS got`.execute(connection)
+        if (Number(rows[0]?.got) !== 1) {
+          throw new ScopeKeeperError('DATABASE_UNAVAILABLE', `Another creation of scope ${scopeId} is taking too long; retry later.`)
+        }
+        try {
+          return await create(connection)
+        } finally {
+          // A release that fails means a lost connection, whose named locks
+          // the server drops with its session.
+          await sql`SELECT RELEASE_LOCK(${name}) AS released`.execute(connection).catch(() => {})
+        }
+      })
+  }
 }
 
 /** Inserts a scope state; a duplicate (identifier, key, collector, fetcher) throws SCOPE_CONFLICT. */

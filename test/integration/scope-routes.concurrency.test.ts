@@ -1,13 +1,18 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { buildTestApp, call, createScopes, dumpStates, tempDir } from '../helpers/build-test-app.ts'
-import { freshDatabaseUrl, testEngines } from '../helpers/test-databases.ts'
+import { freshDatabaseUrl, testEngines, type TestEngine } from '../helpers/test-databases.ts'
 import { startServerProcess, type ServerProcess } from '../helpers/server-process.ts'
+import { connectRaw } from '../helpers/cloudkitty-schema.ts'
 import { fromStored } from '../../src/domain/timestamps.ts'
 import { booleanFromDb } from '../../src/storage/engine-traits.ts'
 
 // CONTRACT.md "POST /v2/scope": concurrent identical POSTs create exactly one
-// row; "PATCH /v2/scope": the toggle date changes only when `active` flips.
+// row, and a scope_id that exists is a 409 whatever the other fields (issue
+// 11 §6: racing POSTs of one scope_id with different collectors made 2–5
+// rows on PostgreSQL and MariaDB, since CloudKitty's unique constraint spans
+// identifier, scope_key, collector and fetcher); "PATCH /v2/scope": the
+// toggle date changes only when `active` flips.
 
 const RACERS = 50
 const SCOPE = { scope_id: 'raced-project', scope_key: 'project_id', fetcher: 'keystone', collector: 'gnocchi', active: false }
@@ -29,6 +34,56 @@ async function postConcurrently (urls: string[]): Promise<Array<{ status: number
     })
     return { status: res.status, body: await res.json() }
   }))
+}
+
+/**
+ * Sends `bodies[i]` to `bases[i % bases.length]`, all at once over real HTTP:
+ * each racer opens its keep-alive connection first (a GET /healthz), then
+ * waits on one barrier, so no TCP handshake spreads the POSTs out.
+ */
+async function raceOverHttp (bases: string[], bodies: object[]): Promise<Array<{ status: number, body: any }>> {
+  const baseOf = (i: number) => bases[i % bases.length]
+  await Promise.all(bodies.map(async (_, i) => { await (await fetch(`${baseOf(i)}/healthz`)).arrayBuffer() }))
+  let open!: () => void
+  const barrier = new Promise<void>((resolve) => { open = resolve })
+  const racing = bodies.map(async (body, i) => {
+    await barrier
+    const res = await fetch(`${baseOf(i)}/v2/scope`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+    return { status: res.status, body: await res.json() }
+  })
+  open()
+  return await Promise.all(racing)
+}
+
+/** One scope_id with a collector of its own per racer (c0, c1, …): not duplicates in the eyes of CloudKitty's unique constraint. */
+function ownCollectorBodies (scopeId: string): object[] {
+  return Array.from({ length: RACERS }, (_, i) => ({ scope_id: scopeId, collector: `c${i}` }))
+}
+
+/** The collectors of the rows stored for `scopeId`, read with the plain driver, past scopekeeper's storage layer. */
+async function storedCollectors (engine: TestEngine, url: string, scopeId: string): Promise<string[]> {
+  const raw = await connectRaw(engine, url)
+  try {
+    const rows = await raw.rows(`SELECT collector FROM cloudkitty_storage_states WHERE identifier = '${scopeId}' ORDER BY id`)
+    return rows.map((r) => String(r.collector))
+  } finally {
+    await raw.close()
+  }
+}
+
+/**
+ * Exactly one racer got a 200 and the other 49 a 409; one row holds the
+ * winner's collector, and PATCH by scope_id finds that one row.
+ */
+async function assertOneScopeCreated (engine: TestEngine, url: string, base: string, responses: Array<{ status: number, body: any }>): Promise<void> {
+  assert.deepEqual(countStatuses(responses.map((r) => r.status)), { 200: 1, 409: RACERS - 1 },
+    `answers other than 409: ${JSON.stringify(responses.filter((r) => r.status !== 409).map((r) => [r.status, r.body.collector ?? r.body.message]))}`)
+  const winner = responses.find((r) => r.status === 200)!.body
+  for (const r of responses.filter((r) => r.status === 409)) assert.equal(r.body.message, `Scope ${winner.scope_id} already exists.`)
+  assert.deepEqual(await storedCollectors(engine, url, winner.scope_id), [winner.collector])
+  const patched = await fetch(`${base}/v2/scope`, { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ scope_id: winner.scope_id, active: false }) })
+  assert.equal(patched.status, 200, await patched.clone().text())
+  assert.equal((await patched.json()).collector, winner.collector)
 }
 
 function assertOneCreatedRestConflict (responses: Array<{ status: number, body: any }>): void {
@@ -80,6 +135,53 @@ for (const engine of testEngines()) {
         const urls = Array.from({ length: RACERS }, (_, i) => servers[i % 2].url)
         assertOneCreatedRestConflict(await postConcurrently(urls))
         assert.equal((await listedRows(servers[1].url)).length, 1)
+      } finally {
+        for (const server of servers) await server.stop()
+      }
+    })
+
+    it('creates one row and answers 409 to the other 49 when 50 POSTs of one scope_id, each with its own collector, reach a real server at once', async (t) => {
+      const url = await freshDatabaseUrl(t, engine, tempDir(t))
+      if (url === undefined) return
+      const server = await startServerProcess(t, ['--database', url, '--no-worker'])
+      try {
+        await assertOneScopeCreated(engine, url, server.url, await raceOverHttp([server.url], ownCollectorBodies('dupX')))
+      } finally {
+        await server.stop()
+      }
+    })
+
+    it('creates one row when three server processes on one database receive those 50 POSTs between them', async (t) => {
+      const url = await freshDatabaseUrl(t, engine, tempDir(t))
+      if (url === undefined) return
+      const servers: ServerProcess[] = []
+      try {
+        servers.push(...await Promise.all([0, 1, 2].map(async () => await startServerProcess(t, ['--database', url, '--no-worker']))))
+        const bases = servers.map((s) => s.url)
+        await assertOneScopeCreated(engine, url, bases[0], await raceOverHttp(bases, ownCollectorBodies('dupX')))
+        // Again on a scope_id that other rows now surround in the index.
+        await assertOneScopeCreated(engine, url, bases[1], await raceOverHttp(bases, ownCollectorBodies('dupW')))
+      } finally {
+        for (const server of servers) await server.stop()
+      }
+    })
+
+    it('creates all of 50 simultaneous POSTs of different scope_ids on three server processes, none refused', async (t) => {
+      const url = await freshDatabaseUrl(t, engine, tempDir(t))
+      if (url === undefined) return
+      const servers: ServerProcess[] = []
+      try {
+        servers.push(...await Promise.all([0, 1, 2].map(async () => await startServerProcess(t, ['--database', url, '--no-worker']))))
+        const bodies = Array.from({ length: RACERS }, (_, i) => ({ scope_id: `distinct-${i}`, collector: `c${i % 3}` }))
+        const responses = await raceOverHttp(servers.map((s) => s.url), bodies)
+        assert.deepEqual(countStatuses(responses.map((r) => r.status)), { 200: RACERS },
+          JSON.stringify(responses.filter((r) => r.status !== 200).map((r) => [r.status, r.body])))
+        const raw = await connectRaw(engine, url)
+        try {
+          assert.equal((await raw.rows("SELECT id FROM cloudkitty_storage_states WHERE identifier LIKE 'distinct-%'")).length, RACERS)
+        } finally {
+          await raw.close()
+        }
       } finally {
         for (const server of servers) await server.stop()
       }
