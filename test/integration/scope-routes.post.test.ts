@@ -1,9 +1,20 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { createHash } from 'node:crypto'
 import { buildTestApp, call, dumpStates } from '../helpers/build-test-app.ts'
+import { connectRaw } from '../helpers/cloudkitty-schema.ts'
 import { testEngines } from '../helpers/test-databases.ts'
+import { creationLockKey, creationLockName } from '../../src/storage/scope-state-repository.ts'
 
 const NOW = Date.parse('2026-11-29T13:45:17.500Z')
+
+/** Whether `promise` is still pending after a short while. */
+async function isPending (promise: Promise<unknown>): Promise<boolean> {
+  const pending = Symbol('pending')
+  return await Promise.race([promise, new Promise((resolve) => setTimeout(() => resolve(pending), 300))]) === pending
+}
+
+const HELD_ROW = "INSERT INTO cloudkitty_storage_states (identifier, scope_key, fetcher, collector, last_processed_timestamp, active) VALUES ('held', 'project_id', 'keystone', 'other', '2026-01-01 00:00:00', %s)"
 
 for (const engine of testEngines()) {
   describe(`${engine}: POST /v2/scope`, () => {
@@ -57,6 +68,62 @@ for (const engine of testEngines()) {
         assert.match(res.body.message, /aaaa already exists/)
       }
       assert.deepEqual(await dumpStates(database), before)
+    })
+
+    // The creation lock of a scope_id (issue 11 §6), taken here by another
+    // connection as a second API process takes it. SQLite's is the write
+    // lock of the file, whose holder must be another process (the
+    // concurrency tests): better-sqlite3 waits for it synchronously.
+    it('holds a POST while another process creates the same scope_id, then answers 409', async (t) => {
+      const { app, database, url } = await buildTestApp(t, { engine })
+      if (database.traits.creationLock === 'write-transaction') return
+      const raw = await connectRaw(engine, url)
+      try {
+        const postgres = database.traits.creationLock === 'transaction-advisory'
+        if (postgres) {
+          await raw.exec('BEGIN')
+          await raw.exec(`SELECT pg_advisory_xact_lock(${creationLockKey('held')})`)
+          await raw.exec(HELD_ROW.replace('%s', 'true'))
+        } else {
+          await raw.rows(`SELECT GET_LOCK('${creationLockName('held')}', 10)`)
+        }
+        const post = call(app, 'POST', '/v2/scope', { scope_id: 'held', collector: 'mine' })
+        assert.ok(await isPending(post), 'the POST did not wait for the lock')
+        if (postgres) {
+          await raw.exec('COMMIT')
+        } else {
+          await raw.exec(HELD_ROW.replace('%s', '1'))
+          await raw.rows(`SELECT RELEASE_LOCK('${creationLockName('held')}')`)
+        }
+        const res = await post
+        assert.equal(res.status, 409, res.text)
+        assert.match(res.body.message, /held already exists/)
+        assert.equal((await call(app, 'GET', '/v2/scope?scope_id=held')).body.results.length, 1)
+      } finally {
+        await raw.close()
+      }
+    })
+
+    it('is not held by a lock of CloudKitty\'s processor (tooz) on the same database', async (t) => {
+      const { app, database, url } = await buildTestApp(t, { engine })
+      if (database.traits.creationLock === 'write-transaction') return
+      const raw = await connectRaw(engine, url)
+      try {
+        if (database.traits.creationLock === 'transaction-advisory') {
+          // tooz's pgsql driver locks pg_advisory_lock(int, int): here the two
+          // ints with the very bits of the creation key, in the other key space.
+          const key = creationLockKey('held')
+          await raw.exec(`SELECT pg_advisory_lock(${BigInt.asIntN(32, key >> 32n)}, ${BigInt.asIntN(32, key)})`)
+        } else {
+          // tooz's mysql driver: GET_LOCK of CloudKitty's name, 64 hex digits.
+          const name = createHash('sha256').update('cloudkitty-held-gnocchi-keystone-project_id').digest('hex')
+          await raw.rows(`SELECT GET_LOCK('${name}', 10)`)
+        }
+        const res = await call(app, 'POST', '/v2/scope', { scope_id: 'held' })
+        assert.equal(res.status, 200, res.text)
+      } finally {
+        await raw.close()
+      }
     })
 
     it('stores scope ids up to 256 characters, 4-byte UTF-8 included, and refuses longer ones', async (t) => {
