@@ -110,6 +110,10 @@ function readHostPart (text: string, at: number): HostPart {
     if (Number.isInteger(n) && n >= 1 && n <= 65535) port = n
     else problem = 'the port is not a number from 1 to 65535'
   }
+  // SQLAlchemy's pattern is not anchored at the end: what it leaves over
+  // (after a bracketed host, say) is silently dropped, so such a reading is
+  // not what was meant either.
+  if (problem === undefined && at + m[0].length < text.length) problem = 'text follows the host that SQLAlchemy would drop'
   const host = ipv4 ?? ipv6
   const queryAt = rawQuery === undefined ? text.length : at + m[0].length - rawQuery.length
   return { host, port, database, query: rawQuery === undefined ? {} : parseQsl(rawQuery), rawQuery, queryAt, problem }
