@@ -25,17 +25,6 @@ function countStatuses (statuses: number[]): Record<number, number> {
 }
 
 /** POSTs the same scope once per target URL entry, all at the same time, over real HTTP. */
-async function postConcurrently (urls: string[]): Promise<Array<{ status: number, body: any }>> {
-  return await Promise.all(urls.map(async (url) => {
-    const res = await fetch(`${url}/v2/scope`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(SCOPE),
-    })
-    return { status: res.status, body: await res.json() }
-  }))
-}
-
 /**
  * Sends `bodies[i]` to `bases[i % bases.length]`, all at once over real HTTP:
  * each racer opens its keep-alive connection first (a GET /healthz), then
@@ -119,7 +108,7 @@ for (const engine of testEngines()) {
       if (url === undefined) return
       const server = await startServerProcess(t, ['--database', url])
       try {
-        assertOneCreatedRestConflict(await postConcurrently(Array.from({ length: RACERS }, () => server.url)))
+        assertOneCreatedRestConflict(await raceOverHttp([server.url], Array.from({ length: RACERS }, () => SCOPE)))
         assert.equal((await listedRows(server.url)).length, 1)
       } finally {
         await server.stop()
@@ -132,8 +121,7 @@ for (const engine of testEngines()) {
       const servers: ServerProcess[] = []
       try {
         servers.push(...await Promise.all([0, 1].map(async () => await startServerProcess(t, ['--database', url, '--no-worker']))))
-        const urls = Array.from({ length: RACERS }, (_, i) => servers[i % 2].url)
-        assertOneCreatedRestConflict(await postConcurrently(urls))
+        assertOneCreatedRestConflict(await raceOverHttp(servers.map((s) => s.url), Array.from({ length: RACERS }, () => SCOPE)))
         assert.equal((await listedRows(servers[1].url)).length, 1)
       } finally {
         for (const server of servers) await server.stop()

@@ -104,23 +104,17 @@ function forAnyOtherScope (rule: Rule, target: Record<string, unknown>, credenti
       const v = forAnyOtherScope(rule.rule, target, credentials, rules, visiting)
       return v === undefined ? undefined : !v
     }
-    case 'and': {
-      let unknown = false
-      for (const r of rule.rules) {
-        const v = forAnyOtherScope(r, target, credentials, rules, visiting)
-        if (v === false) return false
-        if (v === undefined) unknown = true
-      }
-      return unknown ? undefined : true
-    }
+    case 'and':
     case 'or': {
+      // Three-valued: one decisive answer (false for and, true for or) settles it.
+      const decisive = rule.kind === 'or'
       let unknown = false
       for (const r of rule.rules) {
         const v = forAnyOtherScope(r, target, credentials, rules, visiting)
-        if (v === true) return true
+        if (v === decisive) return decisive
         if (v === undefined) unknown = true
       }
-      return unknown ? undefined : false
+      return unknown ? undefined : !decisive
     }
     case 'rule': {
       const named = rules.get(rule.name)
