@@ -3,7 +3,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import swagger from '@fastify/swagger'
 import { sql } from 'kysely'
 import type { Logger } from 'pino'
-import { registerErrorHandler } from './api/error-handler.ts'
+import { clientErrorHandler, registerErrorHandler } from './api/error-handler.ts'
 import { registerMetrics } from './api/metrics.ts'
 import { validatorCompiler } from './api/validation.ts'
 import { registerResetJobRoutes } from './api/v2/scope/reset-job-routes.ts'
@@ -25,6 +25,8 @@ declare module 'fastify' {
   interface FastifyContextConfig { rule?: RuleName, public?: boolean }
   // `scopeAccess`: which scopes the answer may show, set by the policy check.
   interface FastifyRequest { credentials: Credentials, scopeAccess: ScopeAccess }
+  // Re-reads `[oslo_policy] policy_file`; throws a ConfigError (rules unchanged) when it does not parse.
+  interface FastifyInstance { reloadPolicy: () => void }
 }
 
 export interface AppDeps {
@@ -45,6 +47,10 @@ export async function buildApp (config: Config, { database, logger, clock }: App
     logController: new LogController({ requestIdLogLabel: 'request_id', disableRequestLogging: true }),
     // `/v2/scope/` is `/v2/scope`, as operators' scripts often write it.
     routerOptions: { ignoreTrailingSlash: true },
+    // Node's own bound is off in Fastify: a trickled body would hold a
+    // connection, and SIGTERM's drain, for ever.
+    requestTimeout: config.api.requestTimeout * 1000,
+    clientErrorHandler: clientErrorHandler(logger),
   })
   app.setValidatorCompiler(validatorCompiler)
   // Bodies are JSON only: a text/plain body is a 415, not a string to validate.
@@ -66,7 +72,10 @@ export async function buildApp (config: Config, { database, logger, clock }: App
 
   // Auth: who is calling (onRequest), then may they (preHandler, after validation).
   // A bad policy file or missing Keystone settings throw a ConfigError here: the start stops.
-  const enforcer = loadPolicy(config.policy.file)
+  // `let`: SIGHUP reloads the policy file (app.reloadPolicy); a file that
+  // no longer parses keeps the rules in force.
+  let enforcer = loadPolicy(config.policy.file)
+  app.decorate('reloadPolicy', () => { enforcer = loadPolicy(config.policy.file) })
   const authenticator = config.auth.strategy === 'keystone'
     ? new KeystoneAuth(keystoneAuthOptions(config.keystone), { logger, isAdmin: (credentials) => enforcer.isAdmin(credentials) })
     : noAuth

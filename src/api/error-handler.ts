@@ -1,4 +1,7 @@
+import { randomUUID } from 'node:crypto'
+import type { Socket } from 'node:net'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { Logger } from 'pino'
 import type { ErrorObject } from 'ajv'
 import { ScopeKeeperError, type ErrorCode } from '../domain/errors.ts'
 import { FIELD_RULES } from './v2/scope/scope-schemas.ts'
@@ -61,4 +64,31 @@ export function registerErrorHandler (app: FastifyInstance): void {
     request.log.error({ err: error }, 'unhandled error')
     return await reply.code(500).send({ message: 'The server failed to process the request; see its log for the request id.' })
   })
+}
+
+/** What Node's HTTP parser refuses before a request reaches Fastify, by parser error code. */
+const CLIENT_ERRORS: Record<string, { status: number, reason: string, message: string }> = {
+  ERR_HTTP_REQUEST_TIMEOUT: { status: 408, reason: 'Request Timeout', message: 'The request was not received in time ([api] request_timeout).' },
+  HPE_HEADER_OVERFLOW: { status: 431, reason: 'Request Header Fields Too Large', message: 'The request headers are too large.' },
+}
+const BAD_REQUEST = { status: 400, reason: 'Bad Request', message: 'The request is not valid HTTP.' }
+
+/**
+ * Fastify's `clientErrorHandler`: errors Node's HTTP parser raises (a
+ * malformed request, oversized headers, a request not received within
+ * `[api] request_timeout`) answered in the same `{"message"}` shape, with an
+ * `x-openstack-request-id`, and the connection closed, as Node does.
+ */
+export function clientErrorHandler (logger: Logger) {
+  return (error: Error & { code?: string }, socket: Socket): void => {
+    if (error.code === 'ECONNRESET' || socket.destroyed) return
+    const { status, reason, message } = CLIENT_ERRORS[error.code ?? ''] ?? BAD_REQUEST
+    const requestId = `req-${randomUUID()}`
+    const body = JSON.stringify({ message })
+    logger.info({ request_id: requestId, status, code: error.code, client: socket.remoteAddress }, 'client error')
+    if (socket.writable) {
+      socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nx-openstack-request-id: ${requestId}\r\nConnection: close\r\n\r\n${body}`)
+    }
+    socket.destroySoon()
+  }
 }

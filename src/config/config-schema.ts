@@ -1,6 +1,15 @@
 /** The whole configuration, merged and validated once, then frozen. */
 export interface Config {
-  api: { host: string, port: number }
+  api: {
+    host: string
+    port: number
+    /** Seconds a client may take to send a whole request (headers and body). */
+    requestTimeout: number
+    /** Seconds SIGTERM waits for requests in flight before closing their connections. */
+    shutdownTimeout: number
+    /** oslo.middleware's http_proxy_to_wsgi: trust Forwarded and X-Forwarded-* from the load balancer. */
+    enableProxyHeadersParsing: boolean
+  }
   database: {
     url: string
     maxPoolSize: number
@@ -53,8 +62,23 @@ export interface Config {
     maxAttempts: number
     batchSize: number
   }
-  log: { level: string }
-  metrics: { enabled: boolean }
+  log: {
+    level: string
+    /** oslo.log's [DEFAULT] debug: the level is at most debug. */
+    debug: boolean
+    /** oslo.log's log_file and log_dir (empty: unset); see logFilePath. */
+    file: string
+    dir: string
+    useStderr: boolean
+  }
+  metrics: {
+    enabled: boolean
+    /** A second listener serving only /metrics, without authentication; port 0: none. */
+    host: string
+    port: number
+  }
+  /** oslo.middleware's healthcheck. */
+  healthcheck: { disableByFilePath: string, detailed: boolean }
 }
 
 /** One setting: where it lives in each source, its default and how to read it. */
@@ -187,8 +211,19 @@ export const SETTINGS: Setting[] = [
   { path: 'reset.leaseSeconds', section: 'reset', key: 'lease_seconds', env: 'SCOPEKEEPER_RESET_LEASE_SECONDS', default: 30, parse: positiveNumber, description: "Seconds after which a job claimed by a worker that stopped renewing it is taken over." },
   { path: 'reset.maxAttempts', section: 'reset', key: 'max_attempts', env: 'SCOPEKEEPER_RESET_MAX_ATTEMPTS', default: 10, parse: integer(1, 1000), description: 'Attempts a reset job gets before it is marked failed.' },
   { path: 'reset.batchSize', section: 'reset', key: 'batch_size', env: 'SCOPEKEEPER_RESET_BATCH_SIZE', default: 500, parse: integer(1, 100_000), description: 'Scopes applied per transaction; progress is saved after each batch.' },
+  { path: 'api.requestTimeout', section: 'api', key: 'request_timeout', env: 'SCOPEKEEPER_API_REQUEST_TIMEOUT', default: 60, parse: secondsUpTo(3600), description: 'Seconds a client may take to send a whole request, headers and body; a slower one gets 408.' },
+  { path: 'api.shutdownTimeout', section: 'api', key: 'shutdown_timeout', env: 'SCOPEKEEPER_API_SHUTDOWN_TIMEOUT', default: 30, parse: secondsUpTo(3600), description: 'Seconds SIGTERM lets requests in flight finish before their connections are closed.' },
+  { path: 'api.enableProxyHeadersParsing', section: 'oslo_middleware', key: 'enable_proxy_headers_parsing', env: 'SCOPEKEEPER_OSLO_MIDDLEWARE_ENABLE_PROXY_HEADERS_PARSING', default: false, parse: boolean, description: "Behind a load balancer: take the scheme, host and client address from Forwarded or X-Forwarded-*, as oslo.middleware's http_proxy_to_wsgi does." },
+  { path: 'healthcheck.disableByFilePath', section: 'healthcheck', key: 'disable_by_file_path', env: 'SCOPEKEEPER_HEALTHCHECK_DISABLE_BY_FILE_PATH', default: '', parse: optionalText(4096), description: 'While this file exists, /healthcheck answers 503 DISABLED BY FILE: drains the node from its load balancer.' },
+  { path: 'healthcheck.detailed', section: 'healthcheck', key: 'detailed', env: 'SCOPEKEEPER_HEALTHCHECK_DETAILED', default: false, parse: boolean, description: "/healthcheck's JSON and HTML answers give each check's details, as oslo.middleware's detailed mode." },
+  { path: 'log.debug', section: 'DEFAULT', key: 'debug', env: 'SCOPEKEEPER_DEFAULT_DEBUG', flag: 'debug', default: false, parse: boolean, description: "oslo.log's debug: log at debug level (re-read on SIGHUP)." },
+  { path: 'log.file', section: 'DEFAULT', key: 'log_file', env: 'SCOPEKEEPER_DEFAULT_LOG_FILE', default: '', parse: optionalText(4096), description: 'Write the log to this file (under log_dir when both are set), reopened when logrotate moves it; empty: standard output.' },
+  { path: 'log.dir', section: 'DEFAULT', key: 'log_dir', env: 'SCOPEKEEPER_DEFAULT_LOG_DIR', default: '', parse: optionalText(4096), description: 'Folder of log_file; alone, the log goes to scopekeeper-api.log or scopekeeper-worker.log there.' },
+  { path: 'log.useStderr', section: 'DEFAULT', key: 'use_stderr', env: 'SCOPEKEEPER_DEFAULT_USE_STDERR', default: false, parse: boolean, description: 'Log to standard error (as well as to the log file, if any) instead of standard output.' },
   { path: 'log.level', section: 'log', key: 'level', env: 'SCOPEKEEPER_LOG_LEVEL', default: 'info', parse: oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'), description: 'Log level (pino).' },
   { path: 'metrics.enabled', section: 'metrics', key: 'enabled', env: 'SCOPEKEEPER_METRICS_ENABLED', default: true, parse: boolean, description: 'Serve Prometheus metrics at GET /metrics.' },
+  { path: 'metrics.host', section: 'metrics', key: 'host', env: 'SCOPEKEEPER_METRICS_HOST', default: '127.0.0.1', parse: text(255), description: 'Address of the metrics listener (when [metrics] port is set).' },
+  { path: 'metrics.port', section: 'metrics', key: 'port', env: 'SCOPEKEEPER_METRICS_PORT', default: 0, parse: integer(0, 65535), description: 'Port of a listener serving only GET /metrics, without a token, for Prometheus; 0: none (on the API port, /metrics needs a token allowed by scopekeeper:get_metrics).' },
 ]
 
 /** Sections that belong to scopekeeper alone: an unknown key there is a mistake. */
