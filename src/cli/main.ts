@@ -1,5 +1,8 @@
 import { existsSync } from 'node:fs'
 import { Command, Option } from 'commander'
+// A JSON import: esbuild inlines it into dist/, tsx reads it from the checkout,
+// so the bundle needs no package.json beside it.
+import packageJson from '../../package.json' with { type: 'json' }
 import { ConfigError, loadConfig, type ConfigFileSource } from '../config/load-config.ts'
 import { createLogger } from '../logger.ts'
 import { registerScopeCommands } from './scope-commands.ts'
@@ -38,6 +41,7 @@ function onStopSignal (logger: ReturnType<typeof createLogger>, close: () => Pro
 
 const program = new Command('scopekeeper')
   .description('OpenStack CloudKitty v2 /v2/scope state API')
+  .version(packageJson.version)
   .showHelpAfterError()
   .exitOverride((error) => process.exit(error.exitCode === 0 ? 0 : 2))
 
