@@ -1,6 +1,7 @@
 import { BlockList, isIP } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
+import { buildMetricsApp } from './api/metrics.ts'
 import { buildApp } from './app.ts'
 import type { Config } from './config/config-schema.ts'
 import { osloMessagingDispatcher } from './reset/oslo-messaging-dispatcher.ts'
@@ -14,6 +15,8 @@ import { openDatabase, type OpenDatabase } from './storage/open-database.ts'
 export interface RunningServer {
   app: FastifyInstance
   address: string
+  /** The `[metrics] port` listener's address, when one is open. */
+  metricsAddress?: string
   close: () => Promise<void>
 }
 
@@ -102,16 +105,20 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
   await migrateToLatest(database)
   const configured = config.reset.worker ? workerFromConfig(config, database, logger) : undefined
   const address = await app.listen({ host: config.api.host, port: config.api.port })
+  const metricsApp = config.metrics.port === 0 || app.metricsRegistry === undefined ? undefined : buildMetricsApp(app.metricsRegistry, { logger, requestTimeoutMs: config.api.requestTimeout * 1000 })
+  const metricsAddress = await metricsApp?.listen({ host: config.metrics.host, port: config.metrics.port })
   configured?.worker.start()
   if (config.auth.strategy === 'noauth' && !isLoopback(config.api.host)) {
     logger.warn({ host: config.api.host, address }, "auth_strategy is noauth and the API listens beyond loopback: every caller is treated as an admin, who may reset any project's rating; set [DEFAULT] auth_strategy = keystone, or [api] host_ip to a loopback address")
   }
-  logger.info({ address, database: database.description, worker: configured !== undefined }, 'scopekeeper listening')
+  logger.info({ address, metrics: metricsAddress, database: database.description, worker: configured !== undefined }, 'scopekeeper listening')
   return {
     app,
     address,
+    metricsAddress,
     close: async () => {
       await app.close()
+      await metricsApp?.close()
       await configured?.close()
       await database.close()
     },

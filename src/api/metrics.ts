@@ -1,9 +1,17 @@
-import type { FastifyInstance } from 'fastify'
+import { randomUUID } from 'node:crypto'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify'
 import { sql } from 'kysely'
+import type { Logger } from 'pino'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { clientErrorHandler, registerErrorHandler } from './error-handler.ts'
 import { fromStored } from '../domain/timestamps.ts'
 import { booleanFromDb } from '../storage/engine-traits.ts'
 import type { OpenDatabase } from '../storage/open-database.ts'
+
+declare module 'fastify' {
+  // Set when metrics are enabled: the [metrics] port serves the same registry.
+  interface FastifyInstance { metricsRegistry?: Registry }
+}
 
 /** Scope counts are a full index scan on large tables: computed at most this often. */
 const SCOPE_COUNT_TTL_MS = 15_000
@@ -14,6 +22,10 @@ const SCOPE_COUNT_TTL_MS = 15_000
  * reset jobs by status and the age of the oldest pending one; scopes by
  * active flag; database pool use; the process's default metrics. Database
  * figures are read when Prometheus scrapes, never on the request path.
+ *
+ * On this port the route authenticates and checks `scopekeeper:get_metrics`
+ * (an admin by default): the figures span every project. The registry is
+ * `app.metricsRegistry`, for {@link buildMetricsApp}.
  */
 export function registerMetrics (app: FastifyInstance, database: OpenDatabase): void {
   const registry = new Registry()
@@ -69,8 +81,39 @@ export function registerMetrics (app: FastifyInstance, database: OpenDatabase): 
     },
   })
 
-  // Public like /healthz: Prometheus scrapes without a Keystone token.
-  app.get('/metrics', { schema: { hide: true }, config: { public: true } }, async (_request, reply) => {
-    return await reply.type(registry.contentType).send(await registry.metrics())
+  app.decorate('metricsRegistry', registry)
+  app.get('/metrics', { schema: { hide: true }, config: { rule: 'scopekeeper:get_metrics' } }, async (_request, reply) => await scrape(registry, reply))
+}
+
+async function scrape (registry: Registry, reply: FastifyReply): Promise<FastifyReply> {
+  return await reply.type(registry.contentType).send(await registry.metrics())
+}
+
+/**
+ * The `[metrics] port` listener's application: `GET /metrics` from
+ * `registry` without a token, for a Prometheus that has no Keystone
+ * account; every other request is a 404. Kept apart from the API so that
+ * access to it is decided by where it listens (`[metrics] host`, loopback
+ * by default), never by a token. Never listens; the caller does.
+ */
+export function buildMetricsApp (registry: Registry, { logger, requestTimeoutMs }: { logger: Logger, requestTimeoutMs: number }): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    genReqId: () => `req-${randomUUID()}`,
+    // A scrape every few seconds would drown the API's request log.
+    logController: new LogController({ requestIdLogLabel: 'request_id', disableRequestLogging: true }),
+    routerOptions: { ignoreTrailingSlash: true },
+    requestTimeout: requestTimeoutMs,
+    clientErrorHandler: clientErrorHandler(logger),
   })
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-openstack-request-id', request.id)
+  })
+  app.get('/metrics', async (_request, reply) => await scrape(registry, reply))
+  app.setNotFoundHandler(async (request, reply) => {
+    const path = request.url.split('?')[0]
+    return await reply.code(404).send({ message: `The resource ${path.slice(0, 200)} could not be found.` })
+  })
+  registerErrorHandler(app)
+  return app
 }

@@ -4,7 +4,7 @@ export interface DefaultRule {
   check: string
   description: string
   /** The API operations it guards; empty for a base rule that others refer to. */
-  operations: Array<{ method: string, path: string }>
+  operations: ReadonlyArray<{ method: string, path: string }>
 }
 
 /**
@@ -12,22 +12,49 @@ export interface DefaultRule {
  * scope rules and operators' policy files refer to with `rule:name`.
  * `context_is_admin` also decides the caller's `is_admin` under Keystone.
  */
-export const BASE_RULES: DefaultRule[] = [
+export const BASE_RULES: readonly DefaultRule[] = [
   { name: 'context_is_admin', check: 'role:admin', description: "Decides what is required for the 'is_admin:True' check to succeed.", operations: [] },
   { name: 'admin_or_owner', check: 'is_admin:True or (role:admin and is_admin_project:True) or project_id:%(project_id)s', description: 'Default rule for most non-Admin APIs.', operations: [] },
   { name: 'default', check: '', description: 'Default rule for most APIs.', operations: [] },
 ]
 
 /** CloudKitty's scope rules, names verbatim (CONTRACT.md "Authorization"). */
-export const SCOPE_RULES: DefaultRule[] = [
+export const SCOPE_RULES = [
   { name: 'scope:get_state', check: 'role:admin', description: 'Get the state of one or several scopes', operations: [{ method: 'GET', path: '/v2/scope' }, { method: 'GET', path: '/v2/scope/resets' }, { method: 'GET', path: '/v2/scope/resets/{id}' }] },
   { name: 'scope:reset_state', check: 'role:admin', description: 'Reset the state of one or several scopes', operations: [{ method: 'PUT', path: '/v2/scope' }] },
   { name: 'scope:patch_state', check: 'role:admin', description: 'Update the state of one scope', operations: [{ method: 'PATCH', path: '/v2/scope' }] },
   { name: 'scope:post_state', check: 'role:admin', description: 'Create a scope state ahead of discovery', operations: [{ method: 'POST', path: '/v2/scope' }] },
-]
+] as const satisfies readonly DefaultRule[]
+
+/**
+ * scopekeeper's own rules, for what CloudKitty does not serve. They guard
+ * no scope: each is checked once, against a target naming none.
+ */
+export const SERVICE_RULES = [
+  {
+    name: 'scopekeeper:get_metrics',
+    check: 'role:admin',
+    description: 'Read the Prometheus metrics on the API port (every project\'s counts). The [metrics] port, when set, serves them without a token.',
+    operations: [{ method: 'GET', path: '/metrics' }],
+  },
+] as const satisfies readonly DefaultRule[]
 
 /** Every default rule, base rules first: what `scopekeeper policy sample` prints. */
-export const DEFAULT_RULES: DefaultRule[] = [...BASE_RULES, ...SCOPE_RULES]
+export const DEFAULT_RULES: readonly DefaultRule[] = [...BASE_RULES, ...SCOPE_RULES, ...SERVICE_RULES]
 
-/** The rules a route can declare (`config: { rule }`): the scope rules. */
-export type RuleName = 'scope:get_state' | 'scope:reset_state' | 'scope:patch_state' | 'scope:post_state'
+/** A rule guarding scopes: checked against each scope a request names. */
+export type ScopeRuleName = (typeof SCOPE_RULES)[number]['name']
+
+/** A rule of {@link SERVICE_RULES}: guards no scope. */
+export type ServiceRuleName = (typeof SERVICE_RULES)[number]['name']
+
+/**
+ * The rules a route can declare (`config: { rule }`). Derived from the
+ * lists above, so a route cannot name a rule that has no default.
+ */
+export type RuleName = ScopeRuleName | ServiceRuleName
+
+/** Whether `name` is one of {@link SERVICE_RULES}. */
+export function isServiceRule (name: string): name is ServiceRuleName {
+  return SERVICE_RULES.some((rule) => rule.name === name)
+}

@@ -1,7 +1,7 @@
 import { ConfigError } from '../../config/load-config.ts'
 import { ScopeKeeperError } from '../../domain/errors.ts'
 import type { Credentials } from '../credentials.ts'
-import { DEFAULT_RULES, type RuleName } from './default-rules.ts'
+import { DEFAULT_RULES, isServiceRule, type RuleName, type SERVICE_RULES } from './default-rules.ts'
 import { readPolicyFile } from './policy-file.ts'
 import { check, type PolicyCredentialValues } from './rule-check.ts'
 import { parseRule, referencedRules, RuleSyntaxError, type Rule, type RuleSource } from './rule-parser.ts'
@@ -128,8 +128,17 @@ export class PolicyEnforcer {
    * passed. CloudKitty instead checks a request that names no scope against
    * the caller's own project and then lists every project's scopes; see
    * the README's "Policy".
+   *
+   * A rule of {@link SERVICE_RULES} (`scopekeeper:get_metrics`) guards no
+   * scope: it is checked once against a target naming none (`project_id`
+   * None), whatever the request names, so an owner rule such as
+   * `rule:admin_or_owner` lets only admins through; the answer shows no scope.
    */
   authorizeScopes (rule: RuleName, requested: RequestedScopes, credentials: Credentials): ScopeAccess {
+    if (isServiceRule(rule)) {
+      this.authorize(rule, scopeTarget(null), credentials)
+      return { all: false, scopeIds: [] }
+    }
     const compiled = this.rules.get(rule)
     if (compiled === undefined) throw forbidden()
     const access = scopeAccess(compiled, policyValues(credentials), this.rules)

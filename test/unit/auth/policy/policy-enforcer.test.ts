@@ -176,6 +176,18 @@ describe('authorizeScopes', () => {
     assert.ok(!named.all && named.scopeIds.includes('p-x') && named.scopeIds.includes('p-y') && !named.scopeIds.includes('p-demo'))
     assert.throws(() => allButOwn.authorizeScopes('scope:get_state', reads(['p-demo']), MEMBER), isForbidden)
   })
+
+  it('checks scopekeeper:get_metrics once against no scope, whatever the request names', () => {
+    const defaults = new PolicyEnforcer()
+    assert.deepEqual(defaults.authorizeScopes('scopekeeper:get_metrics', reads(), ADMIN), { all: false, scopeIds: [] })
+    assert.throws(() => defaults.authorizeScopes('scopekeeper:get_metrics', reads(), MEMBER), isForbidden)
+    const ownerMetrics = new PolicyEnforcer({ 'scopekeeper:get_metrics': 'role:admin or project_id:%(project_id)s' })
+    assert.throws(() => ownerMetrics.authorizeScopes('scopekeeper:get_metrics', reads(), MEMBER), isForbidden)
+    assert.throws(() => ownerMetrics.authorizeScopes('scopekeeper:get_metrics', reads(['p-demo']), MEMBER), isForbidden)
+    const monitoring = new PolicyEnforcer({ 'scopekeeper:get_metrics': 'role:admin or role:monitoring' })
+    assert.doesNotThrow(() => monitoring.authorizeScopes('scopekeeper:get_metrics', reads(), { ...MEMBER, roles: ['monitoring'] }))
+    assert.throws(() => monitoring.authorizeScopes('scopekeeper:get_metrics', reads(), MEMBER), isForbidden)
+  })
 })
 
 describe('policyValues', () => {

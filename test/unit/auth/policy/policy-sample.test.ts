@@ -24,6 +24,7 @@ describe('policySample', () => {
       for (const op of rule.operations) assert.ok(block.includes(`# ${op.method}  ${op.path}\n`), `${rule.name}: ${op.method} ${op.path}`)
     }
     assert.match(sample, /# GET {2}\/v2\/scope\n(# .*\n)*#"scope:get_state": "role:admin"/)
+    assert.match(sample, /# GET {2}\/metrics\n#"scopekeeper:get_metrics": "role:admin"/)
     assert.deepEqual(parseYaml(sample), null, 'everything is commented out')
   })
 
