@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import swagger from '@fastify/swagger'
-import { sql } from 'kysely'
 import type { Logger } from 'pino'
 import { clientErrorHandler, registerErrorHandler } from './api/error-handler.ts'
+import { registerHealthcheck } from './api/healthcheck.ts'
 import { registerMetrics } from './api/metrics.ts'
+import { absoluteUrl, registerProxyHeaders } from './api/proxy-headers.ts'
+import { registerRequestLog } from './api/request-log.ts'
 import { validatorCompiler } from './api/validation.ts'
 import { registerResetJobRoutes } from './api/v2/scope/reset-job-routes.ts'
 import { registerScopeRoutes } from './api/v2/scope/scope-routes.ts'
@@ -15,7 +17,6 @@ import type { RuleName } from './auth/policy/default-rules.ts'
 import { loadPolicy, requestedScopes } from './auth/policy/policy-enforcer.ts'
 import type { ScopeAccess } from './auth/policy/scope-access.ts'
 import type { Config } from './config/config-schema.ts'
-import { ScopeKeeperError } from './domain/errors.ts'
 import { ResetJobService } from './domain/reset-job-service.ts'
 import { ScopeStateService } from './domain/scope-state-service.ts'
 import type { OpenDatabase } from './storage/open-database.ts'
@@ -56,13 +57,13 @@ export async function buildApp (config: Config, { database, logger, clock }: App
   // Bodies are JSON only: a text/plain body is a 415, not a string to validate.
   app.removeContentTypeParser('text/plain')
 
-  // Infrastructure: request id on every response, one log line per request.
+  // Infrastructure: request id on every response, the caller's origin
+  // (through a trusted proxy), one log line per request.
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-openstack-request-id', request.id)
   })
-  app.addHook('onResponse', async (request, reply) => {
-    request.log.info({ method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request')
-  })
+  registerProxyHeaders(app, config.api.enableProxyHeadersParsing)
+  registerRequestLog(app)
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -83,7 +84,9 @@ export async function buildApp (config: Config, { database, logger, clock }: App
   app.decorateRequest('credentials')
   app.decorateRequest('scopeAccess')
   app.addHook('onRequest', async (request) => {
-    if (request.routeOptions.config.public === true) return
+    // OPTIONS answers only which methods a path has (haproxy's default
+    // httpchk is `OPTIONS /`): nothing to protect.
+    if (request.routeOptions.config.public === true || request.method === 'OPTIONS') return
     request.credentials = await authenticator.authenticate(request.headers)
   })
   app.addHook('preHandler', async (request) => {
@@ -101,16 +104,9 @@ export async function buildApp (config: Config, { database, logger, clock }: App
     knownPaths.set(route.url, known)
   })
   app.get('/', { schema: { hide: true }, config: { public: true } }, async (request) => ({
-    versions: [{ id: 'v2', status: 'CURRENT', links: [{ href: `${request.protocol}://${request.host}/v2`, rel: 'self' }] }],
+    versions: [{ id: 'v2', status: 'CURRENT', links: [{ href: absoluteUrl(request.origin, '/v2'), rel: 'self' }] }],
   }))
-  app.get('/healthz', { schema: { hide: true }, config: { public: true } }, async () => {
-    try {
-      await sql`select 1`.execute(database.db)
-    } catch (error) {
-      throw new ScopeKeeperError('DATABASE_UNAVAILABLE', 'The database does not answer.', { cause: error })
-    }
-    return { status: 'ok' }
-  })
+  registerHealthcheck(app, database, config.healthcheck)
   app.get('/v2/openapi.json', { schema: { hide: true }, config: { public: true } }, async () => app.swagger())
   if (config.metrics.enabled) registerMetrics(app, database)
   const scopes = new ScopeStateService({
@@ -128,7 +124,10 @@ export async function buildApp (config: Config, { database, logger, clock }: App
     const path = request.url.split('?')[0]
     const methods = [...knownPaths.values()].find((known) => known.pattern.test(path))?.methods
     if (methods !== undefined) {
-      return await reply.code(405).header('allow', [...methods].join(', '))
+      const allow = [...new Set([...methods, 'OPTIONS'])].join(', ')
+      // Flask's automatic OPTIONS answer (CloudKitty's API is Flask): 200, no body.
+      if (request.method === 'OPTIONS') return await reply.code(200).header('allow', allow).send()
+      return await reply.code(405).header('allow', allow)
         .send({ message: `The method ${request.method} is not allowed for ${path}.` })
     }
     return await reply.code(404).send({ message: `The resource ${path.slice(0, 200)} could not be found.` })

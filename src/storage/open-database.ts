@@ -40,8 +40,17 @@ export interface OpenDatabase {
    * planner's statistics. Call once connected.
    */
   probe: () => Promise<void>
+  /**
+   * Asks the server one trivial question (`SELECT 1`) through the pool;
+   * rejects when it does not answer within the pool's and statement's
+   * bounds. For health checks: it reads no table.
+   */
+  ping: () => Promise<void>
   close: () => Promise<void>
 }
+
+// Compiled once: a health check pings on every probe of a load balancer.
+const SELECT_ONE = CompiledQuery.raw('select 1')
 
 function opened (
   dialect: Dialect, traits: EngineTraits, description: string, poolStats: OpenDatabase['poolStats'],
@@ -63,6 +72,7 @@ function opened (
     }),
     poolStats,
     probe: async () => { await probe(db) },
+    ping: async () => { await db.executeQuery(SELECT_ONE) },
     close: async () => { await db.destroy() },
   }
 }

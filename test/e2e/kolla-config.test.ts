@@ -144,7 +144,7 @@ version = 1
     assert.equal(await processor.hold(name), true)
     const put = await request('PUT', '/v2/scope', token, { scope_id: ['busy', 'free'], last_processed_timestamp: '2019-01-01T00:00:00Z' })
     assert.equal(put.status, 202)
-    const job = put.headers.get('location')!
+    const job = new URL(put.headers.get('location')!).pathname
     await waitFor(async () => (await request('GET', job, token)).body.scopes_applied === 1, 20_000, 'free applied')
     const waiting = (await request('GET', job, token)).body
     assert.deepEqual([waiting.status, waiting.scopes_waiting], ['running', 1])

@@ -111,7 +111,7 @@ for (const engine of testEngines()) {
       const first = await call(app, 'GET', '/v2/scope?limit=2&collector=gnocchi,prometheus')
       assert.deepEqual(ids(first.body), ['aaaa', 'bbbb'])
       const link = String(first.headers.link)
-      assert.match(link, /^<\/v2\/scope\?collector=gnocchi%2Cprometheus&marker=\d+&limit=2>; rel="next"$/)
+      assert.match(link, /^<http:\/\/localhost:80\/v2\/scope\?collector=gnocchi%2Cprometheus&marker=\d+&limit=2>; rel="next"$/)
       const seen = [...ids(first.body)]
       let next: string | undefined = link.slice(1, link.indexOf('>'))
       while (next !== undefined) {

@@ -24,14 +24,17 @@ const pendingJob = {
 
 describe('ScopeClient', () => {
   it("reads the reset job id from PUT's Location, and returns nothing to follow without one (CloudKitty)", async (t) => {
-    let withLocation = true
+    let location: string | undefined = '/v2/scope/resets/42'
     const url = await startFakeRatingApi(t, (req, res) => {
-      res.writeHead(202, { 'content-type': 'application/json', ...(withLocation ? { location: '/v2/scope/resets/42' } : {}) })
+      res.writeHead(202, { 'content-type': 'application/json', ...(location !== undefined ? { location } : {}) })
       res.end('{}')
     })
     const client = new ScopeClient({ endpoint: `${url}/` })
     assert.deepEqual(await client.resetScopes({ all_scopes: true, state: '2019-07-01' }), { location: '/v2/scope/resets/42', jobId: 42 })
-    withLocation = false
+    // scopekeeper's own Location is absolute, behind a proxy with its prefix.
+    location = 'https://rating.example/prefix/v2/scope/resets/43'
+    assert.deepEqual(await client.resetScopes({ all_scopes: true, state: '2019-07-01' }), { location, jobId: 43 })
+    location = undefined
     assert.deepEqual(await client.resetScopes({ all_scopes: true, state: '2019-07-01' }), {})
   })
 

@@ -1,5 +1,6 @@
 import type { ResetJob, ResetJobFilter, ResetJobStatus } from '../../../domain/reset-job.ts'
 import { formatTimestamp } from '../../../domain/timestamps.ts'
+import { absoluteUrl, type RequestOrigin } from '../../proxy-headers.ts'
 import type { ListResetJobsQuery, ResetJobReply } from './reset-job-schemas.ts'
 
 /** A reset job as the API returns it; the only serializer of jobs. */
@@ -22,9 +23,9 @@ export function resetJobToWire (job: ResetJob): ResetJobReply {
   }
 }
 
-/** Where a job's progress can be read: PUT's Location header. */
-export function resetJobLocation (id: number): string {
-  return `/v2/scope/resets/${id}`
+/** Where a job's progress can be read, as the caller reaches us: PUT's Location header. */
+export function resetJobLocation (origin: RequestOrigin, id: number): string {
+  return absoluteUrl(origin, `/v2/scope/resets/${id}`)
 }
 
 /** GET /v2/scope/resets query → filter and page. */

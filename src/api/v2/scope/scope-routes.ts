@@ -3,6 +3,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Static } from 'typebox'
 import { visibleScopeIds } from '../../../auth/policy/scope-access.ts'
 import type { ScopeStateService } from '../../../domain/scope-state-service.ts'
+import { absoluteUrl } from '../../proxy-headers.ts'
 import {
   AcceptedReply, CreateScopeBody, ErrorReply, ListScopesQuery, PatchScopeBody, ResetScopesBody,
   ScopeStateListReply, ScopeStateReply,
@@ -26,7 +27,7 @@ export function registerScopeRoutes (parent: FastifyInstance, scopes: ScopeState
     const list = await listToJson(await scopes.list(filter, page, visible))
     // A full page may continue: point at the next one (OpenStack's marker paging).
     const lastId = list.count === undefined ? await scopes.lastIdOfFullPage(filter, page, visible) : list.count === page.limit ? list.lastId : undefined
-    if (lastId !== undefined) reply.header('link', nextLink(req.url.split('?')[0], req.query, lastId, page.limit))
+    if (lastId !== undefined) reply.header('link', nextLink(absoluteUrl(req.origin, '/v2/scope'), req.query, lastId, page.limit))
     // Already JSON text (or a stream of it): Fastify sends it as is.
     return await reply.type('application/json').send(list.body as unknown as Static<typeof ScopeStateListReply>)
   })
@@ -37,7 +38,7 @@ export function registerScopeRoutes (parent: FastifyInstance, scopes: ScopeState
   }, async (req, reply) => {
     const { jobId } = await scopes.requestReset(resetFromWire(req.body, req.id))
     // CloudKitty's `{}` body; where to watch the reset is our addition.
-    return await reply.code(202).header('location', resetJobLocation(jobId)).send({})
+    return await reply.code(202).header('location', resetJobLocation(req.origin, jobId)).send({})
   })
 
   app.patch('/v2/scope', {

@@ -83,10 +83,11 @@ export async function listToJson ({ first, rest }: ScopeListing): Promise<Serial
 }
 
 /**
- * The `Link: <…>; rel="next"` value of a page that may continue: the same
- * query with `marker` set to the page's last row and `offset` dropped.
+ * The `Link: <…>; rel="next"` value of a page that may continue: `url` (the
+ * list's absolute URL) with the same query, `marker` set to the page's last
+ * row and `offset` dropped.
  */
-export function nextLink (path: string, query: ListScopesQuery, lastId: number, limit: number): string {
+export function nextLink (url: string, query: ListScopesQuery, lastId: number, limit: number): string {
   const params = new URLSearchParams()
   for (const [key, value] of Object.entries(query)) {
     if (key === 'offset' || key === 'marker' || key === 'limit' || value === undefined) continue
@@ -94,7 +95,7 @@ export function nextLink (path: string, query: ListScopesQuery, lastId: number, 
   }
   params.set('marker', String(lastId))
   params.set('limit', String(limit))
-  return `<${path}?${params.toString()}>; rel="next"`
+  return `<${url}?${params.toString()}>; rel="next"`
 }
 
 // Splits comma-separated values (CloudKitty's client joins multi-values with
