@@ -4,7 +4,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import type { Logger } from 'pino'
 import type { ErrorObject } from 'ajv'
 import { ScopeKeeperError, type ErrorCode } from '../domain/errors.ts'
-import { FIELD_RULES } from './v2/scope/scope-schemas.ts'
+import { FIELD_RULES, MAX_VALUES_KEYWORD } from './v2/scope/scope-schemas.ts'
 
 const STATUS: Record<ErrorCode, number> = {
   INVALID_INPUT: 400,
@@ -21,8 +21,19 @@ const STATUS: Record<ErrorCode, number> = {
 /** Seconds a client should wait before retrying after a 503. */
 const RETRY_AFTER_SECONDS = 5
 
-function validationMessage (errors: ErrorObject[], context: string | undefined): string {
-  const where = context === 'querystring' ? 'query string' : 'request body'
+const LOCATIONS: Record<string, string> = { querystring: 'query string', params: 'path', body: 'request body' }
+
+// An integer field's words from its own route's bounds: `limit` is capped
+// lower on /v2/scope/resets than on /v2/scope.
+function integerRule (request: FastifyRequest, context: string | undefined, field: string): string | undefined {
+  const part = (request.routeOptions.schema as Record<string, { properties?: Record<string, { type?: unknown, minimum?: number, maximum?: number }> }> | undefined)?.[context ?? 'body']
+  const schema = part?.properties?.[field]
+  if (schema?.type !== 'integer' || schema.minimum === undefined || schema.maximum === undefined) return undefined
+  return `an integer from ${schema.minimum} to ${schema.maximum}`
+}
+
+function validationMessage (errors: ErrorObject[], context: string | undefined, request: FastifyRequest): string {
+  const where = LOCATIONS[context ?? 'body'] ?? 'request body'
   const first = errors[0]
   if (first.keyword === 'additionalProperties') {
     const field = String(first.params.additionalProperty)
@@ -31,7 +42,8 @@ function validationMessage (errors: ErrorObject[], context: string | undefined):
   if (first.keyword === 'required') return `Missing required field '${String(first.params.missingProperty)}' in the ${where}.`
   const field = first.instancePath.split('/')[1]
   if (field === undefined) return context === 'querystring' ? 'Invalid query string.' : 'The request body must be a JSON object.'
-  const rule = FIELD_RULES[field]
+  if (first.keyword === MAX_VALUES_KEYWORD) return `Too many values for ${field} in the ${where}: at most ${String(first.params.limit)}.`
+  const rule = FIELD_RULES[field] ?? integerRule(request, context, field)
   return `Invalid ${field} in the ${where}: ${rule === undefined ? first.message ?? 'invalid value' : `must be ${rule}`}.`
 }
 
@@ -50,7 +62,7 @@ export function registerErrorHandler (app: FastifyInstance): void {
       return await reply.code(status).send({ message: error.message })
     }
     if (error.validation !== undefined) {
-      return await reply.code(400).send({ message: validationMessage(error.validation as ErrorObject[], error.validationContext) })
+      return await reply.code(400).send({ message: validationMessage(error.validation as ErrorObject[], error.validationContext, request) })
     }
     const status = error.statusCode
     if (status !== undefined && status >= 400 && status < 500) {

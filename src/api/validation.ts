@@ -1,7 +1,17 @@
-import { Ajv, type Options } from 'ajv'
+import { Ajv, type Options, type SchemaValidateFunction } from 'ajv'
 import type { FastifySchemaCompiler } from 'fastify'
 import { isTimestamp } from '../domain/timestamps.ts'
-import { TIMESTAMP_FORMAT } from './v2/scope/scope-schemas.ts'
+import { MAX_VALUES_KEYWORD, TIMESTAMP_FORMAT } from './v2/scope/scope-schemas.ts'
+import { splitFilterValues } from './v2/scope/scope-wire.ts'
+
+// A filter's count of values spans its list items and their comma-separated
+// pieces, which maxItems cannot see; checked while validating so that too
+// many values are a 400 before the policy looks at them (STYLE.md §2).
+const atMostValues: SchemaValidateFunction = function (max: number, data: string | string[]): boolean {
+  if (splitFilterValues(data).length <= max) return true
+  atMostValues.errors = [{ keyword: MAX_VALUES_KEYWORD, message: `must list at most ${max} values`, params: { limit: max } }]
+  return false
+}
 
 function makeAjv (options: Options): Ajv {
   const ajv = new Ajv({
@@ -14,6 +24,7 @@ function makeAjv (options: Options): Ajv {
     ...options,
   })
   ajv.addFormat(TIMESTAMP_FORMAT, { type: 'string', validate: isTimestamp })
+  ajv.addKeyword({ keyword: MAX_VALUES_KEYWORD, type: ['string', 'array'], schemaType: 'number', validate: atMostValues })
   return ajv
 }
 

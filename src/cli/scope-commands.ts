@@ -1,5 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander'
 import type { TObject } from 'typebox'
+import { MAX_INTEGER } from '../api/v2/scope/input-limits.ts'
 import { ResetJobReply } from '../api/v2/scope/reset-job-schemas.ts'
 import {
   CreateScopeBody, ListScopesQuery, PatchScopeBody, ResetScopesBody, ScopeStateReply,
@@ -56,7 +57,7 @@ function collect (value: string, previous: string[] | undefined): string[] {
 
 function integerAtLeast (min: number) {
   return (value: string): number => {
-    if (!/^\d+$/.test(value.trim()) || Number(value) < min || Number(value) > 2_147_483_647) {
+    if (!/^\d+$/.test(value.trim()) || Number(value) < min || Number(value) > MAX_INTEGER) {
       throw new InvalidArgumentError(`Give an integer of at least ${min}.`)
     }
     return Number(value)

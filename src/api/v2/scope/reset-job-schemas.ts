@@ -1,18 +1,21 @@
 import { Type, type Static } from 'typebox'
+import { MAX_INTEGER, MAX_RESET_JOB_PAGE } from './input-limits.ts'
+import { QueryFilter } from './scope-schemas.ts'
 
 const STATUS = '(pending|running|done|failed)'
 
 /** GET /v2/scope/resets query string (array coercion: filters are lists). */
 export const ListResetJobsQuery = Type.Object({
   status: Type.Optional(Type.Array(Type.String({ pattern: `^${STATUS}(,${STATUS})*$` }), { description: 'pending, running, done or failed; repeatable and comma-separated' })),
-  scope_id: Type.Optional(Type.Array(Type.String({ minLength: 1, pattern: '^[^\\u0000\\uD800-\\uDFFF]*$' }), { description: 'jobs that matched a scope of these ids' })),
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
-  offset: Type.Optional(Type.Integer({ minimum: 0, maximum: 2_147_483_647, default: 0 })),
+  // The same filter as GET /v2/scope's: jobs that matched a scope of these ids.
+  scope_id: Type.Optional(QueryFilter('scope_id')),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_RESET_JOB_PAGE, default: 100 })),
+  offset: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_INTEGER, default: 0 })),
 }, { additionalProperties: false })
 export type ListResetJobsQuery = Static<typeof ListResetJobsQuery>
 
 /** GET /v2/scope/resets/{id} path. */
-export const ResetJobParams = Type.Object({ id: Type.Integer({ minimum: 1, maximum: 2_147_483_647 }) })
+export const ResetJobParams = Type.Object({ id: Type.Integer({ minimum: 1, maximum: MAX_INTEGER }) })
 
 const Time = Type.Union([Type.String(), Type.Null()])
 

@@ -2,6 +2,7 @@ import type { ResetJob, ResetJobFilter, ResetJobStatus } from '../../../domain/r
 import { formatTimestamp } from '../../../domain/timestamps.ts'
 import { absoluteUrl, type RequestOrigin } from '../../proxy-headers.ts'
 import type { ListResetJobsQuery, ResetJobReply } from './reset-job-schemas.ts'
+import { filterFromWire, splitFilterValues } from './scope-wire.ts'
 
 /** A reset job as the API returns it; the only serializer of jobs. */
 export function resetJobToWire (job: ResetJob): ResetJobReply {
@@ -30,9 +31,10 @@ export function resetJobLocation (origin: RequestOrigin, id: number): string {
 
 /** GET /v2/scope/resets query → filter and page. */
 export function resetJobQueryFromWire (query: ListResetJobsQuery): { filter: ResetJobFilter, page: { limit: number, offset: number } } {
-  const split = (values: string[] | undefined) => values === undefined ? undefined : [...new Set(values.flatMap((v) => v.split(',')).filter((v) => v !== ''))]
+  // The schema admits only status words, so a split status list is never empty.
+  const statuses = query.status === undefined ? undefined : [...new Set(splitFilterValues(query.status))] as ResetJobStatus[]
   return {
-    filter: { statuses: split(query.status) as ResetJobStatus[] | undefined, scopeIds: split(query.scope_id) },
+    filter: { statuses, scopeIds: filterFromWire('scope_id', 'query string', query.scope_id) },
     page: { limit: query.limit ?? 100, offset: query.offset ?? 0 },
   }
 }

@@ -6,9 +6,6 @@ import type { ResetRequest, ScopeListing } from '../../../domain/scope-state-ser
 import { formatTimestamp, parseTimestamp } from '../../../domain/timestamps.ts'
 import type { CreateScopeBody, ListScopesQuery, PatchScopeBody, ResetScopesBody, ScopeStateReply } from './scope-schemas.ts'
 
-/** Most values one filter field may list: keeps every engine under its bound-parameter limit. */
-export const MAX_FILTER_VALUES = 5000
-
 /** A scope state as the API returns it; the only serializer of scopes. */
 export function toWire (scope: ScopeState): ScopeStateReply {
   const lastProcessed = formatTimestamp(scope.lastProcessedTimestamp)
@@ -98,13 +95,24 @@ export function nextLink (url: string, query: ListScopesQuery, lastId: number, l
   return `<${url}?${params.toString()}>; rel="next"`
 }
 
-// Splits comma-separated values (CloudKitty's client joins multi-values with
-// commas) and drops empty pieces; CONTRACT.md "GET /v2/scope".
-function splitValues (field: string, input: string | string[] | undefined): string[] | undefined {
+/**
+ * The values a filter lists: its items split at commas (CloudKitty's client
+ * joins multi-values with commas; CONTRACT.md "GET /v2/scope"), empty
+ * pieces dropped, repeats kept. The validator counts these against
+ * MAX_FILTER_VALUES.
+ */
+export function splitFilterValues (input: string | readonly string[]): string[] {
+  return (typeof input === 'string' ? [input] : input).flatMap((v) => v.split(',')).filter((v) => v !== '')
+}
+
+/** Where a filter was sent, as validation messages name it. */
+export type FilterLocation = 'query string' | 'request body'
+
+/** A validated filter's distinct values; a filter of nothing but commas is a 400. */
+export function filterFromWire (field: string, where: FilterLocation, input: string | string[] | undefined): string[] | undefined {
   if (input === undefined) return undefined
-  const values = (Array.isArray(input) ? input : [input]).flatMap((v) => v.split(',')).filter((v) => v !== '')
-  if (values.length === 0) throw invalidInput(`Invalid ${field}: no value given.`)
-  if (values.length > MAX_FILTER_VALUES) throw invalidInput(`Too many values for ${field}: at most ${MAX_FILTER_VALUES}.`)
+  const values = splitFilterValues(input)
+  if (values.length === 0) throw invalidInput(`Invalid ${field} in the ${where}: no value given.`)
   return [...new Set(values)]
 }
 
@@ -123,10 +131,10 @@ export function listQueryFromWire (query: ListScopesQuery): { filter: ScopeFilte
   const active = query.active === undefined ? undefined : [...new Set(query.active.flatMap((v) => v.split(',')).map(parseActive))]
   return {
     filter: {
-      scopeIds: splitValues('scope_id', query.scope_id),
-      scopeKeys: splitValues('scope_key', query.scope_key),
-      fetchers: splitValues('fetcher', query.fetcher),
-      collectors: splitValues('collector', query.collector),
+      scopeIds: filterFromWire('scope_id', 'query string', query.scope_id),
+      scopeKeys: filterFromWire('scope_key', 'query string', query.scope_key),
+      fetchers: filterFromWire('fetcher', 'query string', query.fetcher),
+      collectors: filterFromWire('collector', 'query string', query.collector),
       active,
     },
     page: { limit: query.limit ?? DEFAULT_PAGE_SIZE, offset: query.offset ?? 0, marker: query.marker },
@@ -156,10 +164,10 @@ export function resetFromWire (body: ResetScopesBody, requestId: string): ResetR
   if (at === undefined) throw invalidInput('last_processed_timestamp (or its alias state) is required.')
   return {
     filter: {
-      scopeIds: splitValues('scope_id', body.scope_id),
-      scopeKeys: splitValues('scope_key', body.scope_key),
-      fetchers: splitValues('fetcher', body.fetcher),
-      collectors: splitValues('collector', body.collector),
+      scopeIds: filterFromWire('scope_id', 'request body', body.scope_id),
+      scopeKeys: filterFromWire('scope_key', 'request body', body.scope_key),
+      fetchers: filterFromWire('fetcher', 'request body', body.fetcher),
+      collectors: filterFromWire('collector', 'request body', body.collector),
     },
     lastProcessedTimestamp: at,
     requestId,
