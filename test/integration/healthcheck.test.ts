@@ -7,7 +7,7 @@ import fc from 'fast-check'
 import type { FastifyInstance } from 'fastify'
 import { HealthChecks } from '../../src/api/healthcheck.ts'
 import { buildTestApp, tempDir } from '../helpers/build-test-app.ts'
-import { requireOsloHealthcheck, startOsloHealthcheck } from '../helpers/oslo-healthcheck.ts'
+import { requireOsloMiddleware, startOsloScript } from '../helpers/oslo-middleware.ts'
 import { waitFor } from '../helpers/server-process.ts'
 import { startTcpProxy } from '../helpers/tcp-proxy.ts'
 import { freshDatabaseUrl, testEngines } from '../helpers/test-databases.ts'
@@ -202,8 +202,8 @@ describe('/healthcheck', () => {
   })
 
   it('answers as oslo.middleware\'s own Healthcheck for any Accept header, method and disable file', async (t) => {
-    if (!requireOsloHealthcheck(t)) return
-    const oslo = startOsloHealthcheck(t)
+    if (!requireOsloMiddleware(t)) return
+    const oslo = startOsloScript(t, 'oslo-healthcheck.py')
     const file = join(tempDir(t), 'healthcheck_disable')
     const unset = (await buildTestApp(t)).app
     const set = (await buildTestApp(t, { env: { SCOPEKEEPER_HEALTHCHECK_DISABLE_BY_FILE_PATH: file } })).app
@@ -228,8 +228,8 @@ describe('/healthcheck', () => {
         if (disable === 'present') writeFileSync(file, '')
         else rmSync(file, { force: true })
         const ours = await health(disable === 'unset' ? unset : set, method as 'GET', accept)
-        const theirs = await oslo({ method, accept, disableByFilePath: disable === 'unset' ? undefined : file })
-        assert.deepEqual({ status: ours.status, contentType: ours.type ?? null, body: ours.body }, theirs, JSON.stringify({ accept, method, disable }))
+        const theirs = await oslo({ method, accept: accept ?? null, disable_by_file_path: disable === 'unset' ? null : file })
+        assert.deepEqual({ status: ours.status, content_type: ours.type ?? null, body: ours.body }, theirs, JSON.stringify({ accept, method, disable }))
       },
     ), { numRuns: 500 })
   })

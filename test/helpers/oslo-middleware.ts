@@ -1,6 +1,6 @@
-// oslo.middleware's own Healthcheck (Debian's python3-oslo.middleware, which
-// python3-cloudkitty brings) in a child process, driven over stdin/stdout:
-// the reference our /healthcheck answers are compared with.
+// oslo.middleware itself (Debian's python3-oslo.middleware, which
+// python3-cloudkitty brings) in a child process, driven over stdin/stdout
+// one JSON line at a time: the reference our answers are compared with.
 import { spawn, spawnSync } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
@@ -8,7 +8,6 @@ import type { TestContext } from 'node:test'
 import { deferCleanup } from './cleanup.ts'
 
 const PYTHON = '/usr/bin/python3'
-const SCRIPT = fileURLToPath(new URL('./oslo-healthcheck.py', import.meta.url))
 const ANSWER_TIMEOUT_MS = 30_000
 
 function childEnv (): NodeJS.ProcessEnv {
@@ -20,8 +19,8 @@ function childEnv (): NodeJS.ProcessEnv {
  * Whether oslo.middleware can run here: fails the test under CI=true and
  * skips it, loudly, otherwise. Returns false when skipped.
  */
-export function requireOsloHealthcheck (t: TestContext): boolean {
-  const probe = spawnSync(PYTHON, ['-c', 'import oslo_middleware.healthcheck, webob'], { env: childEnv(), encoding: 'utf8' })
+export function requireOsloMiddleware (t: TestContext): boolean {
+  const probe = spawnSync(PYTHON, ['-c', 'import oslo_middleware.healthcheck, oslo_middleware.http_proxy_to_wsgi, webob'], { env: childEnv(), encoding: 'utf8' })
   if (probe.status === 0) return true
   const problem = `${PYTHON} cannot import oslo_middleware and webob (${(probe.error?.message ?? probe.stderr.trim().split('\n').pop() ?? '').trim()}); install python3-cloudkitty with scripts/setup-system-packages.sh (as root)`
   if (process.env.CI === 'true') throw new Error(`${problem} (oslo.middleware is required when CI=true)`)
@@ -30,15 +29,12 @@ export function requireOsloHealthcheck (t: TestContext): boolean {
   return false
 }
 
-/** What oslo's Healthcheck answered. `contentType` is null where webob sends none (a 204). */
-export interface OsloAnswer { status: number, contentType: string | null, body: string }
+/** The oslo.middleware scripts beside this file, each answering one JSON line with one. */
+export type OsloScript = 'oslo-healthcheck.py' | 'oslo-proxy-headers.py'
 
-/** oslo's Healthcheck with CloudKitty's backends (disable_by_file), answering one request at a time. */
-export type OsloHealthcheck = (request: { method: string, accept?: string, disableByFilePath?: string }) => Promise<OsloAnswer>
-
-/** Starts oslo's Healthcheck in Python; it stops after the test. */
-export function startOsloHealthcheck (t: TestContext): OsloHealthcheck {
-  const child = spawn(PYTHON, [SCRIPT], { env: childEnv(), stdio: ['pipe', 'pipe', 'pipe'] })
+/** Starts `script` in Python; it stops after the test. Questions are answered in order. */
+export function startOsloScript (t: TestContext, script: OsloScript): (question: unknown) => Promise<any> {
+  const child = spawn(PYTHON, [fileURLToPath(new URL(`./${script}`, import.meta.url))], { env: childEnv(), stdio: ['pipe', 'pipe', 'pipe'] })
   let stderr = ''
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr = (stderr + chunk).slice(-4000) })
   const exited = new Promise<void>((resolve) => { child.once('exit', () => { resolve() }) })
@@ -52,18 +48,17 @@ export function startOsloHealthcheck (t: TestContext): OsloHealthcheck {
     }
   })
   let queue: Promise<unknown> = Promise.resolve()
-  return async ({ method, accept, disableByFilePath }) => {
+  return async (question) => {
     const answer = queue.then(async () => {
-      child.stdin.write(`${JSON.stringify({ method, accept: accept ?? null, disable_by_file_path: disableByFilePath ?? null })}\n`)
+      child.stdin.write(`${JSON.stringify(question)}\n`)
       let timer: NodeJS.Timeout | undefined
       const line = await Promise.race([
         lines.next(),
-        new Promise<never>((_resolve, reject) => { timer = setTimeout(() => { reject(new Error(`oslo healthcheck did not answer within ${ANSWER_TIMEOUT_MS} ms; stderr: ${stderr}`)) }, ANSWER_TIMEOUT_MS) }),
-        exited.then(() => { throw new Error(`oslo healthcheck exited; stderr: ${stderr}`) }),
+        new Promise<never>((_resolve, reject) => { timer = setTimeout(() => { reject(new Error(`${script} did not answer within ${ANSWER_TIMEOUT_MS} ms; stderr: ${stderr}`)) }, ANSWER_TIMEOUT_MS) }),
+        exited.then(() => { throw new Error(`${script} exited; stderr: ${stderr}`) }),
       ]).finally(() => { clearTimeout(timer) })
-      if (line.done === true) throw new Error(`oslo healthcheck closed its output; stderr: ${stderr}`)
-      const { status, content_type: contentType, body } = JSON.parse(line.value) as { status: number, content_type: string | null, body: string }
-      return { status, contentType, body }
+      if (line.done === true) throw new Error(`${script} closed its output; stderr: ${stderr}`)
+      return JSON.parse(line.value) as unknown
     })
     queue = answer.then(() => {}, () => {})
     return await answer
