@@ -93,9 +93,27 @@ function isLoopback (host: string): boolean {
 }
 
 /**
+ * Stops listening and waits for the requests in flight, at most `seconds`:
+ * then their connections are closed. Fastify closes idle keep-alive
+ * connections at once (forceCloseConnections defaults to 'idle').
+ */
+async function closeWithin (app: FastifyInstance, seconds: number, logger: Logger): Promise<void> {
+  const timer = setTimeout(() => {
+    logger.warn({ shutdownTimeout: seconds }, 'requests still in flight after [api] shutdown_timeout: closing their connections')
+    app.server.closeAllConnections()
+  }, seconds * 1000)
+  try {
+    await app.close()
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/**
  * Opens the database, migrates it (idempotent), starts the in-process reset
- * worker unless turned off, and listens. `close` stops accepting, finishes
- * in-flight requests and the current reset batch, then closes the database.
+ * worker unless turned off, and listens. `close` stops accepting, lets
+ * in-flight requests finish within `[api] shutdown_timeout` and the reset
+ * worker its current batch, then closes the database.
  */
 export async function startServer (config: Config, logger: Logger): Promise<RunningServer> {
   const database = openDatabaseFromConfig(config, logger)
@@ -117,9 +135,11 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
     address,
     metricsAddress,
     close: async () => {
-      await app.close()
+      // The worker stops after its batch (handing its job back) meanwhile.
+      const workerClosed = configured?.close()
+      await closeWithin(app, config.api.shutdownTimeout, logger)
       await metricsApp?.close()
-      await configured?.close()
+      await workerClosed
       await database.close()
     },
   }

@@ -4,7 +4,8 @@ import { Command, Option } from 'commander'
 // so the bundle needs no package.json beside it.
 import packageJson from '../../package.json' with { type: 'json' }
 import { ConfigError, loadConfig, type ConfigFileSource } from '../config/load-config.ts'
-import { createLogger } from '../logger.ts'
+import { openProcessLog } from '../logger.ts'
+import { onHangup, onStopSignals } from './process-signals.ts'
 import { registerScopeCommands } from './scope-commands.ts'
 
 // The server, worker and migrations load their drivers on import: loaded only
@@ -21,22 +22,6 @@ const collectDir = (dir: string): ConfigFileSource[] => { configFiles.push({ dir
 
 function configFrom (options: Record<string, string | number | boolean | undefined>) {
   return loadConfig({ commandLine: configFiles, flags: options })
-}
-
-// SIGTERM/SIGINT: finish what is in flight, close, exit 0.
-function onStopSignal (logger: ReturnType<typeof createLogger>, close: () => Promise<void>): void {
-  let stopping = false
-  const stop = (signal: string) => {
-    if (stopping) return
-    stopping = true
-    logger.info({ signal }, 'stopping')
-    close().then(() => process.exit(0), (error: unknown) => {
-      logger.error({ err: error }, 'unclean stop')
-      process.exit(1)
-    })
-  }
-  process.on('SIGTERM', () => stop('SIGTERM'))
-  process.on('SIGINT', () => stop('SIGINT'))
 }
 
 const program = new Command('scopekeeper')
@@ -56,13 +41,17 @@ program.command('serve')
   .option('--auth <strategy>', 'keystone (default, [keystone_authtoken] settings) or noauth')
   .option('--coordination-url <url>', "tooz URL of CloudKitty's processing locks (default file:///var/lib/cloudkitty/locks)")
   .option('--no-worker', 'do not apply resets in this process')
+  .option('--debug', 'log at debug level ([DEFAULT] debug)')
   .action(async (options) => {
     // commander sets worker=true by default; only an explicit --no-worker overrides the config.
     const flags = { ...options, worker: options.worker === false ? false : undefined }
     const config = configFrom(flags)
-    const logger = createLogger(config.log.level)
-    const running = await (await server()).startServer(config, logger)
-    onStopSignal(logger, running.close)
+    const log = openProcessLog(config.log, 'scopekeeper-api')
+    // Before the start, which may wait long for the database: SIGHUP's default ends the process.
+    const hangup = onHangup(log, config, () => configFrom(flags))
+    const running = await (await server()).startServer(config, log.logger)
+    hangup.reloadPolicyWith(() => { running.app.reloadPolicy() })
+    onStopSignals(log, running.close)
   })
 
 program.command('worker')
@@ -74,22 +63,34 @@ program.command('worker')
   .option('--concurrency <n>', 'reset jobs worked on at once (default 1)')
   .option('--coordination-url <url>', "tooz URL of CloudKitty's processing locks (default file:///var/lib/cloudkitty/locks)")
   .option('--once', 'apply every claimable job, then exit')
+  .option('--debug', 'log at debug level ([DEFAULT] debug)')
   .action(async (options) => {
     const config = configFrom(options)
-    const logger = createLogger(config.log.level)
+    const log = openProcessLog(config.log, 'scopekeeper-worker')
+    const { logger } = log
+    onHangup(log, config, () => configFrom(options))
     const { openDatabaseFromConfig, workerFromConfig } = await server()
     const database = openDatabaseFromConfig(config, logger)
     await (await migrations()).migrateToLatest(database)
     const { worker, close } = workerFromConfig(config, database, logger)
     if (options.once === true) {
-      await worker.drain()
-      await close()
-      await database.close()
+      const finished = (async () => {
+        await worker.drain()
+        await close()
+        await database.close()
+      })()
+      // As in the loop: the job in hand goes back to the queue after its batch.
+      onStopSignals(log, async () => {
+        await worker.stop()
+        await finished
+      })
+      await finished
+      log.close()
       return
     }
     worker.start()
     logger.info({ worker: worker.workerId, concurrency: config.reset.concurrency, database: database.description }, 'scopekeeper worker running')
-    onStopSignal(logger, async () => {
+    onStopSignals(log, async () => {
       await close()
       await database.close()
     })
@@ -110,7 +111,7 @@ program.command('migrate')
     // database in memory instead, which is what an absent file holds.
     const absent = options.dryRun === true && engineOfUrl(url) === 'sqlite' && !existsSync(sqlitePathFromUrl(url))
     const planned = absent ? { ...config, database: { ...config.database, url: 'sqlite://' } } : config
-    const database = (await server()).openDatabaseFromConfig(planned, createLogger(config.log.level))
+    const database = (await server()).openDatabaseFromConfig(planned, openProcessLog(config.log, 'scopekeeper-migrate').logger)
     const { migrateToLatest, planMigrations } = await migrations()
     try {
       if (options.dryRun === true) {

@@ -115,6 +115,7 @@ export class ResetWorker {
     try {
       if (await this.apply(job, identity) === 'stopped') {
         await releaseJob(db, job.id, identity)
+        logger.info({ jobId: job.id, worker: identity }, 'reset job handed back: the next worker resumes it at its saved progress')
         return false
       }
       await finishJob(db, job.id, identity, this.now())
@@ -132,9 +133,9 @@ export class ResetWorker {
     return true
   }
 
-  /** Runs jobs until none is claimable (all done, or waiting for a retry); for tests and `--once`. */
+  /** Runs jobs until none is claimable (all done, or waiting for a retry) or {@link stop}; for tests and `--once`. */
   async drain (): Promise<void> {
-    while (await this.runOnce());
+    while (!this.stopping.signal.aborted && await this.runOnce());
   }
 
   /** Starts `concurrency` polling loops; {@link stop} ends them after their current batch. */
