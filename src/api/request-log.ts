@@ -63,7 +63,8 @@ export function requestLogLine (request: FastifyRequest, status: number, ms: num
     query: question < 0 ? '' : maskedQuery(url.slice(question + 1), declaredNames(request)),
     status,
     ms,
-    client: request.origin?.client,
+    // No origin when Fastify answered before our hooks ran.
+    client: request.origin?.client ?? request.socket?.remoteAddress,
   }
   const credentials = request.credentials
   if (credentials !== undefined && credentials !== null) {

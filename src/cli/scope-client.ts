@@ -21,7 +21,7 @@ export class ApiError extends Error {
 
 /** What PUT /v2/scope answered: CloudKitty's 202 `{}`, plus where to watch it when the server offers that. */
 export interface ResetAccepted {
-  /** The `Location` header (`/v2/scope/resets/<id>`), absent on CloudKitty. */
+  /** The `Location` header (scopekeeper's is absolute: `https://…/v2/scope/resets/<id>`), absent on CloudKitty. */
   location?: string
   /** The reset job's id, read from `location`. */
   jobId?: number
