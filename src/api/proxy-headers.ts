@@ -79,7 +79,7 @@ export function firstForwardedElement (value: string): Map<string, string> {
   for (let i = 0; i <= value.length; i++) {
     const c = value[i]
     if (quoted && i < value.length) {
-      if (c === '\\') i++
+      if (c === '\\' && i + 1 < value.length) i++
       else if (c === '"') quoted = false
       continue
     }
