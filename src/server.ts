@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import { BlockList, isIP } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
@@ -93,19 +94,29 @@ function isLoopback (host: string): boolean {
 }
 
 /**
- * Stops listening and waits for the requests in flight, at most `seconds`:
- * then their connections are closed. Fastify closes idle keep-alive
- * connections at once (forceCloseConnections defaults to 'idle').
+ * How the API stops: it stops listening and waits for the requests in
+ * flight, at most `seconds`; then their connections are closed. Fastify
+ * closes idle keep-alive connections at once (forceCloseConnections
+ * defaults to 'idle'), and the answers still to come say Connection: close,
+ * or Node would keep their connections, and the stop, for keepAliveTimeout.
  */
-async function closeWithin (app: FastifyInstance, seconds: number, logger: Logger): Promise<void> {
-  const timer = setTimeout(() => {
-    logger.warn({ shutdownTimeout: seconds }, 'requests still in flight after [api] shutdown_timeout: closing their connections')
-    app.server.closeAllConnections()
-  }, seconds * 1000)
-  try {
-    await app.close()
-  } finally {
-    clearTimeout(timer)
+function gracefulClose (app: FastifyInstance, seconds: number, logger: Logger): () => Promise<void> {
+  const inFlight = new Set<ServerResponse>()
+  app.server.on('request', (_request: IncomingMessage, response: ServerResponse) => {
+    inFlight.add(response)
+    response.once('close', () => inFlight.delete(response))
+  })
+  return async () => {
+    for (const response of inFlight) if (!response.headersSent) response.setHeader('connection', 'close')
+    const timer = setTimeout(() => {
+      logger.warn({ shutdownTimeout: seconds }, 'requests still in flight after [api] shutdown_timeout: closing their connections')
+      app.server.closeAllConnections()
+    }, seconds * 1000)
+    try {
+      await app.close()
+    } finally {
+      clearTimeout(timer)
+    }
   }
 }
 
@@ -120,6 +131,7 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
   // Build first: a broken policy file or Keystone setting stops the start
   // before anything is written to the database.
   const app = await buildApp(config, { database, logger })
+  const closeApp = gracefulClose(app, config.api.shutdownTimeout, logger)
   await migrateToLatest(database)
   const configured = config.reset.worker ? workerFromConfig(config, database, logger) : undefined
   const address = await app.listen({ host: config.api.host, port: config.api.port })
@@ -137,7 +149,7 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
     close: async () => {
       // The worker stops after its batch (handing its job back) meanwhile.
       const workerClosed = configured?.close()
-      await closeWithin(app, config.api.shutdownTimeout, logger)
+      await closeApp()
       await metricsApp?.close()
       await workerClosed
       await database.close()

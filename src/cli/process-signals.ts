@@ -16,6 +16,16 @@ function messageOf (error: unknown): string {
 }
 
 /**
+ * Logs every setting in force at debug level, as oslo.service's launcher
+ * does at start and after each SIGHUP (`conf.log_opt_values(LOG,
+ * logging.DEBUG)`), secrets written `****` as oslo.config writes them.
+ */
+function logOptionValues (log: ProcessLog, config: Config): void {
+  const options = Object.fromEntries(SETTINGS.map((setting) => [`${setting.section}.${setting.key}`, setting.secret === true ? '****' : valueOf(config, setting)]))
+  log.logger.debug({ options }, 'Full set of CONF')
+}
+
+/**
  * SIGTERM and SIGINT: logs "stopping", runs `close` (which lets work in
  * flight finish within its bounds), then exits 0, or 1 when closing
  * failed. A second signal while stopping changes nothing.
@@ -53,11 +63,13 @@ export interface Hangup {
  * change as oslo.config's mutate_config_files does and warning that any
  * other changed setting is ignored until a restart; then reloads the policy
  * file, if asked to. A configuration or policy file that no longer reads is
- * logged as an error and what is in force stays.
+ * logged as an error and what is in force stays. The settings in force are
+ * logged at debug level now and after each SIGHUP.
  */
 export function onHangup (log: ProcessLog, config: Config, reread: () => Config): Hangup {
   let current = config
   let reloadPolicy: (() => void) | undefined
+  logOptionValues(log, current)
   process.on('SIGHUP', () => {
     const { logger } = log
     log.reopen()
@@ -72,6 +84,7 @@ export function onHangup (log: ProcessLog, config: Config, reread: () => Config)
       }
       current = { ...current, log: { ...current.log, level: fresh.log.level, debug: fresh.log.debug } }
       log.setLevel(logLevel(current.log))
+      logOptionValues(log, current)
     } catch (error) {
       logger.error({ signal: 'SIGHUP', logLevel: logger.level }, `the configuration could not be read again, the log level stays: ${messageOf(error)}`)
     }

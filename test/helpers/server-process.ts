@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
+import { readFileSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import type { TestContext } from 'node:test'
 import { join } from 'node:path'
@@ -23,10 +24,12 @@ export interface ServerProcess {
 /**
  * Starts `scopekeeper serve` as a real process on a free port and waits for
  * its "listening" log line. Extra args and env are passed through; the process
- * is killed after the test if still running.
+ * is killed after the test if still running. With `logFile` (the process
+ * logs to `[DEFAULT] log_file`), `lines` are read from that path instead of
+ * standard output.
  */
 export async function startServerProcess (
-  t: TestContext, args: string[], env: Record<string, string> = {},
+  t: TestContext, args: string[], env: Record<string, string> = {}, { logFile }: { logFile?: string } = {},
 ): Promise<ServerProcess> {
   // auth_strategy defaults to keystone, as in CloudKitty: a test that names
   // no strategy (flag, config file or env) asks for noauth. The processing
@@ -46,15 +49,19 @@ export async function startServerProcess (
   const exited = once(child, 'exit')
   deferCleanup(t, () => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
   const url = await new Promise<string>((resolve, reject) => {
-    const rl = createInterface({ input: child.stdout! })
     const timer = setTimeout(() => reject(new Error(`server did not start in 30 s; stderr: ${stderr}`)), 30_000)
-    rl.on('line', (line) => {
+    const onLine = (line: string) => {
       lines.push(line)
       try {
         const entry = JSON.parse(line)
         if (entry.msg === 'scopekeeper listening') { clearTimeout(timer); resolve(entry.address) }
       } catch { /* not JSON */ }
-    })
+    }
+    if (logFile === undefined) createInterface({ input: child.stdout! }).on('line', onLine)
+    else {
+      child.stdout!.resume()
+      followFile(logFile, child, onLine)
+    }
     child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`server exited with ${code} before listening; stderr: ${stderr}`)) })
   })
   return {
@@ -68,6 +75,22 @@ export async function startServerProcess (
       return code ?? sig
     },
   }
+}
+
+// Reads the lines appended to `path` while `child` runs, a new file at the
+// path (after logrotate) from its start.
+function followFile (path: string, child: ChildProcess, onLine: (line: string) => void): void {
+  let seen = ''
+  const poll = () => {
+    let text = ''
+    try { text = readFileSync(path, 'utf8') } catch { /* not created yet */ }
+    if (!text.startsWith(seen)) seen = ''
+    const complete = text.slice(0, text.lastIndexOf('\n') + 1)
+    for (const line of complete.slice(seen.length).split('\n').slice(0, -1)) onLine(line)
+    seen = complete
+  }
+  const timer = setInterval(poll, 20)
+  child.once('exit', () => { clearInterval(timer); poll() })
 }
 
 /** Polls `check` until it returns true, or fails after `timeoutMs`. */
