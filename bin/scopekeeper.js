@@ -58,7 +58,7 @@ if (built !== undefined && (!hasSources || built >= newestSource(sources))) {
     // tsx is a devDependency: `npm ci --omit=dev` leaves it out.
     if (error?.code !== 'ERR_MODULE_NOT_FOUND') throw error
     const why = built === undefined ? 'dist/main.js is not built' : 'dist/main.js is older than src/'
-    fail(`${why} and tsx (a devDependency) is not installed: in ${fileURLToPath(root)} run \`npm ci && npm run build\`, or install the package that \`npm pack\` makes`)
+    fail(`${why} and tsx (a devDependency) is not installed: run \`npm ci\` in ${fileURLToPath(root)} (it builds dist/), or install the package that \`npm pack\` makes`)
   }
   tsx.register()
   await import('../src/cli/main.ts')

@@ -38,5 +38,5 @@ if (check.status === 0) {
   console.error(`scopekeeper: esbuild is not installed (--omit=dev), so dist/ was not rebuilt; bin/scopekeeper.js runs the bundle already there (version ${check.stdout.trim()})`)
   process.exit(0)
 }
-console.error('scopekeeper: `npm ci --omit=dev` in a checkout needs dist/ built first: run `npm ci && npm run build` once, then `npm ci --omit=dev`; or install the package that `npm pack` makes')
+console.error('scopekeeper: `npm ci --omit=dev` in a checkout needs dist/ built first: run `npm ci` (it builds dist/), then `npm prune --omit=dev`; or install the package that `npm pack` makes')
 process.exit(1)
