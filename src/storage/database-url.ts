@@ -191,6 +191,27 @@ function maskSecretParameters (text: string, queryAt: number): string {
 }
 
 /**
+ * Where in `text` the password may be written, and whether that is its
+ * exact extent. The reading's password is exact unless a parameter value
+ * after it holds an `@`: an unencoded password cannot then be told from the
+ * host, database and parameters up to the last `@` (SQLAlchemy would read
+ * them as such, and try to connect with them). A URL that cannot be read
+ * may hold one from the first `:` after `//` to the last `@`.
+ */
+function passwordSpan (text: string, reading: Reading | { problem: string }): { span: [number, number] | undefined, isExact: boolean } {
+  const last = text.lastIndexOf('@')
+  if (!('text' in reading)) {
+    const from = text.indexOf('://') < 0 ? 0 : text.indexOf('://') + 3
+    const colon = text.indexOf(':', from)
+    return { span: colon >= 0 && last > colon ? [colon + 1, last] : undefined, isExact: false }
+  }
+  if (reading.passwordSpan === undefined) return { span: undefined, isExact: true }
+  const [from, to] = reading.passwordSpan
+  if (reading.rawQuery?.includes('@') !== true) return { span: [from, to], isExact: true }
+  return { span: [from, Math.max(to, last)], isExact: false }
+}
+
+/**
  * The URL with its password (and any `password`/`sslpassword` parameter)
  * replaced by `***`, for logs and messages. The password is masked however
  * it is written: up to the last `@` when a parameter value holds an `@` too
@@ -200,24 +221,62 @@ function maskSecretParameters (text: string, queryAt: number): string {
  */
 export function redactUrl (text: string): string {
   const reading = readUrl(text)
-  if (!('text' in reading)) {
-    const from = text.indexOf('://') < 0 ? 0 : text.indexOf('://') + 3
-    const colon = text.indexOf(':', from)
-    const last = text.lastIndexOf('@')
-    return colon >= 0 && last > colon ? `${text.slice(0, colon + 1)}***${text.slice(last)}` : text
+  const { span, isExact } = passwordSpan(text, reading)
+  if (!('text' in reading)) return span === undefined ? text : `${text.slice(0, span[0])}***${text.slice(span[1])}`
+  // The parameters come after the password: masking them first moves nothing before it.
+  const masked = maskSecretParameters(text, reading.queryAt)
+  if (span === undefined) return masked
+  const end = isExact ? span[1] : Math.max(reading.passwordSpan![1], masked.lastIndexOf('@'))
+  return `${masked.slice(0, span[0])}***${masked.slice(end)}`
+}
+
+// Shorter runs are everywhere in prose; a message is checked for runs this
+// long of whatever could be the password.
+const SHORTEST_MASKED_RUN = 3
+
+/** Replaces every run of at least SHORTEST_MASKED_RUN characters of `message` found in one of `secrets` by `***`. */
+function maskRuns (message: string, secrets: string[]): string {
+  let out = ''
+  for (let i = 0; i < message.length;) {
+    let length = 0
+    while (i + length < message.length && secrets.some((secret) => secret.includes(message.slice(i, i + length + 1)))) length++
+    if (length >= SHORTEST_MASKED_RUN) {
+      out += '***'
+      i += length
+    } else {
+      out += message[i]
+      i++
+    }
   }
-  let masked = maskSecretParameters(text, reading.queryAt)
-  if (reading.passwordSpan !== undefined) {
-    const [from, to] = reading.passwordSpan
-    const end = reading.rawQuery?.includes('@') === true ? Math.max(to, masked.lastIndexOf('@')) : to
-    masked = `${masked.slice(0, from)}***${masked.slice(end)}`
+  return out
+}
+
+/**
+ * `message` (a driver's error, a reason about the URL `text`) with whatever
+ * could be the URL's password masked: the password and secret parameters
+ * wherever they appear, as written or decoded; where the password's end is
+ * not sure (see {@link redactUrl}), every run of three characters or more
+ * of the text that could be it, since SQLAlchemy's reading makes host,
+ * database and parameters of its parts, and messages quote them.
+ */
+export function maskUrlSecrets (text: string, message: string): string {
+  const reading = readUrl(text)
+  const { span, isExact } = passwordSpan(text, reading)
+  const written = span === undefined ? '' : text.slice(...span)
+  const forms = [written, pythonUnquote(written), pythonUnquote(written.replaceAll('+', ' '))].filter((form) => form.length >= SHORTEST_MASKED_RUN)
+  let masked = isExact ? forms.reduce((m, form) => m.split(form).join('***'), message) : maskRuns(message, forms)
+  if ('text' in reading) {
+    for (const name of SECRET_PARAMETERS) {
+      const value = reading.query[name]
+      for (const v of value === undefined ? [] : [value].flat()) if (v.length >= SHORTEST_MASKED_RUN) masked = masked.split(v).join('***')
+    }
   }
   return masked
 }
 
 /** A ConfigError about the database URL: names the setting, shows the URL masked, says why in one line. */
 export function databaseUrlError (text: string, reason: string): ConfigError {
-  return new ConfigError(`${DATABASE_URL_SETTING} '${redactUrl(text)}': ${reason.replace(/\s+/g, ' ').trim()}`)
+  return new ConfigError(`${DATABASE_URL_SETTING} '${redactUrl(text)}': ${maskUrlSecrets(text, reason).replace(/\s+/g, ' ').trim()}`)
 }
 
 /**

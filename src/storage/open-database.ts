@@ -11,7 +11,7 @@ import type pg from 'pg'
 import { ScopeKeeperError } from '../domain/errors.ts'
 import type { Database } from './database.ts'
 import {
-  databaseUrlError, mysqlOptionsFromUrl, parseDatabaseUrl, postgresOptionsFromUrl, redactUrl,
+  databaseUrlError, maskUrlSecrets, mysqlOptionsFromUrl, parseDatabaseUrl, postgresOptionsFromUrl, redactUrl,
   type DatabaseUrl, type PostgresTls,
 } from './database-url.ts'
 import { guardDriver } from './driver-errors.ts'
@@ -431,10 +431,9 @@ function connectFailure (error: unknown, url: DatabaseUrl): string {
   else if (code === 'HANDSHAKE_NO_SSL_SUPPORT') reason = 'the server does not offer TLS, which the URL\'s ssl_* parameters ask for (PyMySQL would go on in plain text; scopekeeper does not)'
   else if (typeof code === 'string' && /CERT|SELF_SIGNED|ALTNAME|UNABLE_TO|HOSTNAME|ERR_TLS|ERR_SSL/.test(code)) reason = `TLS: ${reason} (${code})`
   else if (typeof code === 'string' && !reason.includes(code)) reason = `${reason} (${code})`
-  // Driver messages do not quote passwords; be sure of it.
-  const password = url.password
-  if (password !== undefined && password.length >= 3) reason = reason.split(password).join('***')
-  return reason.replace(/\s+/g, ' ').trim()
+  // Driver messages do not quote passwords, but they name the host, which
+  // may be part of one (see maskUrlSecrets).
+  return maskUrlSecrets(url.text, reason).replace(/\s+/g, ' ').trim()
 }
 
 function postgresSslMode (url: DatabaseUrl): string {

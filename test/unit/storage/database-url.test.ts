@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test'
 import fc from 'fast-check'
 import { ConfigError } from '../../../src/config/load-config.ts'
 import {
-  mysqlOptionsFromUrl, parseDatabaseUrl, postgresOptionsFromUrl, pythonUnquote, redactUrl, type DatabaseUrl,
+  maskUrlSecrets, mysqlOptionsFromUrl, parseDatabaseUrl, postgresOptionsFromUrl, pythonUnquote, redactUrl, type DatabaseUrl,
 } from '../../../src/storage/database-url.ts'
 import { engineOfUrl } from '../../../src/storage/open-database.ts'
 
@@ -183,6 +183,75 @@ describe('database-url: redactUrl', () => {
         assert.ok(!masked.includes(written), `${url} -> ${masked}`)
       },
     ), { numRuns: 2000 })
+  })
+})
+
+/**
+ * Every message scopekeeper can print about a URL: the URL as logged, why it
+ * is refused, and a driver's failure to connect, which names the host and
+ * the database it was given.
+ */
+function messagesAbout (url: string): string[] {
+  const messages = [redactUrl(url)]
+  try {
+    const parsed = parseDatabaseUrl(url)
+    messages.push(maskUrlSecrets(url, `getaddrinfo ENOTFOUND ${parsed.host}; database "${parsed.database}" does not exist`))
+    if (engineOfUrl(url) === 'mysql') mysqlOptionsFromUrl(parsed)
+    else postgresOptionsFromUrl(parsed)
+  } catch (error) {
+    assert.ok(error instanceof ConfigError, String(error))
+    messages.push(error.message)
+  }
+  return messages
+}
+
+describe('database-url: no part of a password in a message', () => {
+  it('masks an unencoded @ in a password whole, in the URL and in why it is refused', () => {
+    const cases: Array<[string, string, string]> = [
+      ['mysql+pymysql://user:p@ss@db/cloudkitty', 'p@ss', 'mysql+pymysql://user:***@db/cloudkitty'],
+      ['postgresql://u:a@b@c@host:5432/x', 'a@b@c', 'postgresql://u:***@host:5432/x'],
+      ['mysql+pymysql://user:p@ss@db/cloudkitty?charset=klingon', 'p@ss', 'mysql+pymysql://user:***@db/cloudkitty?charset=klingon'],
+    ]
+    for (const [url, password, logged] of cases) {
+      const messages = messagesAbout(url)
+      assert.equal(messages[0], logged)
+      for (const message of messages) assert.ok(!message.includes(password), message)
+    }
+  })
+
+  it("masks the parts SQLAlchemy's reading takes from a password for a host, a database or parameters", () => {
+    // SQLAlchemy reads host 'hhhost', parameter 'ssl_verify_cert' = 'sometimes@db/ck'; the password may run to the last '@'.
+    const url = 'mysql://ck:s3cret@hhhost?ssl_verify_cert=sometimes@db/ck'
+    const [logged, , refused] = messagesAbout(url)
+    assert.equal(logged, 'mysql://ck:***@db/ck')
+    assert.equal(refused, "[database] connection 'mysql://ck:***@db/ck': ***@db/ck is none of true, false, required, optional")
+    assert.equal(maskUrlSecrets(url, 'getaddrinfo ENOTFOUND hhhost'), 'getaddrinfo ENOTFOUND ***')
+    // Where the password is sure, only it is masked.
+    assert.equal(maskUrlSecrets('mysql://ck:s3cret@db/ck', 'Access denied for user ck (s3cret) on db'), 'Access denied for user ck (***) on db')
+  })
+
+  it('never shows three characters running of a generated password in any of them', () => {
+    // Letters no skeleton and no message of ours holds, so any run of the
+    // password holding one that a message shows is a leak; between them,
+    // what ends or splits each part in SQLAlchemy's reading.
+    const secretLetter = /[QXJZЖ]/
+    const password = fc.array(fc.constantFrom('@', ':', '/', '?', '#', '=', '&', '%', '+', '[', ']', 'QX', 'JZ', 'Ж', 'Q', 'ssl_ca=', 'charset='), { minLength: 2, maxLength: 12 })
+      .map((tokens) => tokens.join('')).filter((p) => secretLetter.test(p))
+    fc.assert(fc.property(
+      password,
+      fc.constantFrom('mysql+pymysql', 'postgresql', 'mariadb'),
+      fc.constantFrom('db', '127.0.0.1', '[::1]'),
+      fc.option(fc.integer({ min: 1, max: 65535 }), { nil: undefined }),
+      fc.constantFrom('', '/ck', '/cloudkitty?charset=utf8', '?sslmode=require', '/ck?ssl_ca=/etc/a@b.pem', '/ck?application_name=a@b'),
+      (secret, scheme, host, port, rest) => {
+        const url = `${scheme}://ck:${secret}@${host}${port === undefined ? '' : `:${port}`}${rest}`
+        const runs = Array.from({ length: secret.length - 2 }, (_, i) => secret.slice(i, i + 3)).filter((run) => secretLetter.test(run))
+        for (const message of messagesAbout(url)) {
+          const leaked = runs.find((run) => message.includes(run))
+          assert.equal(leaked, undefined, `${url}: ${message}`)
+        }
+      },
+    ), { numRuns: 3000 })
   })
 })
 
