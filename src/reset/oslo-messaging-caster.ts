@@ -301,7 +301,9 @@ function brokersOf (transportUrl: string): Options.Connect[] {
     const username = userInfo === undefined ? 'guest' : decodeURIComponent(colon === -1 ? userInfo : userInfo.slice(0, colon))
     const password = userInfo === undefined ? 'guest' : colon === -1 ? '' : decodeURIComponent(userInfo.slice(colon + 1))
     const hostMatch = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(hostPort)
-    if (hostMatch === null) throw new RangeError(`The transport URL has a malformed host: ${JSON.stringify(hostPort)}.`)
+    // Not quoted: the text oslo.messaging's split takes for a host may be
+    // part of a password holding a '/', '?', '#' or ','.
+    if (hostMatch === null) throw new RangeError("The transport URL has a malformed host (a '/', '?', '#' or ',' in a password must be percent-encoded).")
     const hostname = hostMatch[1].replace(/^\[|\]$/g, '')
     const port = hostMatch[2] === undefined ? (protocol === 'amqps' ? 5671 : 5672) : Number(hostMatch[2])
     return { protocol, hostname, port, username, password, vhost }

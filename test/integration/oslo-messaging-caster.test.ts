@@ -421,6 +421,12 @@ describe('OsloMessagingCaster against RabbitMQ', () => {
     }
   })
 
+  it("names no part of a password that oslo.messaging's reading splits at a '/', '?' or ','", () => {
+    for (const transportUrl of ['rabbit://openstack:QXpw/zz@127.0.0.1:5672/', 'rabbit://openstack:QX?pw@127.0.0.1:5672/', 'rabbit://openstack:QXpw,zz@127.0.0.1:5672/']) {
+      assert.throws(() => new OsloMessagingCaster({ transportUrl }), (error: Error) => error instanceof RangeError && !error.message.includes('QX'), transportUrl)
+    }
+  })
+
   it('casts once the broker is back after a rejected cast', async (t) => {
     if (!await requireRabbit(t)) return
     const exchange = testExchange()
