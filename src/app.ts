@@ -51,6 +51,16 @@ export async function buildApp (config: Config, { database, logger, clock }: App
     // Node's own bound is off in Fastify: a trickled body would hold a
     // connection, and SIGTERM's drain, for ever.
     requestTimeout: config.api.requestTimeout * 1000,
+    // Node looks for requests past their timeout every 30 s by default,
+    // which would stretch a 60 s bound to 90; and a body is cut off at
+    // requestTimeout only when headersTimeout (60 s) is no longer (Node 20:
+    // with the longer headersTimeout a trickled body ran to 60 s whatever
+    // requestTimeout said).
+    http: {
+      requestTimeout: config.api.requestTimeout * 1000,
+      headersTimeout: Math.min(60_000, config.api.requestTimeout * 1000),
+      connectionsCheckingInterval: Math.min(1000, config.api.requestTimeout * 250),
+    },
     clientErrorHandler: clientErrorHandler(logger),
   })
   app.setValidatorCompiler(validatorCompiler)

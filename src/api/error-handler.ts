@@ -55,6 +55,10 @@ function validationMessage (errors: ErrorObject[], context: string | undefined, 
  */
 export function registerErrorHandler (app: FastifyInstance): void {
   app.setErrorHandler(async (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    // Refused before its body was read (a 401 at onRequest): Node would
+    // keep reading whatever the client trickles in on this connection,
+    // unauthenticated and never timed out. Closing ends it.
+    if (!request.raw.complete) reply.header('connection', 'close')
     if (error instanceof ScopeKeeperError) {
       const status = STATUS[error.code]
       if (status === 503) reply.header('retry-after', String(RETRY_AFTER_SECONDS))
