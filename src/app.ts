@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import swagger from '@fastify/swagger'
 import type { Logger } from 'pino'
-import { clientErrorHandler, registerErrorHandler } from './api/error-handler.ts'
+import { clientErrorHandler, frameworkErrorHandler, registerErrorHandler } from './api/error-handler.ts'
 import { registerHealthcheck } from './api/healthcheck.ts'
 import { registerMetrics } from './api/metrics.ts'
 import { absoluteUrl, registerProxyHeaders } from './api/proxy-headers.ts'
@@ -62,6 +62,7 @@ export async function buildApp (config: Config, { database, logger, clock }: App
       connectionsCheckingInterval: Math.min(1000, config.api.requestTimeout * 250),
     },
     clientErrorHandler: clientErrorHandler(logger),
+    frameworkErrors: frameworkErrorHandler,
   })
   app.setValidatorCompiler(validatorCompiler)
   // Bodies are JSON only: a text/plain body is a 415, not a string to validate.

@@ -108,3 +108,18 @@ export function clientErrorHandler (logger: Logger) {
     socket.destroySoon()
   }
 }
+
+/**
+ * Fastify's `frameworkErrors`: a path it cannot decode (`/%zz`) or a path
+ * parameter over its length is refused before routing and before our
+ * hooks, in Fastify's own shape and echoing the path. Answered here in
+ * ours instead, with the request id the hooks would have set.
+ */
+export function frameworkErrorHandler (error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const status = error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 414 : 400
+  const message = error.code === 'FST_ERR_BAD_URL'
+    ? 'The request path is not a valid URL: each % must start an escape of two hexadecimal digits.'
+    : error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'A segment of the request path is too long.' : 'The request is not valid.'
+  request.log.info({ status, code: error.code }, 'request refused before routing')
+  void reply.code(status).header('x-openstack-request-id', request.id).send({ message })
+}

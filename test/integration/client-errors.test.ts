@@ -51,6 +51,16 @@ describe("errors of Node's HTTP parser", () => {
     assert.match(answer.headers.get('x-openstack-request-id') ?? '', /^req-/)
   })
 
+  it("answers a path Fastify cannot decode with 400 in our shape, without echoing it", async (t) => {
+    const port = await listen(t)
+    const res = await fetch(`http://127.0.0.1:${port}/v2/scope/%zz<script>`)
+    assert.equal(res.status, 400)
+    const body = await res.json() as { message: string }
+    assert.deepEqual(Object.keys(body), ['message'])
+    assert.doesNotMatch(body.message, /script|%zz/)
+    assert.match(res.headers.get('x-openstack-request-id') ?? '', /^req-/)
+  })
+
   it('answers a body trickled past [api] request_timeout with 408', async (t) => {
     const port = await listen(t, { SCOPEKEEPER_API_REQUEST_TIMEOUT: '1' })
     const answer = parse(await trickle(port))
