@@ -4,121 +4,21 @@
 // names, memcache options, coordination_url = mysql://… on CloudKitty's own
 // database, against a real MariaDB, a real Keystone and a real tooz client.
 import assert from 'node:assert/strict'
-import { randomBytes } from 'node:crypto'
-import { writeFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { processingLockName } from '../../src/reset/coordination/coordinator.ts'
-import { tempDir } from '../helpers/build-test-app.ts'
-import { deferCleanup } from '../helpers/cleanup.ts'
-import { connectRaw, createCloudKittySchema } from '../helpers/cloudkitty-schema.ts'
-import { keystoneSkipReason, startKeystone } from '../helpers/keystone-server.ts'
+import { KOLLA_SECRETS, startKollaDeployment } from '../helpers/kolla-deployment.ts'
+import { keystoneSkipReason } from '../helpers/keystone-server.ts'
 import { startServerProcess, waitFor } from '../helpers/server-process.ts'
-import { freshDatabaseUrl } from '../helpers/test-databases.ts'
 import { requireTooz, startToozHolder } from '../helpers/tooz-holder.ts'
-
-// tooz reads coordination_url with Python's urlsplit, where # starts a
-// fragment: CloudKitty's processor could not use a password holding one
-// there, so the lock user's secret holds ; and = but no #.
-const DATABASE_PASSWORD = 'S3cr#t;pw=x:y/z'
-const LOCK_PASSWORD = 'L0ck;pw=x'
-const SERVICE_PASSWORD = 'Sk#pw;1=2'
 
 describe('a kolla-ansible cloudkitty.conf on MariaDB and Keystone', { skip: keystoneSkipReason() }, () => {
   it('asks for a token by default, serves an admin, and makes a reset wait for the tooz lock on coordination_url', async (t) => {
     if (!requireTooz(t)) return
-    const dir = tempDir(t)
-    const rootUrl = await freshDatabaseUrl(t, 'mariadb', dir)
-    if (rootUrl === undefined) return
-    const database = new URL(rootUrl).pathname.slice(1)
-    const suffix = randomBytes(3).toString('hex')
-    const [user, lockUser] = [`ck_${suffix}`, `cklock_${suffix}`]
-    const root = await connectRaw('mariadb', rootUrl)
-    deferCleanup(t, async () => {
-      await root.exec(`DROP USER IF EXISTS '${user}'@'%', '${lockUser}'@'%'`)
-      await root.close()
-    })
-    await root.exec(`CREATE USER '${user}'@'%' IDENTIFIED BY '${DATABASE_PASSWORD}'`)
-    await root.exec(`GRANT ALL ON \`${database}\`.* TO '${user}'@'%'`)
-    await root.exec(`CREATE USER '${lockUser}'@'%' IDENTIFIED BY '${LOCK_PASSWORD}'`)
-    await root.exec(`GRANT ALL ON \`${database}\`.* TO '${lockUser}'@'%'`)
-    // The deployment's own schema, as CloudKitty's migrations leave it.
-    await createCloudKittySchema(root, 'mariadb')
-
-    const keystone = await startKeystone()
-    deferCleanup(t, async () => { await keystone.stop() })
-    const admin = await keystone.token(keystone.admin)
-    const { users } = await (await keystone.api('GET', `/users?name=${keystone.service.name}`, { token: admin })).json() as { users: Array<{ id: string }> }
-    await keystone.api('PATCH', `/users/${users[0].id}`, { token: admin, body: { user: { password: SERVICE_PASSWORD } } })
-
-    const coordinationUrl = `mysql://${lockUser}:${LOCK_PASSWORD}@127.0.0.1:3306/${database}`
-    const conf = join(dir, 'cloudkitty.conf')
-    writeFileSync(conf, `[DEFAULT]
-debug = False
-transport_url = rabbit://openstack:rabbit#pw@127.0.0.1:5672//
-
-[database]
-connection = mysql+pymysql://${user}:${DATABASE_PASSWORD}@127.0.0.1:3306/${database}
-connection_recycle_time = 10
-max_pool_size = 2
-max_retries = -1
-
-[keystone_authtoken]
-service_type = rating
-www_authenticate_uri = ${keystone.url}
-auth_url = ${keystone.url}
-auth_type = password
-project_domain_id = default
-user_domain_id = default
-project_name = service
-username = ${keystone.service.name}
-password = ${SERVICE_PASSWORD}
-region_name = RegionOne
-cafile =
-
-memcache_security_strategy = ENCRYPT
-memcache_secret_key = mc#secret;key
-memcached_servers = 127.0.0.1:11211
-
-[oslo_middleware]
-enable_proxy_headers_parsing = true
-
-[oslo_concurrency]
-lock_path = ${dir}/tmp
-
-[oslo_messaging_rabbit]
-use_queue_manager = true
-rabbit_quorum_queue = true
-
-[collect]
-collector = gnocchi
-
-[collector_gnocchi]
-auth_section = keystone_authtoken
-region_name = RegionOne
-
-[fetcher]
-backend = keystone
-
-[fetcher_keystone]
-keystone_version = 3
-auth_section = keystone_authtoken
-region_name = RegionOne
-
-[api]
-host_ip = 127.0.0.1
-port = 8889
-
-[orchestrator]
-coordination_url = ${coordinationUrl}
-max_workers = 2
-
-[storage]
-backend = sqlalchemy
-version = 1
-`)
+    const deployment = await startKollaDeployment(t)
+    if (deployment === undefined) return
+    const { conf, keystone, coordinationUrl, logFile } = deployment
     // Nothing but the file: --port 0 only so that tests can run side by side.
-    const server = await startServerProcess(t, ['--config-file', conf], { SCOPEKEEPER_RESET_POLL_INTERVAL: '0.05' })
+    const server = await startServerProcess(t, ['--config-file', conf], { SCOPEKEEPER_RESET_POLL_INTERVAL: '0.05' }, { logFile })
     const request = async (method: string, path: string, token?: string, body?: unknown) => {
       const res = await fetch(`${server.url}${path}`, {
         method,
@@ -155,7 +55,7 @@ version = 1
     await waitFor(async () => (await request('GET', job, token)).body.status === 'done', 20_000, 'the reset done')
     assert.deepEqual(await stamps(), { busy: '2019-01-01T00:00:00+00:00', free: '2019-01-01T00:00:00+00:00' })
     // No secret of the file reaches the log.
-    for (const secret of [DATABASE_PASSWORD, LOCK_PASSWORD, SERVICE_PASSWORD, 'mc#secret;key', 'rabbit#pw']) {
+    for (const secret of KOLLA_SECRETS) {
       assert.ok(!server.lines.some((line) => line.includes(secret)), `${secret} appears in the log`)
     }
   })
