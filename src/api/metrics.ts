@@ -44,33 +44,46 @@ export function registerMetrics (app: FastifyInstance, database: OpenDatabase): 
   })
 
   const { db } = database
+  // prom-client fails the whole scrape when one collect throws: a database
+  // outage would then hide the request and process figures just when they
+  // matter. A figure that cannot be read is left out of that scrape instead.
+  const fromDatabase = (read: (gauge: Gauge) => Promise<void>) => async function (this: Gauge) {
+    try {
+      await read(this)
+    } catch (error) {
+      this.reset()
+      // A gauge without labels always has its one series: NaN, not a false 0.
+      if ((this as unknown as { labelNames: string[] }).labelNames.length === 0) this.set(Number.NaN)
+      app.log.warn({ err: error, metric: (this as unknown as { name: string }).name }, 'metric left out: the database did not answer')
+    }
+  }
   new Gauge({
     name: 'scopekeeper_reset_jobs', help: 'Reset jobs by status', labelNames: ['status'], registers: [registry],
-    async collect () {
+    collect: fromDatabase(async (gauge) => {
       const rows = await db.selectFrom('scopekeeper_reset_jobs').select(['status', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('status').execute()
-      this.reset()
-      for (const status of ['pending', 'running', 'done', 'failed']) this.set({ status }, Number(rows.find((r) => r.status === status)?.n ?? 0))
-    },
+      gauge.reset()
+      for (const status of ['pending', 'running', 'done', 'failed']) gauge.set({ status }, Number(rows.find((r) => r.status === status)?.n ?? 0))
+    }),
   })
   new Gauge({
     name: 'scopekeeper_reset_queue_lag_seconds', help: 'Age of the oldest pending reset job (0 when none)', registers: [registry],
-    async collect () {
+    collect: fromDatabase(async (gauge) => {
       const row = await db.selectFrom('scopekeeper_reset_jobs').select((eb) => eb.fn.min('created_at').as('oldest'))
         .where('status', 'in', ['pending', 'running']).executeTakeFirst()
       const oldest = row?.oldest
-      this.set(oldest === null || oldest === undefined ? 0 : Math.max(0, (Date.now() - fromStored(oldest as string | Date).getTime()) / 1000))
-    },
+      gauge.set(oldest === null || oldest === undefined ? 0 : Math.max(0, (Date.now() - fromStored(oldest as string | Date).getTime()) / 1000))
+    }),
   })
   let scopeCounts: { at: number, counts: Map<boolean, number> } | undefined
   new Gauge({
     name: 'scopekeeper_scopes', help: 'Scope states by active flag', labelNames: ['active'], registers: [registry],
-    async collect () {
+    collect: fromDatabase(async (gauge) => {
       if (scopeCounts === undefined || Date.now() - scopeCounts.at > SCOPE_COUNT_TTL_MS) {
         const rows = await db.selectFrom('cloudkitty_storage_states').select(['active', sql<number>`count(*)`.as('n')]).groupBy('active').execute()
         scopeCounts = { at: Date.now(), counts: new Map(rows.map((r) => [booleanFromDb(r.active), Number(r.n)])) }
       }
-      for (const active of [true, false]) this.set({ active: String(active) }, scopeCounts.counts.get(active) ?? 0)
-    },
+      for (const active of [true, false]) gauge.set({ active: String(active) }, scopeCounts.counts.get(active) ?? 0)
+    }),
   })
   new Gauge({
     name: 'scopekeeper_db_pool_connections', help: 'Database connections by state', labelNames: ['state'], registers: [registry],

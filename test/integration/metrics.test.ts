@@ -35,6 +35,20 @@ for (const engine of testEngines()) {
       assert.ok(metric(text, 'process_resident_memory_bytes') !== undefined)
     })
 
+    it('still answers when the database does not, leaving out only the figures read from it', async (t) => {
+      const { app, database } = await buildTestApp(t, { engine })
+      await call(app, 'GET', '/v2/scope')
+      await database.close()
+      const res = await app.inject({ method: 'GET', url: '/metrics' })
+      assert.equal(res.statusCode, 200)
+      assert.equal(metric(res.body, 'scopekeeper_http_requests_total', 'route="/v2/scope",method="GET",status="404"'), 1)
+      assert.ok(metric(res.body, 'process_resident_memory_bytes') !== undefined)
+      assert.ok(Number.isNaN(metric(res.body, 'scopekeeper_reset_queue_lag_seconds')), 'the lag is unknown, not 0')
+      for (const name of ['scopekeeper_reset_jobs', 'scopekeeper_scopes']) {
+        assert.ok(!res.body.split('\n').some((line) => line.startsWith(name + ' ') || line.startsWith(name + '{')), `${name} left out`)
+      }
+    })
+
     it('can be turned off', async (t) => {
       const { app } = await buildTestApp(t, { engine, env: { SCOPEKEEPER_METRICS_ENABLED: 'false' } })
       assert.equal((await app.inject({ method: 'GET', url: '/metrics' })).statusCode, 404)
