@@ -9,12 +9,14 @@
 # MySQL, PostgreSQL and Redis drivers (python3-tooz, python3-pymysql,
 # python3-psycopg2, python3-redis), and CloudKitty itself (python3-cloudkitty)
 # for its lock names, so the coordination tests take CloudKitty's processing
-# lock as its processor does (test/helpers/tooz-holder.py). Idempotent: does
+# lock as its processor does (test/helpers/tooz-holder.py), and oslo.middleware
+# with webob, which the health-check and proxy-header tests compare our answers
+# with (test/helpers/oslo-middleware.ts). Idempotent: does
 # nothing when all are already there. Run as root (or through sudo) on
 # Debian 12.
 set -eu
 
-PACKAGES="python3-cloudkittyclient python3-openstackclient python3-keystone uwsgi-plugin-python3 python3-tooz python3-pymysql python3-psycopg2 python3-redis python3-cloudkitty"
+PACKAGES="python3-cloudkittyclient python3-openstackclient python3-keystone uwsgi-plugin-python3 python3-tooz python3-pymysql python3-psycopg2 python3-redis python3-cloudkitty python3-oslo.middleware python3-webob"
 
 have_all() {
   [ -x /usr/bin/cloudkitty ] &&
@@ -23,7 +25,7 @@ have_all() {
     [ -x /usr/bin/keystone-wsgi-public ] &&
     [ -x /usr/bin/uwsgi_python3 ] &&
     /usr/bin/python3 -c 'import cloudkittyclient, openstackclient, keystone' >/dev/null 2>&1 &&
-    /usr/bin/python3 -c 'import tooz.coordination, pymysql, psycopg2, redis, cloudkitty.orchestrator' >/dev/null 2>&1
+    /usr/bin/python3 -c 'import tooz.coordination, pymysql, psycopg2, redis, cloudkitty.orchestrator, oslo_middleware.healthcheck, oslo_middleware.http_proxy_to_wsgi, webob' >/dev/null 2>&1
 }
 
 if have_all; then
