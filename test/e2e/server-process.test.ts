@@ -78,7 +78,7 @@ describe('scopekeeper serve, as a process', () => {
     const lines = server.lines.filter((l) => l.includes(String(id)))
     assert.equal(lines.length, 1)
     const entry = JSON.parse(lines[0])
-    assert.deepEqual([entry.method, entry.status, entry.url], ['GET', 404, '/v2/scope?scope_id=none'])
+    assert.deepEqual([entry.method, entry.status, entry.path, entry.query], ['GET', 404, '/v2/scope', 'scope_id=none'])
   })
 
   it('starts three instances at once on a fresh SQLite file: one migrates, all serve', async (t) => {

@@ -94,7 +94,8 @@ describe('the request log line', () => {
     const secret = text.map((s) => `SEKRIT${s}`)
     const undeclaredName = fc.oneof(fc.constantFrom('token', 'X-Auth-Token', 'x-auth-token', 'password', 'Limit', 'scope_id[]', ''),
       fc.string({ unit: fc.constantFrom(...'abcxyz_-.%+=[]'), maxLength: 8 }))
-    const encode = (s: string) => encodeURIComponent(s)
+    // As on the wire: the client escapes what encodeURIComponent leaves (' ! ( ) *).
+    const encode = (s: string) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
     const route = fc.constantFrom(...Object.keys(routes)).chain((path) => {
       const declared = routes[path]
       const kept = declared.length === 0 ? [] : [fc.tuple(fc.constantFrom(...declared), text).map(([name, value]) => ({ part: `${name}=${encode(value)}`, isSecret: false }))]
