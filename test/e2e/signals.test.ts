@@ -131,8 +131,8 @@ describe('SIGHUP', () => {
     renameSync(log, `${log}.1`)
     await hangUp(server, () => fileEntries(log))
     await status(server.url, '/v2/scope?scope_id=after-hup')
-    await waitFor(async () => fileEntries(log).some((e) => e.url === '/v2/scope?scope_id=after-hup'), 15_000, 'the request line in the new file')
-    assert.ok(fileEntries(`${log}.1`).every((e) => e.url === undefined), 'nothing after the SIGHUP went to the moved file')
+    await waitFor(async () => fileEntries(log).some((e) => e.query === 'scope_id=after-hup'), 15_000, 'the request line in the new file')
+    assert.ok(fileEntries(`${log}.1`).every((e) => e.msg !== 'request'), 'nothing after the SIGHUP went to the moved file')
 
     // Without SIGHUP (logrotate's copy-less rotation with no postrotate):
     // the process notices within a second or so.
@@ -143,8 +143,8 @@ describe('SIGHUP', () => {
       return fileEntries(log).some((e) => e.msg === 'request')
     }, 15_000, 'a request line in the file that replaced the moved one')
     assert.equal(await server.stop(), 0)
-    const requests = [`${log}.2`, log].flatMap((file) => fileEntries(file)).filter((e) => e.msg === 'request' && /^\/v2\/scope\?scope_id=r/.test(e.url))
-    assert.deepEqual(requests.map((e) => e.url), Array.from({ length: n }, (_, i) => `/v2/scope?scope_id=r${i}`), 'every request line once, in order, across the two files')
+    const requests = [`${log}.2`, log].flatMap((file) => fileEntries(file)).filter((e) => e.msg === 'request' && /^scope_id=r/.test(e.query))
+    assert.deepEqual(requests.map((e) => e.query), Array.from({ length: n }, (_, i) => `scope_id=r${i}`), 'every request line once, in order, across the two files')
   })
 })
 
