@@ -475,6 +475,10 @@ describe('coordination_url as tooz reads it', () => {
       ['rediss://:S3cret@cache:6379', /no tooz backend 'rediss'/],
       ['mysql://ck:S3c#ret;pw@db/cloudkitty', /Port could not be cast/],
       ['mysql://ck:S3cret@db:99999/cloudkitty', /Port out of range/],
+      // tooz would connect to host 'pw#1' / 'ck' port 12: parts of the password.
+      ['mysql://ck:S3c@pw#1;ret@db/cloudkitty', /an '@' after its host part.*choose one without '\/', '\?' and '#'/],
+      ['postgresql://ck:12/S3cret@db/cloudkitty', /an '@' after its host part/],
+      ['redis://:S3c@ret?x@cache:6379', /an '@' after its host part/],
       ['mysql://ck:S3cret@db/cloudkitty?ssl_ca=/nonexistent/ca.pem', /cannot read the ssl_ca file/],
       ['mysql://ck:S3cret@db/cloudkitty?ssl_ca=/etc/hostname&ssl_verify_mode=none', /ssl_check_hostname=false/],
       ['redis://:S3cret@cache:6379?lock_timeout=3.5', /invalid literal for int/],
@@ -489,7 +493,7 @@ describe('coordination_url as tooz reads it', () => {
         assert.ok(error instanceof ConfigError, url)
         assert.match(error.message, message)
         assert.match(error.message, /\[orchestrator\] coordination_url/)
-        assert.doesNotMatch(error.message, /S3c|ret;pw/)
+        assert.doesNotMatch(error.message, /S3c|ret;pw|pw#1|12\//)
         assert.doesNotMatch(error.message, /\n/)
         return true
       }, url)
