@@ -148,6 +148,34 @@ describe('SIGHUP', () => {
   })
 })
 
+describe('logging at start', () => {
+  it('logs at debug with --debug, which a SIGHUP re-reading debug = false in the file does not undo', PROCESS_TEST, async (t) => {
+    const dir = tempDir(t)
+    const conf = join(dir, 'cloudkitty.conf')
+    writeFileSync(conf, `[DEFAULT]\nauth_strategy = noauth\ndebug = false\n[database]\nconnection = sqlite:///${join(dir, 'db.sqlite')}\n[orchestrator]\ncoordination_url = file://${join(dir, 'locks')}\n`)
+    const server = await startServerProcess(t, ['--config-file', conf, '--debug'])
+    const settingsLines = () => entries(server.lines).filter((e) => e.level === 20 && e.msg === 'Full set of CONF')
+    assert.equal(settingsLines().length, 1)
+    assert.equal(settingsLines()[0].options['DEFAULT.debug'], true)
+    await hangUp(server)
+    assert.equal(settingsLines().length, 2, 'still at debug after SIGHUP: the flag wins over the file')
+    assert.equal(await server.stop(), 0)
+    const worker = await run(process.execPath, [BIN, 'worker', '--once', '--debug', '--config-file', conf])
+    assert.match(worker.stdout, /"level":20,.*"msg":"Full set of CONF"/)
+  })
+
+  it('refuses to start with a log file it cannot open, in one line naming the setting, exit 2', PROCESS_TEST, async (t) => {
+    const missing = join(tempDir(t), 'no-such-dir')
+    for (const [env, setting] of [[{ SCOPEKEEPER_DEFAULT_LOG_FILE: join(missing, 'api.log') }, 'log_file'], [{ SCOPEKEEPER_DEFAULT_LOG_DIR: missing }, 'log_dir']] as const) {
+      await assert.rejects(run(process.execPath, [BIN, 'serve', '--auth', 'noauth', '--database', 'sqlite://'], { env: { ...process.env, ...env } }), (error: any) => {
+        assert.equal(error.code, 2)
+        assert.match(error.stderr, new RegExp(`^scopekeeper: \\[DEFAULT\\] ${setting}: cannot open ${missing}/[a-z-]+\\.log for writing: ENOENT[^\\n]*\\n$`))
+        return true
+      }, setting)
+    }
+  })
+})
+
 describe('SIGTERM and SIGINT', () => {
   it('closes an idle keep-alive connection at once rather than waiting for shutdown_timeout', PROCESS_TEST, async (t) => {
     const server = await startServerProcess(t, ['--database', `sqlite:///${join(tempDir(t), 'db.sqlite')}`, '--no-worker'], { SCOPEKEEPER_API_SHUTDOWN_TIMEOUT: '3600' })
