@@ -8,11 +8,11 @@
 // and one that refuses a client without one signed by that CA.
 import { spawn, execFile, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { keystoneFetch } from '../../src/auth/keystone-tls.ts'
+import { freePort } from './free-port.ts'
 
 const PYTHON = '/usr/bin/python3'
 const KEYSTONE_MANAGE = '/usr/bin/keystone-manage'
@@ -59,16 +59,6 @@ export interface KeystoneUser {
   project: string
 }
 
-function freePort (): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
-}
 
 // Debian's scripts on Debian's python, whatever a developer's PATH or
 // PYTHON* variables say.

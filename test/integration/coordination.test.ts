@@ -2,7 +2,6 @@ import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
 import { spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, it, type TestContext } from 'node:test'
@@ -18,6 +17,7 @@ import { parseToozUrl } from '../../src/reset/coordination/tooz-url.ts'
 import { deferCleanup } from '../helpers/cleanup.ts'
 import { TEST_MARIADB_URL, TEST_POSTGRES_URL } from '../helpers/test-databases.ts'
 import { cloudkittyLockNames, requireTooz, startToozHolder, toozSplit } from '../helpers/tooz-holder.ts'
+import { freePort } from '../helpers/free-port.ts'
 
 const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 const scratch = mkdtempSync(join(tmpdir(), 'sk-coordination-'))
@@ -288,16 +288,6 @@ describe('postgresql: advisory locks as tooz takes them', () => {
   })
 })
 
-function freePort (): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => { resolve(port) })
-    })
-  })
-}
 
 /**
  * A Redis Sentinel watching the test Redis as `master`, stopped after the

@@ -5,7 +5,6 @@
 // skipped loudly without one, failed under CI=true.
 import assert from 'node:assert/strict'
 import { writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { after, before, describe, it, type TestContext } from 'node:test'
 import type { FastifyInstance } from 'fastify'
@@ -15,6 +14,7 @@ import { startServer } from '../../src/server.ts'
 import { buildTestApp, tempDir } from '../helpers/build-test-app.ts'
 import { deferCleanup } from '../helpers/cleanup.ts'
 import { keystoneSkipReason, startKeystone, waitPastSecond, type KeystoneServer, type KeystoneUser } from '../helpers/keystone-server.ts'
+import { freePort } from '../helpers/free-port.ts'
 
 const FORBIDDEN = 'You are not authorized to perform this action'
 const MONITORING: KeystoneUser = { name: 'prometheus', password: 'prometheus-secret', project: 'monitoring' }
@@ -24,16 +24,6 @@ async function scrape (app: FastifyInstance, token?: string) {
   return { status: res.statusCode, body: res.body, headers: res.headers }
 }
 
-function freePort (): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
-}
 
 const skip = keystoneSkipReason()
 
