@@ -49,9 +49,12 @@ program.command('serve')
     const log = openProcessLog(config.log, 'scopekeeper-api')
     // Before the start, which may wait long for the database: SIGHUP's default ends the process.
     const hangup = onHangup(log, config, () => configFrom(flags))
-    const running = await (await server()).startServer(config, log.logger)
+    // Also before it: a SIGTERM right after the "listening" line (a
+    // supervisor, a test) found no handler and killed the process.
+    const starting = (async () => await (await server()).startServer(config, log.logger))()
+    onStopSignals(log, async () => { await (await starting).close() })
+    const running = await starting
     hangup.reloadPolicyWith(() => { running.app.reloadPolicy() })
-    onStopSignals(log, running.close)
   })
 
 program.command('worker')
@@ -88,12 +91,12 @@ program.command('worker')
       log.close()
       return
     }
-    worker.start()
-    logger.info({ worker: worker.workerId, concurrency: config.reset.concurrency, database: database.description }, 'scopekeeper worker running')
     onStopSignals(log, async () => {
       await close()
       await database.close()
     })
+    worker.start()
+    logger.info({ worker: worker.workerId, concurrency: config.reset.concurrency, database: database.description }, 'scopekeeper worker running')
   })
 
 program.command('migrate')
