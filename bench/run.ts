@@ -146,7 +146,7 @@ async function runEngine (engine: string): Promise<Row[]> {
         const accepted = (Date.now() - before) / 1000
         const location = put.headers.get('location')!
         let job: any
-        do { await new Promise((r) => setTimeout(r, 200)); job = await (await fetch(`${base}${location}`)).json(); peakRss = Math.max(peakRss, rssMb(server.pid!)) } while (job.status !== 'done' && job.status !== 'failed')
+        do { await new Promise((r) => setTimeout(r, 200)); job = await (await fetch(new URL(location, base))).json(); peakRss = Math.max(peakRss, rssMb(server.pid!)) } while (job.status !== 'done' && job.status !== 'failed')
         const applied = (Date.now() - before) / 1000 - accepted
         rows.push({ scenario: 'PUT all_scopes', scopes: job.scopes_total, rps: 0, p50: 0, p99: 0, rssMb: peakRss, note: `202 in ${accepted.toFixed(2)} s; applied in ${applied.toFixed(1)} s = ${Math.round(job.scopes_total / applied)} scopes/s (${job.status})` })
       }
