@@ -152,10 +152,13 @@ export function absoluteUrl (origin: RequestOrigin, path: string): string {
   return origin.host === undefined ? `${origin.prefix}${path}` : `${origin.protocol}://${origin.host}${origin.prefix}${path}`
 }
 
-/** Sets `request.origin` on every request, before anything else reads it. */
+/**
+ * `request.origin`, read when a link or the log line needs it: a getter
+ * rather than an onRequest hook, which every request paid for, most of
+ * them (a single scope, a PATCH) with no link to build.
+ */
 export function registerProxyHeaders (app: FastifyInstance, trustProxyHeaders: boolean): void {
-  app.decorateRequest('origin', null as unknown as RequestOrigin)
-  app.addHook('onRequest', async (request) => {
-    request.origin = requestOrigin(request, trustProxyHeaders)
+  app.decorateRequest('origin', {
+    getter (this: FastifyRequest): RequestOrigin { return requestOrigin(this, trustProxyHeaders) },
   })
 }

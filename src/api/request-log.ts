@@ -63,8 +63,7 @@ export function requestLogLine (request: FastifyRequest, status: number, ms: num
     query: question < 0 ? '' : maskedQuery(url.slice(question + 1), declaredNames(request)),
     status,
     ms,
-    // No origin when Fastify answered before our hooks ran.
-    client: request.origin?.client ?? request.socket?.remoteAddress,
+    client: request.origin.client,
   }
   const credentials = request.credentials
   if (credentials !== undefined && credentials !== null) {
