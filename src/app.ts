@@ -1,12 +1,12 @@
-import { randomUUID } from 'node:crypto'
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyInstance } from 'fastify'
 import swagger from '@fastify/swagger'
 import type { Logger } from 'pino'
-import { clientErrorHandler, frameworkErrorHandler, registerErrorHandler } from './api/error-handler.ts'
+import { notFoundMessage, registerErrorHandler } from './api/error-handler.ts'
 import { registerHealthcheck } from './api/healthcheck.ts'
 import { registerMetrics } from './api/metrics.ts'
 import { absoluteUrl, registerProxyHeaders } from './api/proxy-headers.ts'
 import { registerRequestLog } from './api/request-log.ts'
+import { serverOptions } from './api/server-options.ts'
 import { validatorCompiler } from './api/validation.ts'
 import { registerResetJobRoutes } from './api/v2/scope/reset-job-routes.ts'
 import { registerScopeRoutes } from './api/v2/scope/scope-routes.ts'
@@ -41,29 +41,7 @@ export interface AppDeps {
  * registered explicitly, in order: infrastructure, auth, routes, errors.
  */
 export async function buildApp (config: Config, { database, logger, clock }: AppDeps): Promise<FastifyInstance> {
-  const app = Fastify({
-    loggerInstance: logger as FastifyBaseLogger,
-    genReqId: () => `req-${randomUUID()}`,
-    // Our onResponse hook writes the one line per request.
-    logController: new LogController({ requestIdLogLabel: 'request_id', disableRequestLogging: true }),
-    // `/v2/scope/` is `/v2/scope`, as operators' scripts often write it.
-    routerOptions: { ignoreTrailingSlash: true },
-    // Node's own bound is off in Fastify: a trickled body would hold a
-    // connection, and SIGTERM's drain, for ever.
-    requestTimeout: config.api.requestTimeout * 1000,
-    // Node looks for requests past their timeout every 30 s by default,
-    // which would stretch a 60 s bound to 90; and a body is cut off at
-    // requestTimeout only when headersTimeout (60 s) is no longer (Node 20:
-    // with the longer headersTimeout a trickled body ran to 60 s whatever
-    // requestTimeout said).
-    http: {
-      requestTimeout: config.api.requestTimeout * 1000,
-      headersTimeout: Math.min(60_000, config.api.requestTimeout * 1000),
-      connectionsCheckingInterval: Math.min(1000, config.api.requestTimeout * 250),
-    },
-    clientErrorHandler: clientErrorHandler(logger),
-    frameworkErrors: frameworkErrorHandler,
-  })
+  const app = Fastify(serverOptions(logger, config.api.requestTimeout))
   app.setValidatorCompiler(validatorCompiler)
   // Bodies are JSON only: a text/plain body is a 415, not a string to validate.
   app.removeContentTypeParser('text/plain')
@@ -141,7 +119,7 @@ export async function buildApp (config: Config, { database, logger, clock }: App
       return await reply.code(405).header('allow', allow)
         .send({ message: `The method ${request.method} is not allowed for ${path}.` })
     }
-    return await reply.code(404).send({ message: `The resource ${path.slice(0, 200)} could not be found.` })
+    return await reply.code(404).send({ message: notFoundMessage(path) })
   })
   registerErrorHandler(app)
   return app

@@ -135,7 +135,7 @@ export async function startServer (config: Config, logger: Logger): Promise<Runn
   await migrateToLatest(database)
   const configured = config.reset.worker ? workerFromConfig(config, database, logger) : undefined
   const address = await app.listen({ host: config.api.host, port: config.api.port })
-  const metricsApp = config.metrics.port === 0 || app.metricsRegistry === undefined ? undefined : buildMetricsApp(app.metricsRegistry, { logger, requestTimeoutMs: config.api.requestTimeout * 1000 })
+  const metricsApp = config.metrics.port === 0 || app.metricsRegistry === undefined ? undefined : buildMetricsApp(app.metricsRegistry, { logger, requestTimeoutSeconds: config.api.requestTimeout })
   const metricsAddress = await metricsApp?.listen({ host: config.metrics.host, port: config.metrics.port })
   configured?.worker.start()
   if (config.auth.strategy === 'noauth' && !isLoopback(config.api.host)) {

@@ -18,6 +18,11 @@ const STATUS: Record<ErrorCode, number> = {
   IDENTITY_UNAVAILABLE: 503,
 }
 
+/** The 404 body's message, for any listener's unknown path. */
+export function notFoundMessage (path: string): string {
+  return `The resource ${path.slice(0, 200)} could not be found.`
+}
+
 /** Seconds a client should wait before retrying after a 503. */
 const RETRY_AFTER_SECONDS = 5
 

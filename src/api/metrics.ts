@@ -1,9 +1,9 @@
-import { randomUUID } from 'node:crypto'
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify'
 import { sql } from 'kysely'
 import type { Logger } from 'pino'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
-import { clientErrorHandler, registerErrorHandler } from './error-handler.ts'
+import { notFoundMessage, registerErrorHandler } from './error-handler.ts'
+import { serverOptions } from './server-options.ts'
 import { fromStored } from '../domain/timestamps.ts'
 import { booleanFromDb } from '../storage/engine-traits.ts'
 import type { OpenDatabase } from '../storage/open-database.ts'
@@ -109,23 +109,14 @@ async function scrape (registry: Registry, reply: FastifyReply): Promise<Fastify
  * access to it is decided by where it listens (`[metrics] host`, loopback
  * by default), never by a token. Never listens; the caller does.
  */
-export function buildMetricsApp (registry: Registry, { logger, requestTimeoutMs }: { logger: Logger, requestTimeoutMs: number }): FastifyInstance {
-  const app = Fastify({
-    loggerInstance: logger as FastifyBaseLogger,
-    genReqId: () => `req-${randomUUID()}`,
-    // A scrape every few seconds would drown the API's request log.
-    logController: new LogController({ requestIdLogLabel: 'request_id', disableRequestLogging: true }),
-    routerOptions: { ignoreTrailingSlash: true },
-    requestTimeout: requestTimeoutMs,
-    clientErrorHandler: clientErrorHandler(logger),
-  })
+export function buildMetricsApp (registry: Registry, { logger, requestTimeoutSeconds }: { logger: Logger, requestTimeoutSeconds: number }): FastifyInstance {
+  const app = Fastify(serverOptions(logger, requestTimeoutSeconds))
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-openstack-request-id', request.id)
   })
   app.get('/metrics', async (_request, reply) => await scrape(registry, reply))
   app.setNotFoundHandler(async (request, reply) => {
-    const path = request.url.split('?')[0]
-    return await reply.code(404).send({ message: `The resource ${path.slice(0, 200)} could not be found.` })
+    return await reply.code(404).send({ message: notFoundMessage(request.url.split('?')[0]) })
   })
   registerErrorHandler(app)
   return app
