@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { openCoordinator } from '../src/reset/coordination/open-coordinator.ts'
+import { openCoordinator } from '../src/storage/coordination/open-coordinator.ts'
 
 const { values } = parseArgs({
   options: {

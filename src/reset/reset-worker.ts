@@ -11,7 +11,7 @@ import {
   saveJobProgress, type JobProgress,
 } from '../storage/reset-job-repository.ts'
 import { setLastProcessed } from '../storage/scope-state-repository.ts'
-import { processingLockName, type Coordinator, type LockNameSettings } from './coordination/coordinator.ts'
+import { processingLockName, type Coordinator, type LockNameSettings } from '../storage/coordination/coordinator.ts'
 import { NO_RATED_DATA, type RatedDataStore } from './rated-data-hook.ts'
 
 /** How the worker behaves; every duration in milliseconds. */

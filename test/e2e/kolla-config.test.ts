@@ -5,7 +5,7 @@
 // database, against a real MariaDB, a real Keystone and a real tooz client.
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { processingLockName } from '../../src/reset/coordination/coordinator.ts'
+import { processingLockName } from '../../src/storage/coordination/coordinator.ts'
 import { KOLLA_SECRETS, startKollaDeployment } from '../helpers/kolla-deployment.ts'
 import { keystoneSkipReason } from '../helpers/keystone-server.ts'
 import { startServerProcess, waitFor } from '../helpers/server-process.ts'

@@ -5,7 +5,7 @@ import { execFile, spawn, spawnSync } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import type { TestContext } from 'node:test'
-import type { LockNameSettings } from '../../src/reset/coordination/coordinator.ts'
+import type { LockNameSettings } from '../../src/storage/coordination/coordinator.ts'
 import { deferCleanup } from './cleanup.ts'
 
 const PYTHON = '/usr/bin/python3'
