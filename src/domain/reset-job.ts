@@ -1,5 +1,13 @@
-/** Where a reset job stands: pending → running → done, or failed after its last attempt. */
-export type ResetJobStatus = 'pending' | 'running' | 'done' | 'failed'
+/**
+ * Where a reset job stands: pending → running → done, or failed after its
+ * last attempt. The one list of them: the schemas, the metrics and the
+ * storage types derive theirs from it.
+ */
+export const RESET_JOB_STATUSES = ['pending', 'running', 'done', 'failed'] as const
+export type ResetJobStatus = typeof RESET_JOB_STATUSES[number]
+
+/** The statuses of a job that has yet to take effect: it still holds back later jobs of its scopes. */
+export const UNFINISHED_STATUSES = ['pending', 'running'] as const satisfies readonly ResetJobStatus[]
 
 /** A reset accepted by PUT /v2/scope and its progress, as operators watch it. */
 export interface ResetJob {
