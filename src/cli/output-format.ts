@@ -1,4 +1,3 @@
-import type { TObject } from 'typebox'
 import { stringify } from 'yaml'
 import { UsageError } from './usage-error.ts'
 
@@ -41,12 +40,13 @@ export function labelOf (key: string): string {
 }
 
 /**
- * The columns of a reply schema, in its field order: the output follows the
- * API's schema, so a field added there shows up here. `exclude` leaves out
+ * The columns of a reply's fields, in their wire order: a list of field
+ * names (wire.ts), or an object schema's properties. `exclude` leaves out
  * fields such as the deprecated `state` alias.
  */
-export function columnsOf (schema: TObject, exclude: string[] = []): Column[] {
-  return Object.keys(schema.properties).filter((key) => !exclude.includes(key)).map((key) => ({ key, label: labelOf(key) }))
+export function columnsOf (fields: readonly string[] | { properties: object }, exclude: readonly string[] = []): Column[] {
+  const keys = 'properties' in fields ? Object.keys(fields.properties) : fields
+  return keys.filter((key) => !exclude.includes(key)).map((key) => ({ key, label: labelOf(key) }))
 }
 
 /** The column `name` designates, by heading or wire name, exact or ignoring case. */

@@ -1,4 +1,4 @@
-import type { ResetJobReply } from '../api/v2/scope/reset-job-schemas.ts'
+import type { ResetJobReply } from './wire.ts'
 
 /** Where progress goes: the CLI passes stderr, so stdout keeps only the result. */
 export interface ProgressStream {

@@ -1,11 +1,9 @@
-import type { ListResetJobsQuery, ResetJobReply } from '../api/v2/scope/reset-job-schemas.ts'
-import type {
-  CreateScopeBody, ListScopesQuery, PatchScopeBody, ResetScopesBody, ScopeStateReply,
-} from '../api/v2/scope/scope-schemas.ts'
 import { HttpTransport, type HttpResponse } from './http-transport.ts'
-
-/** The page size `GET /v2/scope` uses when no limit is sent (CONTRACT.md "GET /v2/scope"). */
-export const DEFAULT_PAGE_SIZE = 100
+import {
+  DEFAULT_PAGE_SIZE,
+  type CreateScopeBody, type ListResetJobsQuery, type ListScopesQuery, type PatchScopeBody, type ResetJobReply, type ResetScopesBody,
+  type ScopeStateReply,
+} from './wire.ts'
 
 /**
  * The API answered with an error status. `message` is the server's own
@@ -71,8 +69,8 @@ function withQuery (url: URL, params: Record<string, unknown>): URL {
 
 /**
  * A typed client of scopekeeper's and CloudKitty's `/v2/scope` API: its
- * request and reply types are the server's own TypeBox schemas, so the
- * CLI and the server cannot disagree on a field.
+ * request and reply types are the client's own description of the wire
+ * (wire.ts), which the CLI's tests hold to the server's schemas.
  *
  * Every method throws {@link ApiError} on an error status and
  * `ConnectionError` when the server cannot be reached. Nothing is retried:

@@ -1,18 +1,15 @@
 import { Command, InvalidArgumentError, Option } from 'commander'
-import type { TObject } from 'typebox'
-import { MAX_INTEGER } from '../api/v2/scope/input-limits.ts'
-import { ResetJobReply } from '../api/v2/scope/reset-job-schemas.ts'
-import {
-  CreateScopeBody, ListScopesQuery, PatchScopeBody, ResetScopesBody, ScopeStateReply,
-  type ListScopesQuery as ListQuery, type ResetScopesBody as ResetBody,
-} from '../api/v2/scope/scope-schemas.ts'
 import type { Env } from './clouds-yaml.ts'
 import { ConnectionError, HttpTransport } from './http-transport.ts'
 import { CatalogError, openSession, resolveConnection, type ConnectionFlags } from './os-auth.ts'
 import { columnsOf, CSV_QUOTE_MODES, formatList, formatOne, OUTPUT_FORMATS, type OutputOptions } from './output-format.ts'
 import { describeJob, ResetProgress, type ProgressStream } from './reset-progress.ts'
-import { ApiError, DEFAULT_PAGE_SIZE, ScopeClient, WaitTimeoutError } from './scope-client.ts'
+import { ApiError, ScopeClient, WaitTimeoutError } from './scope-client.ts'
 import { UsageError } from './usage-error.ts'
+import {
+  CREATE_SCOPE_FIELDS, DEFAULT_PAGE_SIZE, LIST_SCOPES_PARAMETERS, PATCH_SCOPE_FIELDS, RESET_JOB_FIELDS, RESET_SCOPES_FIELDS, SCOPE_STATE_FIELDS,
+  type CreateScopeBody, type ListScopesQuery, type PatchScopeBody, type ResetScopesBody,
+} from './wire.ts'
 
 /** Where the scope commands read their environment and write their output; tests pass their own. */
 export interface CliIo {
@@ -27,10 +24,10 @@ function processIo (): CliIo {
   return { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() }
 }
 
-/** Scope state columns: the reply schema's fields, less the deprecated `state` alias of `last_processed_timestamp`. */
-export const SCOPE_COLUMNS = columnsOf(ScopeStateReply, ['state'])
-/** Reset job columns: the progress reply schema's fields. */
-export const RESET_JOB_COLUMNS = columnsOf(ResetJobReply)
+/** Scope state columns: the reply's fields, less the deprecated `state` alias of `last_processed_timestamp`. */
+export const SCOPE_COLUMNS = columnsOf(SCOPE_STATE_FIELDS, ['state'])
+/** Reset job columns: the progress reply's fields. */
+export const RESET_JOB_COLUMNS = columnsOf(RESET_JOB_FIELDS)
 
 const SCOPE_FIELD_HELP: Record<string, string> = {
   scope_id: 'scope id (usually a project id)',
@@ -55,6 +52,11 @@ function collect (value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value]
 }
 
+// The largest `limit` and `offset` the server takes: a 32-bit signed
+// integer, the type of its id columns (scopekeeper's input-limits.ts
+// MAX_INTEGER). Refused here as a usage error, before any request.
+const MAX_INTEGER = 2_147_483_647
+
 function integerAtLeast (min: number) {
   return (value: string): number => {
     if (!/^\d+$/.test(value.trim()) || Number(value) < min || Number(value) > MAX_INTEGER) {
@@ -78,9 +80,9 @@ function booleanWord (value: string): boolean {
   throw new InvalidArgumentError('Give true or false.')
 }
 
-/** The filter fields of a request schema: its properties less the ones a command handles itself. */
-export function filterFields (schema: TObject, handled: string[]): string[] {
-  return Object.keys(schema.properties).filter((key) => !handled.includes(key))
+/** The filter fields of a request: its fields (wire.ts) less the ones a command handles itself. */
+export function filterFields (fields: readonly string[], handled: readonly string[]): string[] {
+  return fields.filter((key) => !handled.includes(key))
 }
 
 function addFieldOptions (command: Command, fields: string[], repeatable: boolean, verb: string): void {
@@ -205,7 +207,7 @@ function action (io: CliIo, body: (options: Record<string, unknown>, args: Array
 }
 
 function listCommand (state: Command, io: CliIo): void {
-  const filters = filterFields(ListScopesQuery, ['active', 'limit', 'offset'])
+  const filters = filterFields(LIST_SCOPES_PARAMETERS, ['active', 'limit', 'offset'])
   const command = state.command('list').alias('get')
     .description('List scope states, in creation order (GET /v2/scope).')
   addFieldOptions(command, filters, true, 'only this')
@@ -223,7 +225,7 @@ Examples:
   scopekeeper scope state list --collector gnocchi --collector prometheus --all -f json
   scopekeeper scope state list --all -f value -c scope_id --sort-column scope_id`)
   command.action(action(io, async (options) => {
-    const query: ListQuery = {}
+    const query: ListScopesQuery = {}
     for (const field of filters) {
       const value = joined(options[optionKey(field)] as string[] | undefined)
       if (value !== undefined) (query as Record<string, string[]>)[field] = [value]
@@ -244,7 +246,7 @@ Examples:
 }
 
 function resetCommand (state: Command, io: CliIo): void {
-  const filters = filterFields(ResetScopesBody, ['all_scopes', 'last_processed_timestamp', 'state'])
+  const filters = filterFields(RESET_SCOPES_FIELDS, ['all_scopes', 'last_processed_timestamp', 'state'])
   const command = state.command('reset')
     .description('Reset the state of several scopes to a timestamp (PUT /v2/scope). The server applies it in the background; --wait follows it.')
     .argument('[timestamp]', `the timestamp to reset to, as the CloudKitty client takes it (sent as 'state'): ${TIMESTAMP_HELP}`)
@@ -269,7 +271,7 @@ Examples:
     if (given.length !== 1) throw new UsageError('Give the timestamp once: as the argument, --last-processed-timestamp or --state.')
     const output = outputOptions(options)
     formatOne(RESET_JOB_COLUMNS, {}, output)
-    const body: ResetBody = options.allScopes === true ? { all_scopes: true } : { scope_id: joined(scopeIds) }
+    const body: ResetScopesBody = options.allScopes === true ? { all_scopes: true } : { scope_id: joined(scopeIds) }
     for (const field of filters.filter((f) => f !== 'scope_id')) {
       const value = joined(options[optionKey(field)] as string[] | undefined)
       if (value !== undefined) (body as Record<string, string>)[field] = value
@@ -309,8 +311,8 @@ Examples:
   }))
 }
 
-function scopeBodyFields (command: Command, schema: TObject): string[] {
-  const fields = filterFields(schema, ['scope_id', 'active', 'last_processed_timestamp', 'state'])
+function scopeBodyFields (command: Command, bodyFields: readonly string[]): string[] {
+  const fields = filterFields(bodyFields, ['scope_id', 'active', 'last_processed_timestamp', 'state'])
   addFieldOptions(command, fields, false, 'new')
   command.addOption(new Option('--active <true|false>', 'whether the processor rates this scope').argParser(booleanWord))
   return fields
@@ -321,7 +323,7 @@ function patchCommand (scope: Command, io: CliIo): void {
     .description('Change one scope: only the fields given change (PATCH /v2/scope).')
     .argument('[scope_id]', 'the scope to change')
     .addOption(new Option('--scope-id <scope_id>', "the scope to change, as the CloudKitty client's 'scope patch --scope-id' takes it"))
-  const fields = scopeBodyFields(command, PatchScopeBody)
+  const fields = scopeBodyFields(command, PATCH_SCOPE_FIELDS)
   addOutputOptions(command, 'one')
   addConnectionOptions(command)
   command.addHelpText('after', `
@@ -349,7 +351,7 @@ function createCommand (scope: Command, io: CliIo): void {
   const command = scope.command('create')
     .description('Register a scope ahead of discovery (POST /v2/scope); it starts at the beginning of the current month unless a timestamp is given.')
     .argument('<scope_id>', 'the new scope id (usually a project id)')
-  const fields = scopeBodyFields(command, CreateScopeBody)
+  const fields = scopeBodyFields(command, CREATE_SCOPE_FIELDS)
   command
     .addOption(new Option('--last-processed-timestamp <timestamp>', `where the processor starts: ${TIMESTAMP_HELP}`).conflicts('state'))
     .addOption(new Option('--state <timestamp>', "deprecated alias of --last-processed-timestamp (sent as 'state')"))

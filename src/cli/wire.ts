@@ -1,0 +1,152 @@
+/**
+ * The `/v2/scope` wire as this client sends and reads it, written from the
+ * client's side. The client talks to scopekeeper and to CloudKitty's own
+ * API alike, so it keeps its own description of the requests and replies,
+ * as python-cloudkittyclient does (`cloudkittyclient/v2/scope_cli.py`
+ * lists its own columns and filters), and imports nothing of the server.
+ * The field lists give the columns' order and the commands' flags.
+ * test/unit/cli/scope-commands.test.ts holds them to the server's schemas:
+ * the columns must be the reply schemas' fields, in their order, and each
+ * request schema's field must have its flag, so a field the server adds
+ * or renames fails a test rather than going unseen by the client.
+ */
+
+/**
+ * Every key of `T`, in the order the list gives: a key missing from the
+ * list, or one that `T` lacks, fails to compile, so a type and its
+ * runtime list cannot drift apart.
+ */
+function fieldsOf<T> () {
+  return <const L extends ReadonlyArray<keyof T>>(
+    fields: L & ([Exclude<keyof T, L[number]>] extends [never] ? unknown : { missing: Exclude<keyof T, L[number]> }),
+  ): L => fields
+}
+
+/** One scope state, as GET, PATCH and POST /v2/scope answer it (`results` items for GET). */
+export type ScopeStateReply = {
+  scope_id: string
+  scope_key: string | null
+  fetcher: string | null
+  collector: string | null
+  /** The deprecated alias of `last_processed_timestamp`, still sent for older clients. */
+  state: string
+  last_processed_timestamp: string
+  active: boolean
+  scope_activation_toggle_date: string
+}
+
+/** The fields of a scope state, in the order the server sends them and the CLI shows them. */
+export const SCOPE_STATE_FIELDS = fieldsOf<ScopeStateReply>()([
+  'scope_id', 'scope_key', 'fetcher', 'collector', 'state', 'last_processed_timestamp', 'active', 'scope_activation_toggle_date',
+])
+
+/**
+ * One reset job and its progress (GET /v2/scope/resets/{id}, a scopekeeper
+ * extension; CloudKitty has no such route). `status` is `pending`,
+ * `running`, `done` or `failed`; read as any string, so that a status a
+ * newer server adds is shown rather than refused.
+ */
+export type ResetJobReply = {
+  id: number
+  status: string
+  last_processed_timestamp: string
+  scopes_total: number
+  scopes_applied: number
+  /** Scopes waiting for CloudKitty's processor to release their processing lock. */
+  scopes_waiting: number
+  attempts: number
+  max_attempts: number
+  last_error: string | null
+  request_id: string | null
+  created_at: string
+  started_at: string | null
+  finished_at: string | null
+}
+
+/** The fields of a reset job, in the order the server sends them and the CLI shows them. */
+export const RESET_JOB_FIELDS = fieldsOf<ResetJobReply>()([
+  'id', 'status', 'last_processed_timestamp', 'scopes_total', 'scopes_applied', 'scopes_waiting',
+  'attempts', 'max_attempts', 'last_error', 'request_id', 'created_at', 'started_at', 'finished_at',
+])
+
+/**
+ * GET /v2/scope's query string. A filter's values may be repeated or
+ * comma-joined (CloudKitty's client joins them); any of them matches.
+ * `marker` is scopekeeper's cursor (the row after which a page starts, as
+ * its `Link: rel="next"` gives it); CloudKitty ignores it.
+ */
+export type ListScopesQuery = {
+  scope_id?: string[]
+  scope_key?: string[]
+  fetcher?: string[]
+  collector?: string[]
+  /** `1`/`0` or `true`/`false`. */
+  active?: string[]
+  limit?: number
+  offset?: number
+  marker?: number
+}
+
+/** The parameters of GET /v2/scope, in the order `scope state list` offers them as flags. */
+export const LIST_SCOPES_PARAMETERS = fieldsOf<ListScopesQuery>()([
+  'scope_id', 'scope_key', 'fetcher', 'collector', 'active', 'limit', 'offset', 'marker',
+])
+
+/** PUT /v2/scope's body: which scopes to reset (all, or those matching the filters), and to when. */
+export type ResetScopesBody = {
+  all_scopes?: boolean
+  scope_id?: string | string[]
+  scope_key?: string | string[]
+  fetcher?: string | string[]
+  collector?: string | string[]
+  last_processed_timestamp?: string
+  /** The timestamp under its old name, which every CloudKitty version reads. */
+  state?: string
+}
+
+/** The fields of PUT /v2/scope's body, in the order `scope state reset` offers them as flags. */
+export const RESET_SCOPES_FIELDS = fieldsOf<ResetScopesBody>()([
+  'all_scopes', 'scope_id', 'scope_key', 'fetcher', 'collector', 'last_processed_timestamp', 'state',
+])
+
+/** PATCH /v2/scope's body: the scope to change and the fields that change. */
+export type PatchScopeBody = {
+  scope_id: string
+  scope_key?: string
+  fetcher?: string
+  collector?: string
+  active?: boolean
+}
+
+/** The fields of PATCH /v2/scope's body, in the order `scope patch` offers them as flags. */
+export const PATCH_SCOPE_FIELDS = fieldsOf<PatchScopeBody>()(['scope_id', 'scope_key', 'fetcher', 'collector', 'active'])
+
+/** POST /v2/scope's body: a scope registered ahead of discovery. */
+export type CreateScopeBody = {
+  scope_id: string
+  scope_key?: string
+  fetcher?: string
+  collector?: string
+  active?: boolean
+  last_processed_timestamp?: string
+  /** The start under its old name. */
+  state?: string
+}
+
+/** The fields of POST /v2/scope's body, in the order `scope create` offers them as flags. */
+export const CREATE_SCOPE_FIELDS = fieldsOf<CreateScopeBody>()([
+  'scope_id', 'scope_key', 'fetcher', 'collector', 'active', 'last_processed_timestamp', 'state',
+])
+
+/** GET /v2/scope/resets' query string (a scopekeeper extension): jobs newest first. */
+export type ListResetJobsQuery = {
+  /** `pending`, `running`, `done` or `failed`; repeated or comma-joined. */
+  status?: string[]
+  /** Jobs that matched a scope of these ids. */
+  scope_id?: string[]
+  limit?: number
+  offset?: number
+}
+
+/** The page size GET /v2/scope uses when no limit is sent (CONTRACT.md "GET /v2/scope"). */
+export const DEFAULT_PAGE_SIZE = 100
