@@ -3,12 +3,13 @@ import { mkdir } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { join, resolve } from 'node:path'
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
+import type * as OsLockModule from 'os-lock'
 import type { Coordinator, HeldLocks } from './coordinator.ts'
 import { ToozUrlError, type ToozUrl } from './tooz-url.ts'
 
 // os-lock is a native addon: loaded when a URL first names file://.
 const require = createRequire(import.meta.url)
-type OsLock = typeof import('os-lock')
+type OsLock = typeof OsLockModule
 let osLock: OsLock | undefined
 function loadOsLock (): OsLock {
   osLock ??= require('os-lock') as OsLock

@@ -2,7 +2,8 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { userInfo } from 'node:os'
 import { join } from 'node:path'
-import type { Connection, ConnectionOptions, SslOptions } from 'mysql2/promise'
+import type * as Mysql from 'mysql2/promise'
+import type { Connection, ConnectionOptions, RowDataPacket, SslOptions } from 'mysql2/promise'
 import type { Coordinator, HeldLocks } from './coordinator.ts'
 import { SessionPool } from './session-pool.ts'
 import { ToozUrlError, type ToozUrl } from './tooz-url.ts'
@@ -114,12 +115,12 @@ export class MysqlCoordinator implements Coordinator {
   private readonly pool: SessionPool<Connection>
 
   constructor (private readonly options: ConnectionOptions, readonly description: string) {
-    const mysql = require('mysql2/promise') as typeof import('mysql2/promise')
+    const mysql = require('mysql2/promise') as typeof Mysql
     this.pool = new SessionPool(async () => {
       const connection = await mysql.createConnection(this.options)
       // A session the server drops fails its next query; without a listener the error would be thrown.
       connection.on('error', () => {})
-      const [rows] = await connection.query<Array<{ v: string } & import('mysql2').RowDataPacket>>('SELECT VERSION() AS v')
+      const [rows] = await connection.query<Array<{ v: string } & RowDataPacket>>('SELECT VERSION() AS v')
       if (!canHoldSeveral(rows[0].v)) {
         await connection.end().catch(() => {})
         throw new Error(`${rows[0].v} holds one named lock per session; tooz's locks need MySQL 5.7.5 or MariaDB 10.0.2 here`)
@@ -133,7 +134,7 @@ export class MysqlCoordinator implements Coordinator {
     if (unique.length === 0) return { held: new Set(), release: async () => {} }
     const { session, result: answers } = await this.pool.withSession(async (connection) => {
       try {
-        const [rows] = await connection.query<Array<{ r: string } & import('mysql2').RowDataPacket>>(
+        const [rows] = await connection.query<Array<{ r: string } & RowDataPacket>>(
           `SELECT CONCAT(${unique.map(() => "IFNULL(GET_LOCK(?, 0), 'E')").join(', ')}) AS r`, unique)
         return rows[0].r
       } catch (error) {

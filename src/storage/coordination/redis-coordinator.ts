@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
+import type * as IORedis from 'ioredis'
 import type { Redis as RedisClient, RedisOptions, Result } from 'ioredis'
 import type { Coordinator, HeldLocks } from './coordinator.ts'
 import { boolOption, intOption, ToozUrlError, type ToozUrl } from './tooz-url.ts'
@@ -149,7 +150,7 @@ export class RedisCoordinator implements Coordinator {
   private connectionError: Error | undefined
 
   constructor (private readonly settings: RedisLockSettings, readonly description: string) {
-    const { Redis } = require('ioredis') as typeof import('ioredis')
+    const { Redis } = require('ioredis') as typeof IORedis
     this.client = new Redis({ ...settings.client, lazyConnect: true, maxRetriesPerRequest: 1 })
     // Connection errors reject the commands waiting on them; without a listener ioredis prints each one.
     this.client.on('error', (error: Error) => { this.connectionError = error })
