@@ -10,7 +10,7 @@ import { after, before, describe, it, type TestContext } from 'node:test'
 import { KeystoneAuth, keystoneAuthOptions } from '../../src/auth/keystone-auth.ts'
 import { PolicyEnforcer } from '../../src/auth/policy/policy-enforcer.ts'
 import { loadConfig } from '../../src/config/load-config.ts'
-import { ScopeKeeperError } from '../../src/domain/errors.ts'
+import type { ScopeKeeperError } from '../../src/domain/errors.ts'
 import { buildTestApp, tempDir } from '../helpers/build-test-app.ts'
 import { keystoneSkipReason, startKeystone, type KeystoneServer } from '../helpers/keystone-server.ts'
 
@@ -73,7 +73,7 @@ describe('Keystone over TLS with a private CA, against a real Keystone', { skip 
     await auth.close()
   })
 
-  it('answers 503 when cafile holds another CA, saying so', async (t) => {
+  it('answers 503 when cafile holds another CA, saying so', async () => {
     // The server certificate is no CA: Keystone's certificate is not signed by it.
     const { auth, logged } = directAuth({ SCOPEKEEPER_KEYSTONE_AUTHTOKEN_CAFILE: tls().clientCert })
     await assert.rejects(auth.authenticate({ 'x-auth-token': await keystone.token(keystone.admin) }), (e: ScopeKeeperError) => e.code === 'IDENTITY_UNAVAILABLE')

@@ -1,7 +1,7 @@
 import { ConfigError } from '../../config/load-config.ts'
 import { ScopeKeeperError } from '../../domain/errors.ts'
 import type { Credentials } from '../credentials.ts'
-import { DEFAULT_RULES, isServiceRule, type RuleName, type SERVICE_RULES } from './default-rules.ts'
+import { DEFAULT_RULES, isServiceRule, type RuleName } from './default-rules.ts'
 import { readPolicyFile } from './policy-file.ts'
 import { check, type PolicyCredentialValues } from './rule-check.ts'
 import { parseRule, referencedRules, RuleSyntaxError, type Rule, type RuleSource } from './rule-parser.ts'
@@ -129,7 +129,7 @@ export class PolicyEnforcer {
    * the caller's own project and then lists every project's scopes; see
    * the README's "Policy".
    *
-   * A rule of {@link SERVICE_RULES} (`scopekeeper:get_metrics`) guards no
+   * A rule of SERVICE_RULES (default-rules.ts; `scopekeeper:get_metrics`) guards no
    * scope: it is checked once against a target naming none (`project_id`
    * None), whatever the request names, so an owner rule such as
    * `rule:admin_or_owner` lets only admins through; the answer shows no scope.
