@@ -65,11 +65,9 @@ let day = 1
 for (let round = 0; round < ROUNDS; round++) {
   for (const backend of backends) {
     const target = new Date(Date.UTC(2019, 0, day++))
-    await database.db.transaction().execute(async (trx) => {
-      await insertResetJob(trx, database.traits, {}, { target, now: new Date(), maxAttempts: 1, requestId: null })
-    })
+    await insertResetJob(database, {}, { lastProcessedTimestamp: target, now: new Date(), maxAttempts: 1, requestId: null })
     const worker = new ResetWorker({
-      db: database.db, traits: database.traits, logger,
+      store: database, logger,
       locks: { coordinator: coordinators.get(backend)!, names: { collector: 'gnocchi', fetcher: 'keystone', scopeKey: 'project_id' } },
     }, { batchSize: BATCH })
     const started = process.hrtime.bigint()

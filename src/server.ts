@@ -66,8 +66,7 @@ export function workerFromConfig (config: Config, database: OpenDatabase, logger
     : undefined
   const coordinator = caster === undefined ? openCoordinator(config.orchestrator.coordinationUrl) : undefined
   const worker = new ResetWorker({
-    db: database.db,
-    traits: database.traits,
+    store: database,
     logger,
     dispatcher: caster === undefined ? undefined : osloMessagingDispatcher(caster),
     locks: coordinator === undefined

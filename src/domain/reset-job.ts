@@ -35,3 +35,46 @@ export interface ResetJobFilter {
   /** Jobs that matched a scope state of any of these scope ids. */
   scopeIds?: string[]
 }
+
+declare const resetCursor: unique symbol
+
+/**
+ * Where a claimed job's next batch starts. Opaque outside `storage/`: the
+ * worker gets one with each batch and hands it back to save its progress.
+ */
+export interface ResetCursor { readonly [resetCursor]: true }
+
+/** A job a worker has claimed: what it needs to apply it, and where it resumes. */
+export interface ClaimedResetJob {
+  id: number
+  /** The timestamp the matched scopes are reset to. */
+  lastProcessedTimestamp: Date
+  scopesTotal: number
+  /** Attempts so far, this one included. */
+  attempts: number
+  maxAttempts: number
+  requestId: string | null
+  /** Who holds the job's lease: progress is saved only while it does. */
+  holder: string
+  /** The saved resume point: a resumed job starts after what it applied. */
+  cursor: ResetCursor
+}
+
+/** How failed attempts are retried; durations in milliseconds. */
+export interface RetryPolicy {
+  /** Backoff after a failed attempt: base × 2^(attempt-1), capped at `retryMaxMs`. */
+  retryBaseMs: number
+  retryMaxMs: number
+}
+
+/**
+ * What becomes of a job whose attempt failed at `failedAt`: pending again
+ * after its backoff, or failed for good once it has used its attempts. The
+ * one place that decides; storage writes the result.
+ */
+export function afterFailedAttempt (
+  job: Pick<ClaimedResetJob, 'attempts' | 'maxAttempts'>, failedAt: Date, policy: RetryPolicy,
+): { status: 'pending' | 'failed', runAt: Date } {
+  const backoff = Math.min(policy.retryMaxMs, policy.retryBaseMs * 2 ** (job.attempts - 1))
+  return { status: job.attempts >= job.maxAttempts ? 'failed' : 'pending', runAt: new Date(failedAt.getTime() + backoff) }
+}

@@ -12,12 +12,12 @@ import type { BatchDispatcher } from './reset-worker.ts'
  */
 export function osloMessagingDispatcher (caster: OsloMessagingCaster): BatchDispatcher {
   return {
-    async dispatch (job, scopes, target) {
+    async dispatch (job, scopes) {
       await caster.castResetState(
         scopes.map(({ scopeId, scopeKey, fetcher, collector }) => ({ scopeId, scopeKey, fetcher, collector })),
-        target,
+        job.lastProcessedTimestamp,
         uniqueIdFor(job.id, scopes[0].id),
-        { requestId: job.request_id, roles: ['admin'], isAdmin: true },
+        { requestId: job.requestId, roles: ['admin'], isAdmin: true },
       )
     },
   }

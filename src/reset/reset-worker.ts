@@ -1,21 +1,19 @@
 import { randomUUID } from 'node:crypto'
 import { hostname } from 'node:os'
-import type { Kysely } from 'kysely'
 import type { Logger } from 'pino'
+import { afterFailedAttempt, type ClaimedResetJob, type ResetCursor, type RetryPolicy } from '../domain/reset-job.ts'
 import type { ScopeState } from '../domain/scope-state.ts'
-import { fromStored } from '../domain/timestamps.ts'
-import type { Database, ResetJobRow } from '../storage/database.ts'
-import type { EngineTraits } from '../storage/engine-traits.ts'
 import {
   addJobWaits, claimNextJob, failJobAttempt, finishJob, nextJobScopes, nextJobWaits, prepareJobScopes, releaseJob, removeJobWaits,
-  saveJobProgress, type JobProgress,
+  saveJobProgress, type JobProgress, type WaitCursor,
 } from '../storage/reset-job-repository.ts'
 import { setLastProcessed } from '../storage/scope-state-repository.ts'
+import { inBatchTransaction, inTransaction, type Store } from '../storage/store.ts'
 import { processingLockName, type Coordinator, type LockNameSettings } from '../storage/coordination/coordinator.ts'
 import { NO_RATED_DATA, type RatedDataStore } from './rated-data-hook.ts'
 
 /** How the worker behaves; every duration in milliseconds. */
-export interface ResetWorkerOptions {
+export interface ResetWorkerOptions extends RetryPolicy {
   /** The rating period in seconds: a reset to T discards rated data from T + period on. */
   periodSeconds: number
   /** Scope states applied per transaction; progress is saved after each. */
@@ -23,9 +21,6 @@ export interface ResetWorkerOptions {
   pollIntervalMs: number
   /** A claim not renewed for this long is taken over by another worker. */
   leaseMs: number
-  /** Backoff after a failed attempt: base × 2^(attempt-1), capped. */
-  retryBaseMs: number
-  retryMaxMs: number
   /** Jobs worked on at once by this process (each loop has its own lease identity). */
   concurrency: number
   /** Longest pause between looks at scopes waiting on their processing lock (it doubles from pollIntervalMs). */
@@ -49,7 +44,7 @@ export const DEFAULT_WORKER_OPTIONS: ResetWorkerOptions = {
  * durably handed over; must tolerate being called again for the same batch.
  */
 export interface BatchDispatcher {
-  dispatch: (job: ResetJobRow, scopes: ScopeState[], target: Date) => Promise<void>
+  dispatch: (job: ClaimedResetJob, scopes: ScopeState[]) => Promise<void>
 }
 
 /** CloudKitty's processing locks: where they are taken, and the settings their names are made of. */
@@ -59,10 +54,9 @@ export interface ProcessingLocks {
 }
 
 export interface ResetWorkerDeps {
-  db: Kysely<Database>
-  traits: EngineTraits
+  store: Store
   logger: Logger
-  store?: RatedDataStore
+  ratedData?: RatedDataStore
   /** Required to apply resets here: each scope is touched only under its processing lock. */
   locks?: ProcessingLocks
   /** When set, batches are handed to it instead of being applied here (the processor takes the locks). */
@@ -89,14 +83,14 @@ class LeaseLost extends Error {}
 export class ResetWorker {
   readonly workerId = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`
   private readonly options: ResetWorkerOptions
-  private readonly store: RatedDataStore
+  private readonly ratedData: RatedDataStore
   private readonly now: () => Date
   private loops: Promise<void> | undefined
   private readonly stopping = new AbortController()
 
   constructor (private readonly deps: ResetWorkerDeps, options: Partial<ResetWorkerOptions> = {}) {
     this.options = { ...DEFAULT_WORKER_OPTIONS, ...options }
-    this.store = deps.store ?? NO_RATED_DATA
+    this.ratedData = deps.ratedData ?? NO_RATED_DATA
     if (deps.locks === undefined && deps.dispatcher === undefined) throw new Error('A reset worker applies resets under processing locks, or hands them to a dispatcher: give it one')
     this.now = deps.clock ?? (() => new Date())
   }
@@ -107,27 +101,25 @@ export class ResetWorker {
    * rescheduled, or lost to another worker), false when none was claimable.
    */
   async runOnce (identity = this.workerId): Promise<boolean> {
-    const { db, traits, logger } = this.deps
+    const { store, logger } = this.deps
     const now = this.now()
-    const job = await db.transaction().execute(async (trx) =>
-      await claimNextJob(trx, traits, identity, now, new Date(now.getTime() - this.options.leaseMs)))
+    const job = await claimNextJob(store, identity, now, new Date(now.getTime() - this.options.leaseMs))
     if (job === undefined) return false
     try {
-      if (await this.apply(job, identity) === 'stopped') {
-        await releaseJob(db, job.id, identity)
+      if (await this.apply(job) === 'stopped') {
+        await releaseJob(store, job)
         logger.info({ jobId: job.id, worker: identity }, 'reset job handed back: the next worker resumes it at its saved progress')
         return false
       }
-      await finishJob(db, job.id, identity, this.now())
-      logger.info({ jobId: job.id, scopes: job.scopes_total, worker: identity }, 'reset job done')
+      await finishJob(store, job, this.now())
+      logger.info({ jobId: job.id, scopes: job.scopesTotal, worker: identity }, 'reset job done')
     } catch (error) {
       if (error instanceof LeaseLost) {
         logger.warn({ jobId: job.id, worker: identity }, 'reset job taken over by another worker')
         return true
       }
-      const backoff = Math.min(this.options.retryMaxMs, this.options.retryBaseMs * 2 ** (job.attempts - 1))
       const failedAt = this.now()
-      await failJobAttempt(db, job, String((error as Error)?.message ?? error), failedAt, new Date(failedAt.getTime() + backoff))
+      await failJobAttempt(store, job, { error: String((error as Error)?.message ?? error), failedAt, ...afterFailedAttempt(job, failedAt, this.options) })
       logger.error({ jobId: job.id, attempt: job.attempts, err: error }, 'reset job attempt failed')
     }
     return true
@@ -163,44 +155,43 @@ export class ResetWorker {
     await this.loops
   }
 
-  private async apply (job: ResetJobRow, identity: string): Promise<'done' | 'stopped'> {
-    const { db } = this.deps
-    const target = fromStored(job.target_timestamp)
-    const discardFrom = new Date(target.getTime() + this.options.periodSeconds * 1000)
+  private async apply (job: ClaimedResetJob): Promise<'done' | 'stopped'> {
+    const { store } = this.deps
+    const discardFrom = new Date(job.lastProcessedTimestamp.getTime() + this.options.periodSeconds * 1000)
     // The next batch is read while the current one is applied (on another
     // connection): the read is half of a batch's time on PostgreSQL, and
     // the two batches' scopes are disjoint.
-    await prepareJobScopes(db, this.deps.traits, job)
-    const read = (after: number) => {
-      const scopes = nextJobScopes(db, job, after, this.options.batchSize)
+    await prepareJobScopes(store, job)
+    const read = (after: ResetCursor) => {
+      const batch = nextJobScopes(store, after, this.options.batchSize)
       // Handled where it is awaited; until then a failed read must not count as unhandled.
-      scopes.catch(() => {})
-      return scopes
+      batch.catch(() => {})
+      return batch
     }
-    let next = read(job.cursor_state_id)
-    let cursor = job.cursor_state_id
+    let next = read(job.cursor)
+    let cursor = job.cursor
     try {
       for (;;) {
         // Stopping between batches hands the job back; the next claim resumes
         // at the saved cursor.
         if (this.stopping.signal.aborted) return 'stopped'
-        const scopes = await next
-        if (scopes.length === 0) break
-        cursor = scopes[scopes.length - 1].id
+        const batch = await next
+        if (batch.scopes.length === 0) break
+        cursor = batch.cursor
         next = read(cursor)
         const dispatcher = this.deps.dispatcher
         if (dispatcher !== undefined) {
-          await dispatcher.dispatch(job, scopes, target)
-          await db.transaction().execute(async (trx) => await this.saveProgress(trx, job, identity, { cursorStateId: cursor, applied: scopes.length, waiting: 0 }))
+          await dispatcher.dispatch(job, batch.scopes)
+          await inTransaction(store, async (trx) => { await this.saveProgress(trx, job, { cursor, applied: batch.scopes.length, waiting: 0 }) })
         } else {
-          await this.applyUnderLocks(job, identity, scopes, { target, discardFrom, cursor, waited: false })
+          await this.applyUnderLocks(job, batch.scopes, { discardFrom, cursor, waited: false })
         }
       }
     } finally {
       // A read still in flight when the job stops or fails: let it end first.
       await next.catch(() => {})
     }
-    return await this.applyWaiting(job, identity, { target, discardFrom, cursor })
+    return await this.applyWaiting(job, { discardFrom, cursor })
   }
 
   /**
@@ -211,28 +202,23 @@ export class ResetWorker {
    * listed as waiting (or stays listed). Returns how many were left.
    */
   private async applyUnderLocks (
-    job: ResetJobRow, identity: string, scopes: ScopeState[],
-    at: { target: Date, discardFrom: Date, cursor: number, waited: boolean },
+    job: ClaimedResetJob, scopes: ScopeState[], at: { discardFrom: Date, cursor: ResetCursor, waited: boolean },
   ): Promise<number> {
-    const { db, traits } = this.deps
     const { coordinator, names } = this.deps.locks!
     const nameOf = new Map(scopes.map((s) => [s.scopeId, processingLockName(s.scopeId, names)]))
     const locks = await coordinator.tryLock([...new Set(nameOf.values())])
     try {
       const ready = scopes.filter((s) => locks.held.has(nameOf.get(s.scopeId)!))
       const left = scopes.filter((s) => !locks.held.has(nameOf.get(s.scopeId)!))
-      await db.transaction().execute(async (trx) => {
-        // A batch lost to a database crash is lost with its saved cursor, so
-        // it is simply applied again; the job's synchronous finish flushes
-        // every batch before the job reads done. A commit per batch no
-        // longer waits for a disk flush (PostgreSQL: 23k → 39k scopes/s).
-        if (traits.asyncCommit !== undefined) await traits.asyncCommit.execute(trx)
-        for (const scope of ready) await this.store.discardFrom(scope, at.discardFrom)
-        await setLastProcessed(trx, ready.map((s) => s.id), at.target)
-        if (at.waited) await removeJobWaits(trx, job.id, ready.map((s) => s.id))
-        else await addJobWaits(trx, job.id, left.map((s) => s.id))
+      // A batch lost to a database crash is lost with its saved cursor, so
+      // it is simply applied again.
+      await inBatchTransaction(this.deps.store, async (trx) => {
+        for (const scope of ready) await this.ratedData.discardFrom(scope, at.discardFrom)
+        await setLastProcessed(trx, ready.map((s) => s.id), job.lastProcessedTimestamp)
+        if (at.waited) await removeJobWaits(trx, job, ready.map((s) => s.id))
+        else await addJobWaits(trx, job, left.map((s) => s.id))
         const waiting = at.waited ? -ready.length : left.length
-        await this.saveProgress(trx, job, identity, { cursorStateId: at.cursor, applied: ready.length, waiting })
+        await this.saveProgress(trx, job, { cursor: at.cursor, applied: ready.length, waiting })
       })
       if (left.length > 0 && !at.waited) {
         this.deps.logger.info({ jobId: job.id, waiting: left.length, coordination: coordinator.description }, 'scopes left for later: CloudKitty holds their processing lock')
@@ -250,44 +236,42 @@ export class ResetWorker {
    * longer (up to lockRetryMaxMs) while no lock comes free, and renewing the
    * lease meanwhile.
    */
-  private async applyWaiting (
-    job: ResetJobRow, identity: string, at: { target: Date, discardFrom: Date, cursor: number },
-  ): Promise<'done' | 'stopped'> {
+  private async applyWaiting (job: ClaimedResetJob, at: { discardFrom: Date, cursor: ResetCursor }): Promise<'done' | 'stopped'> {
     if (this.deps.dispatcher !== undefined) return 'done'
-    const { db } = this.deps
+    const { store } = this.deps
     let pause = this.options.pollIntervalMs
     for (;;) {
       if (this.stopping.signal.aborted) return 'stopped'
-      let after = 0
+      let position: WaitCursor | undefined
       let left = 0
       let applied = 0
       for (;;) {
-        const { scopes, gone } = await nextJobWaits(db, job.id, after, this.options.batchSize)
+        const { scopes, gone, cursor } = await nextJobWaits(store, job, position, this.options.batchSize)
         if (scopes.length === 0 && gone.length === 0) break
-        after = Math.max(scopes.at(-1)?.id ?? 0, gone.at(-1) ?? 0)
+        position = cursor
         if (gone.length > 0) {
           // A waiting scope state deleted meanwhile has nothing left to reset.
-          await db.transaction().execute(async (trx) => {
-            await removeJobWaits(trx, job.id, gone)
-            await this.saveProgress(trx, job, identity, { cursorStateId: at.cursor, applied: 0, waiting: -gone.length })
+          await inTransaction(store, async (trx) => {
+            await removeJobWaits(trx, job, gone)
+            await this.saveProgress(trx, job, { cursor: at.cursor, applied: 0, waiting: -gone.length })
           })
         }
         if (scopes.length > 0) {
-          const stillWaiting = await this.applyUnderLocks(job, identity, scopes, { ...at, waited: true })
+          const stillWaiting = await this.applyUnderLocks(job, scopes, { ...at, waited: true })
           left += stillWaiting
           applied += scopes.length - stillWaiting
         }
       }
       if (left === 0) return 'done'
       pause = applied > 0 ? this.options.pollIntervalMs : Math.min(pause * 2, this.options.lockRetryMaxMs)
-      await db.transaction().execute(async (trx) => await this.saveProgress(trx, job, identity, { cursorStateId: at.cursor, applied: 0, waiting: 0 }))
+      await inTransaction(store, async (trx) => { await this.saveProgress(trx, job, { cursor: at.cursor, applied: 0, waiting: 0 }) })
       await sleep(pause, this.stopping.signal)
     }
   }
 
   // Inside the batch's transaction: a lost lease rolls the batch back.
-  private async saveProgress (trx: Kysely<Database>, job: ResetJobRow, identity: string, progress: JobProgress): Promise<void> {
-    if (!await saveJobProgress(trx, job.id, identity, progress, this.now())) throw new LeaseLost()
+  private async saveProgress (trx: Store, job: ClaimedResetJob, progress: JobProgress): Promise<void> {
+    if (!await saveJobProgress(trx, job, progress, this.now())) throw new LeaseLost()
   }
 }
 

@@ -1,4 +1,5 @@
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely'
+import type { ResetJobStatus } from '../domain/reset-job.ts'
 
 /** A datetime column: written as naive-UTC text, read back as text or a driver Date. */
 type DateTimeColumn = ColumnType<string | Date, string, string>
@@ -21,14 +22,11 @@ export interface StorageStatesTable {
   active: BooleanColumn
 }
 
-/** Status of a reset job: pending → running → done, or failed after its last attempt. */
-export type ResetJobStatus = 'pending' | 'running' | 'done' | 'failed'
-
-/** One accepted PUT /v2/scope: the reset of its matched scopes to `target_timestamp`. */
+/** One accepted PUT /v2/scope: the reset of its matched scopes to `last_processed_timestamp`. */
 export interface ResetJobsTable {
   id: Generated<number>
   status: ResetJobStatus
-  target_timestamp: DateTimeColumn
+  last_processed_timestamp: DateTimeColumn
   scopes_total: number
   scopes_applied: Generated<number>
   /** Scope states skipped while CloudKitty's processor held their lock, listed in `scopekeeper_reset_job_waits`. */

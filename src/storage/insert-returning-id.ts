@@ -1,6 +1,6 @@
-import type { Insertable, Kysely } from 'kysely'
+import type { Insertable } from 'kysely'
 import type { Database } from './database.ts'
-import type { EngineTraits } from './engine-traits.ts'
+import type { Store } from './store.ts'
 
 type TableWithId = 'cloudkitty_storage_states' | 'scopekeeper_reset_jobs'
 
@@ -9,7 +9,7 @@ type TableWithId = 'cloudkitty_storage_states' | 'scopekeeper_reset_jobs'
  * has it, else from the driver's insert id (MySQL).
  */
 export async function insertReturningId<T extends TableWithId> (
-  db: Kysely<Database>, traits: EngineTraits, table: T, values: Insertable<Database[T]>,
+  { db, traits }: Store, table: T, values: Insertable<Database[T]>,
 ): Promise<number> {
   const insert = db.insertInto(table).values(values as never)
   if (traits.supportsReturning) return Number((await insert.returning('id').executeTakeFirstOrThrow()).id)

@@ -6,6 +6,7 @@ import { createResetJobs } from './migrations/0002_create_reset_jobs.ts'
 import { hotTimestampUpdates } from './migrations/0003_hot_timestamp_updates.ts'
 import { resetJobsThroughStateId } from './migrations/0004_reset_jobs_through_state_id.ts'
 import { createResetJobWaits } from './migrations/0005_create_reset_job_waits.ts'
+import { resetJobsLastProcessedTimestamp } from './migrations/0006_reset_jobs_last_processed_timestamp.ts'
 
 function migrations (traits: EngineTraits): Record<string, Migration> {
   // Listed explicitly, in order; names are never changed once merged.
@@ -15,6 +16,7 @@ function migrations (traits: EngineTraits): Record<string, Migration> {
     '0003_hot_timestamp_updates': hotTimestampUpdates(traits),
     '0004_reset_jobs_through_state_id': resetJobsThroughStateId,
     '0005_create_reset_job_waits': createResetJobWaits(traits),
+    '0006_reset_jobs_last_processed_timestamp': resetJobsLastProcessedTimestamp,
   }
 }
 

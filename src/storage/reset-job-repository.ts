@@ -1,11 +1,14 @@
 import { sql, type ExpressionBuilder, type Kysely } from 'kysely'
-import type { ScopeFilter, ScopeState } from '../domain/scope-state.ts'
-import type { ResetJob, ResetJobFilter } from '../domain/reset-job.ts'
+import type { Page, ScopeFilter, ScopeState } from '../domain/scope-state.ts'
+import {
+  UNFINISHED_STATUSES, type ClaimedResetJob, type ResetCursor, type ResetJob, type ResetJobFilter, type ResetJobStatus,
+} from '../domain/reset-job.ts'
 import { fromStored, toStoredText } from '../domain/timestamps.ts'
 import type { Database, ResetJobRow } from './database.ts'
 import type { EngineTraits } from './engine-traits.ts'
 import { insertReturningId } from './insert-returning-id.ts'
 import { matchesFilter, toScopeState } from './scope-state-repository.ts'
+import type { Store } from './store.ts'
 
 const JOBS = 'scopekeeper_reset_jobs'
 const JOB_SCOPES = 'scopekeeper_reset_job_scopes'
@@ -16,22 +19,28 @@ function matchesEveryScope (filter: ScopeFilter): boolean {
   return Object.values(filter).every((values) => values === undefined)
 }
 
+/** A new job: the reset of the matched scope states to `lastProcessedTimestamp`. */
+export interface NewResetJob {
+  lastProcessedTimestamp: Date
+  now: Date
+  maxAttempts: number
+  requestId: string | null
+}
+
 /**
- * Records a pending reset of every scope state matching `filter` to `target`.
+ * Records a pending reset of every scope state matching `filter`.
  * A reset of every scope records only the highest state id (nothing per
  * scope is written, so its cost does not grow with the table); any other
  * lists the matched rows in one INSERT … SELECT. Uses the caller's
  * transaction. Returns the job id and how many scope states it matched (zero
  * leaves an empty job for the caller to roll back).
  */
-export async function insertResetJob (
-  db: Kysely<Database>, traits: EngineTraits, filter: ScopeFilter,
-  job: { target: Date, now: Date, maxAttempts: number, requestId: string | null },
-): Promise<{ jobId: number, scopesTotal: number }> {
+export async function insertResetJob (store: Store, filter: ScopeFilter, job: NewResetJob): Promise<{ jobId: number, scopesTotal: number }> {
+  const { db, traits } = store
   const now = toStoredText(job.now)
   const row = {
     status: 'pending' as const,
-    target_timestamp: toStoredText(job.target),
+    last_processed_timestamp: toStoredText(job.lastProcessedTimestamp),
     max_attempts: job.maxAttempts,
     run_at: now,
     created_at: now,
@@ -42,10 +51,10 @@ export async function insertResetJob (
     const every = await db.selectFrom('cloudkitty_storage_states')
       .select((eb) => [eb.fn.max('id').as('through'), eb.fn.countAll().as('total')]).executeTakeFirstOrThrow()
     const scopesTotal = Number(every.total)
-    const jobId = await insertReturningId(db, traits, JOBS, { ...row, scopes_total: scopesTotal, through_state_id: every.through ?? 0 })
+    const jobId = await insertReturningId(store, JOBS, { ...row, scopes_total: scopesTotal, through_state_id: every.through ?? 0 })
     return { jobId, scopesTotal }
   }
-  const jobId = await insertReturningId(db, traits, JOBS, { ...row, scopes_total: 0 })
+  const jobId = await insertReturningId(store, JOBS, { ...row, scopes_total: 0 })
   const inserted = await db.insertInto(JOB_SCOPES).columns(['job_id', 'state_id']).expression(
     db.selectFrom('cloudkitty_storage_states')
       .select([sql.lit(jobId).as('job_id'), 'id as state_id'])
@@ -58,7 +67,6 @@ export async function insertResetJob (
 
 /** How many claimable jobs one claim looks at before giving up until the next poll. */
 const CLAIM_CANDIDATES = 20
-const UNFINISHED = ['pending', 'running'] as const
 
 // True when an older unfinished job shares a scope state with `job`: then
 // `job` must wait, so resets of one scope take effect in acceptance order.
@@ -67,7 +75,7 @@ const UNFINISHED = ['pending', 'running'] as const
 // key, so a large job costs one scan only against small ones.
 async function waitsForOlderJob (db: Kysely<Database>, job: ResetJobRow): Promise<boolean> {
   const older = await db.selectFrom(JOBS).select(['id', 'scopes_total', 'through_state_id'])
-    .where('id', '<', job.id).where('status', 'in', UNFINISHED).orderBy('id').execute()
+    .where('id', '<', job.id).where('status', 'in', UNFINISHED_STATUSES).orderBy('id').execute()
   for (const other of older) {
     if (job.through_state_id !== null || other.through_state_id !== null) return true
     const [small, big] = other.scopes_total < job.scopes_total ? [other.id, job.id] : [job.id, other.id]
@@ -79,43 +87,74 @@ async function waitsForOlderJob (db: Kysely<Database>, job: ResetJobRow): Promis
   return false
 }
 
+/** Where a job's batches stand, as storage reads it: what {@link ResetCursor} holds. */
+interface JobPosition {
+  jobId: number
+  /** Set for a reset of every scope: the highest state id it covers. */
+  throughStateId: number | null
+  /** The highest scope state id already applied. */
+  afterStateId: number
+}
+
+function toCursor (position: JobPosition): ResetCursor {
+  return position as unknown as ResetCursor
+}
+
+function fromCursor (cursor: ResetCursor): JobPosition {
+  return cursor as unknown as JobPosition
+}
+
+function toClaimedJob (row: ResetJobRow, holder: string): ClaimedResetJob {
+  return {
+    id: row.id,
+    lastProcessedTimestamp: fromStored(row.last_processed_timestamp),
+    scopesTotal: row.scopes_total,
+    attempts: row.attempts,
+    maxAttempts: row.max_attempts,
+    requestId: row.request_id,
+    holder,
+    cursor: toCursor({ jobId: row.id, throughStateId: row.through_state_id, afterStateId: row.cursor_state_id }),
+  }
+}
+
 /**
- * Claims the oldest job `workerId` may run now: due, not leased by a live
- * worker (a lease older than `leaseExpiredBefore` is taken over), and not
- * sharing a scope with an older unfinished job. Marks it running under the
- * worker's lease and counts the attempt. Must run in a write transaction;
- * concurrent claimers skip each other's rows where the engine has SKIP
+ * Claims the oldest job `holder` may run now, in one write transaction:
+ * due, not leased by a live worker (a lease older than `leaseExpiredBefore`
+ * is taken over), and not sharing a scope with an older unfinished job.
+ * Marks it running under the holder's lease and counts the attempt.
+ * Concurrent claimers skip each other's rows where the engine has SKIP
  * LOCKED, and wait for them otherwise (SQLite's write transaction is
  * exclusive already).
  */
-export async function claimNextJob (
-  db: Kysely<Database>, traits: EngineTraits, workerId: string, now: Date, leaseExpiredBefore: Date,
-): Promise<ResetJobRow | undefined> {
-  const candidates = await db.selectFrom(JOBS).selectAll()
-    .where('status', 'in', UNFINISHED)
-    .where('run_at', '<=', toStoredText(now))
-    .where((eb) => eb.or([
-      eb('locked_by', 'is', null),
-      eb('locked_by', '=', workerId),
-      eb('locked_at', '<', toStoredText(leaseExpiredBefore)),
-    ]))
-    .orderBy('id').limit(CLAIM_CANDIDATES)
-    .$if(traits.supportsSkipLocked, (q) => q.forUpdate().skipLocked())
-    .$if(traits.supportsRowLocks && !traits.supportsSkipLocked, (q) => q.forUpdate())
-    .execute()
-  for (const job of candidates) {
-    if (await waitsForOlderJob(db, job)) continue
-    const stamp = toStoredText(now)
-    await db.updateTable(JOBS).set({
-      status: 'running',
-      locked_by: workerId,
-      locked_at: stamp,
-      ...(job.started_at === null ? { started_at: stamp } : {}),
-      attempts: job.attempts + 1,
-    }).where('id', '=', job.id).execute()
-    return { ...job, status: 'running', locked_by: workerId, locked_at: stamp, attempts: job.attempts + 1 }
-  }
-  return undefined
+export async function claimNextJob (store: Store, holder: string, now: Date, leaseExpiredBefore: Date): Promise<ClaimedResetJob | undefined> {
+  return await store.db.transaction().execute(async (db) => {
+    const { traits } = store
+    const candidates = await db.selectFrom(JOBS).selectAll()
+      .where('status', 'in', UNFINISHED_STATUSES)
+      .where('run_at', '<=', toStoredText(now))
+      .where((eb) => eb.or([
+        eb('locked_by', 'is', null),
+        eb('locked_by', '=', holder),
+        eb('locked_at', '<', toStoredText(leaseExpiredBefore)),
+      ]))
+      .orderBy('id').limit(CLAIM_CANDIDATES)
+      .$if(traits.supportsSkipLocked, (q) => q.forUpdate().skipLocked())
+      .$if(traits.supportsRowLocks && !traits.supportsSkipLocked, (q) => q.forUpdate())
+      .execute()
+    for (const job of candidates) {
+      if (await waitsForOlderJob(db, job)) continue
+      const stamp = toStoredText(now)
+      await db.updateTable(JOBS).set({
+        status: 'running',
+        locked_by: holder,
+        locked_at: stamp,
+        ...(job.started_at === null ? { started_at: stamp } : {}),
+        attempts: job.attempts + 1,
+      }).where('id', '=', job.id).execute()
+      return toClaimedJob({ ...job, attempts: job.attempts + 1 }, holder)
+    }
+    return undefined
+  })
 }
 
 /** Jobs at least this large get their scope list's statistics gathered before their first batch. */
@@ -127,16 +166,26 @@ const LARGE_JOB_SCOPES = 10_000
  * PostgreSQL read each batch's ids as a bitmap scan and sort of every
  * remaining scope of the job, quadratic over the job.
  */
-export async function prepareJobScopes (db: Kysely<Database>, traits: EngineTraits, job: ResetJobRow): Promise<void> {
-  if (traits.analyzeTable === undefined || job.through_state_id !== null || job.scopes_total < LARGE_JOB_SCOPES) return
+export async function prepareJobScopes ({ db, traits }: Store, job: ClaimedResetJob): Promise<void> {
+  if (traits.analyzeTable === undefined || fromCursor(job.cursor).throughStateId !== null || job.scopesTotal < LARGE_JOB_SCOPES) return
   await traits.analyzeTable(JOB_SCOPES).execute(db)
 }
 
-/** The next `size` scope states of a job after the resume point, in id order. */
-export async function nextJobScopes (db: Kysely<Database>, job: ResetJobRow, afterStateId: number, size: number): Promise<ScopeState[]> {
+/**
+ * The next `size` scope states of a job after `cursor`, in id order, and the
+ * cursor after them (the same one when none is left).
+ */
+export async function nextJobScopes ({ db }: Store, cursor: ResetCursor, size: number): Promise<{ scopes: ScopeState[], cursor: ResetCursor }> {
+  const position = fromCursor(cursor)
+  const scopes = await readJobScopes(db, position, size)
+  const last = scopes.at(-1)
+  return { scopes, cursor: last === undefined ? cursor : toCursor({ ...position, afterStateId: last.id }) }
+}
+
+async function readJobScopes (db: Kysely<Database>, { jobId, throughStateId, afterStateId }: JobPosition, size: number): Promise<ScopeState[]> {
   const states = db.selectFrom('cloudkitty_storage_states').selectAll()
-  if (job.through_state_id !== null) {
-    const rows = await states.where('id', '>', afterStateId).where('id', '<=', job.through_state_id).orderBy('id').limit(size).execute()
+  if (throughStateId !== null) {
+    const rows = await states.where('id', '>', afterStateId).where('id', '<=', throughStateId).orderBy('id').limit(size).execute()
     return rows.map(toScopeState)
   }
   // Two statements: with a join, a states table whose statistics lag behind
@@ -144,7 +193,7 @@ export async function nextJobScopes (db: Kysely<Database>, job: ResetJobRow, aft
   // state for each batch. The ids come from the job's primary key (see
   // prepareJobScopes), the rows from the states' primary key.
   const ids = await db.selectFrom(JOB_SCOPES).select('state_id')
-    .where('job_id', '=', job.id).where('state_id', '>', afterStateId)
+    .where('job_id', '=', jobId).where('state_id', '>', afterStateId)
     .orderBy('state_id').limit(size).execute()
   if (ids.length === 0) return []
   const rows = await states.where('id', 'in', ids.map((row) => row.state_id)).orderBy('id').execute()
@@ -153,85 +202,95 @@ export async function nextJobScopes (db: Kysely<Database>, job: ResetJobRow, aft
 
 /** What one batch did to a job: where it stopped, and how many of its scopes were applied or left waiting. */
 export interface JobProgress {
-  /** The highest scope state id the batch went through: the resume point. */
-  cursorStateId: number
+  /** The cursor after the batch: the resume point. */
+  cursor: ResetCursor
   applied: number
   /** Change in the number of scopes waiting on their processing lock. */
   waiting: number
 }
 
 /**
- * Saves a job's resume point and counts after a batch, and renews the
- * worker's lease. Returns false when `workerId` no longer holds the job (its
- * lease expired and another worker took it over): the caller must then roll
- * back.
+ * Saves a job's resume point and counts after a batch, and renews its
+ * holder's lease. Returns false when the holder no longer holds the job
+ * (its lease expired and another worker took it over): the caller must
+ * then roll back.
  */
-export async function saveJobProgress (
-  db: Kysely<Database>, jobId: number, workerId: string, progress: JobProgress, now: Date,
-): Promise<boolean> {
+export async function saveJobProgress ({ db }: Store, job: ClaimedResetJob, progress: JobProgress, now: Date): Promise<boolean> {
   const result = await db.updateTable(JOBS).set((eb) => ({
-    cursor_state_id: progress.cursorStateId,
+    cursor_state_id: fromCursor(progress.cursor).afterStateId,
     scopes_applied: eb('scopes_applied', '+', progress.applied),
     scopes_waiting: eb('scopes_waiting', '+', progress.waiting),
     locked_at: toStoredText(now),
-  })).where('id', '=', jobId).where('locked_by', '=', workerId).executeTakeFirst()
+  })).where('id', '=', job.id).where('locked_by', '=', job.holder).executeTakeFirst()
   return Number(result.numUpdatedRows) === 1
 }
 
-/** Lists scope states of a job whose processing lock was held elsewhere, to come back to. Uses the caller's transaction. */
-export async function addJobWaits (db: Kysely<Database>, jobId: number, stateIds: number[]): Promise<void> {
+/** Lists scope states of a job whose processing lock was held elsewhere, to come back to. */
+export async function addJobWaits ({ db }: Store, job: ClaimedResetJob, stateIds: number[]): Promise<void> {
   if (stateIds.length === 0) return
-  await db.insertInto(JOB_WAITS).values(stateIds.map((stateId) => ({ job_id: jobId, state_id: stateId }))).execute()
+  await db.insertInto(JOB_WAITS).values(stateIds.map((stateId) => ({ job_id: job.id, state_id: stateId }))).execute()
 }
 
-/** Takes applied scope states off a job's waiting list. Uses the caller's transaction. */
-export async function removeJobWaits (db: Kysely<Database>, jobId: number, stateIds: number[]): Promise<void> {
+/** Takes applied scope states off a job's waiting list. */
+export async function removeJobWaits ({ db }: Store, job: ClaimedResetJob, stateIds: number[]): Promise<void> {
   if (stateIds.length === 0) return
-  await db.deleteFrom(JOB_WAITS).where('job_id', '=', jobId).where('state_id', 'in', stateIds).execute()
+  await db.deleteFrom(JOB_WAITS).where('job_id', '=', job.id).where('state_id', 'in', stateIds).execute()
 }
+
+declare const waitCursor: unique symbol
+
+/** Where a pass over a job's waiting list stands; opaque outside storage. Undefined starts a pass. */
+export interface WaitCursor { readonly [waitCursor]: true }
 
 /**
- * The next `size` waiting scope states of a job after `afterStateId`, in id
- * order, with the ids of listed states that no longer exist (to be dropped).
+ * The next `size` waiting scope states of a job after `cursor`, in id
+ * order, with the ids of listed states that no longer exist (to be dropped),
+ * and the cursor after both.
  */
 export async function nextJobWaits (
-  db: Kysely<Database>, jobId: number, afterStateId: number, size: number,
-): Promise<{ scopes: ScopeState[], gone: number[] }> {
+  { db }: Store, job: ClaimedResetJob, cursor: WaitCursor | undefined, size: number,
+): Promise<{ scopes: ScopeState[], gone: number[], cursor: WaitCursor }> {
+  const after = (cursor as unknown as number | undefined) ?? 0
   const ids = (await db.selectFrom(JOB_WAITS).select('state_id')
-    .where('job_id', '=', jobId).where('state_id', '>', afterStateId)
+    .where('job_id', '=', job.id).where('state_id', '>', after)
     .orderBy('state_id').limit(size).execute()).map((row) => row.state_id)
-  if (ids.length === 0) return { scopes: [], gone: [] }
+  const next = (ids.at(-1) ?? after) as unknown as WaitCursor
+  if (ids.length === 0) return { scopes: [], gone: [], cursor: next }
   const rows = await db.selectFrom('cloudkitty_storage_states').selectAll().where('id', 'in', ids).orderBy('id').execute()
   const found = new Set(rows.map((row) => row.id))
-  return { scopes: rows.map(toScopeState), gone: ids.filter((id) => !found.has(id)) }
+  return { scopes: rows.map(toScopeState), gone: ids.filter((id) => !found.has(id)), cursor: next }
 }
 
 /** Hands a running job back to the queue (its worker is stopping); the attempt does not count. */
-export async function releaseJob (db: Kysely<Database>, jobId: number, workerId: string): Promise<void> {
+export async function releaseJob ({ db }: Store, job: ClaimedResetJob): Promise<void> {
   await db.updateTable(JOBS).set((eb) => ({ status: 'pending', locked_by: null, locked_at: null, attempts: eb('attempts', '-', 1) }))
-    .where('id', '=', jobId).where('locked_by', '=', workerId).execute()
+    .where('id', '=', job.id).where('locked_by', '=', job.holder).execute()
 }
 
-/** Marks a job done and releases it, if `workerId` still holds it. */
-export async function finishJob (db: Kysely<Database>, jobId: number, workerId: string, now: Date): Promise<void> {
+/** Marks a job done and releases it, if its holder still holds it. */
+export async function finishJob ({ db }: Store, job: ClaimedResetJob, now: Date): Promise<void> {
   await db.updateTable(JOBS).set({ status: 'done', finished_at: toStoredText(now), locked_by: null, locked_at: null, last_error: null })
-    .where('id', '=', jobId).where('locked_by', '=', workerId).execute()
+    .where('id', '=', job.id).where('locked_by', '=', job.holder).execute()
 }
 
-/**
- * Records a failed attempt: the job is retried at `retryAt`, or failed for
- * good when it has used its attempts.
- */
-export async function failJobAttempt (db: Kysely<Database>, job: ResetJobRow, error: string, now: Date, retryAt: Date): Promise<void> {
-  const exhausted = job.attempts >= job.max_attempts
+/** A failed attempt, and what the retry policy made of it (`afterFailedAttempt`). */
+export interface FailedAttempt {
+  error: string
+  failedAt: Date
+  status: Extract<ResetJobStatus, 'pending' | 'failed'>
+  runAt: Date
+}
+
+/** Writes a failed attempt's outcome and releases the job, if its holder still holds it. */
+export async function failJobAttempt ({ db }: Store, job: ClaimedResetJob, attempt: FailedAttempt): Promise<void> {
   await db.updateTable(JOBS).set({
-    status: exhausted ? 'failed' : 'pending',
-    last_error: error.slice(0, 4000),
-    run_at: toStoredText(retryAt),
-    finished_at: exhausted ? toStoredText(now) : null,
+    status: attempt.status,
+    last_error: attempt.error.slice(0, 4000),
+    run_at: toStoredText(attempt.runAt),
+    finished_at: attempt.status === 'failed' ? toStoredText(attempt.failedAt) : null,
     locked_by: null,
     locked_at: null,
-  }).where('id', '=', job.id).where('locked_by', '=', job.locked_by).execute()
+  }).where('id', '=', job.id).where('locked_by', '=', job.holder).execute()
 }
 
 function toResetJob (row: ResetJobRow): ResetJob {
@@ -239,7 +298,7 @@ function toResetJob (row: ResetJobRow): ResetJob {
   return {
     id: row.id,
     status: row.status,
-    lastProcessedTimestamp: fromStored(row.target_timestamp),
+    lastProcessedTimestamp: fromStored(row.last_processed_timestamp),
     scopesTotal: row.scopes_total,
     scopesApplied: row.scopes_applied,
     scopesWaiting: row.scopes_waiting,
@@ -280,7 +339,7 @@ function coversOnly (traits: EngineTraits, scopeIds: readonly string[]) {
  * Reads one job, or undefined. With `visibleScopeIds`, only a job that
  * covers nothing but those scopes (see {@link findJobs}).
  */
-export async function findJob (db: Kysely<Database>, traits: EngineTraits, jobId: number, visibleScopeIds?: readonly string[]): Promise<ResetJob | undefined> {
+export async function findJob ({ db, traits }: Store, jobId: number, visibleScopeIds?: readonly string[]): Promise<ResetJob | undefined> {
   const row = await db.selectFrom(JOBS).selectAll().where('id', '=', jobId)
     .$if(visibleScopeIds !== undefined, (q) => q.where(coversOnly(traits, visibleScopeIds!)))
     .executeTakeFirst()
@@ -295,8 +354,7 @@ export async function findJob (db: Kysely<Database>, traits: EngineTraits, jobId
  * full and offsets count visible jobs only.
  */
 export async function findJobs (
-  db: Kysely<Database>, traits: EngineTraits, filter: ResetJobFilter, page: { limit: number, offset: number },
-  visibleScopeIds?: readonly string[],
+  { db, traits }: Store, filter: ResetJobFilter, page: Pick<Page, 'limit' | 'offset'>, visibleScopeIds?: readonly string[],
 ): Promise<ResetJob[]> {
   let query = db.selectFrom(JOBS).selectAll()
   if (visibleScopeIds !== undefined) query = query.where(coversOnly(traits, visibleScopeIds))

@@ -55,7 +55,7 @@ export function tempDir (t: TestContext): string {
  */
 export async function buildTestApp (
   t: TestContext,
-  options: { engine?: TestEngine, env?: Record<string, string>, store?: RatedDataStore, worker?: Partial<ResetWorkerOptions>, clock?: () => Date } = {},
+  options: { engine?: TestEngine, env?: Record<string, string>, ratedData?: RatedDataStore, worker?: Partial<ResetWorkerOptions>, clock?: () => Date } = {},
 ): Promise<TestApp> {
   const dir = tempDir(t)
   const url = options.env?.SCOPEKEEPER_DATABASE_URL ?? await freshDatabaseUrl(t, options.engine ?? 'sqlite', dir)
@@ -67,7 +67,7 @@ export async function buildTestApp (
   await migrateToLatest(database)
   const app = await buildApp(config, { database, logger, clock: options.clock })
   const locks = testLocks(t, dir, config)
-  const worker = new ResetWorker({ db: database.db, traits: database.traits, logger, store: options.store, clock: options.clock, locks }, {
+  const worker = new ResetWorker({ store: database, logger, ratedData: options.ratedData, clock: options.clock, locks }, {
     periodSeconds: config.collect.period, retryBaseMs: 1, retryMaxMs: 1, ...options.worker,
   })
   deferCleanup(t, async () => {

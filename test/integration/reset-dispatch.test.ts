@@ -19,7 +19,7 @@ describe('resets cast to CloudKitty processors over RabbitMQ ([reset] dispatcher
     assert.equal(put.status, 202)
     const caster = new OsloMessagingCaster({ transportUrl: TRANSPORT_URL, exchange })
     deferCleanup(t, () => caster.close())
-    const worker = new ResetWorker({ db: database.db, traits: database.traits, logger: pino({ level: 'silent' }), dispatcher: osloMessagingDispatcher(caster) }, { batchSize: 2 })
+    const worker = new ResetWorker({ store: database, logger: pino({ level: 'silent' }), dispatcher: osloMessagingDispatcher(caster) }, { batchSize: 2 })
     await worker.drain()
 
     const messages = await consumer.take(3)
@@ -56,7 +56,7 @@ describe('resets cast to CloudKitty processors over RabbitMQ ([reset] dispatcher
     const logger = pino({ level: 'silent' })
     const down = new OsloMessagingCaster({ transportUrl: 'rabbit://guest:guest@127.0.0.1:1/', exchange, connectTimeoutMs: 1000 })
     deferCleanup(t, () => down.close())
-    const unlucky = new ResetWorker({ db: database.db, traits: database.traits, logger, dispatcher: osloMessagingDispatcher(down) }, { retryBaseMs: 1, retryMaxMs: 1 })
+    const unlucky = new ResetWorker({ store: database, logger, dispatcher: osloMessagingDispatcher(down) }, { retryBaseMs: 1, retryMaxMs: 1 })
     assert.equal(await unlucky.runOnce(), true)
     const [pending] = await dumpJobs(database) as any[]
     assert.deepEqual([pending.status, pending.attempts, pending.scopes_applied], ['pending', 1, 0])
@@ -65,7 +65,7 @@ describe('resets cast to CloudKitty processors over RabbitMQ ([reset] dispatcher
     const consumer = await listen(t, exchange)
     const up = new OsloMessagingCaster({ transportUrl: TRANSPORT_URL, exchange })
     deferCleanup(t, () => up.close())
-    const lucky = new ResetWorker({ db: database.db, traits: database.traits, logger, dispatcher: osloMessagingDispatcher(up) })
+    const lucky = new ResetWorker({ store: database, logger, dispatcher: osloMessagingDispatcher(up) })
     await new Promise((resolve) => setTimeout(resolve, 5))
     await lucky.drain()
     assert.equal((await consumer.take(1)).length, 1)

@@ -34,7 +34,7 @@ for (const engine of testEngines()) {
 
     it('shows a failed job with its attempts and last error', async (t) => {
       const store = { async discardFrom (scope: ScopeState) { throw new Error(`storage refused ${scope.scopeId}`) } }
-      const { app, worker } = await buildTestApp(t, { engine, store, env: { SCOPEKEEPER_RESET_MAX_ATTEMPTS: '2' } })
+      const { app, worker } = await buildTestApp(t, { engine, ratedData: store, env: { SCOPEKEEPER_RESET_MAX_ATTEMPTS: '2' } })
       await createScopes(app, [{ scope_id: 'a' }])
       await call(app, 'PUT', '/v2/scope', { scope_id: 'a', state: '2019-01-01' })
       await waitFor(async () => { await worker.drain(); return (await call(app, 'GET', '/v2/scope/resets/1')).body.status === 'failed' })

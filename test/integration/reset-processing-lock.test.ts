@@ -27,13 +27,13 @@ const BACKENDS: Record<string, (dir: string) => string> = {
 const OLD = '2020-01-01T00:00:00+00:00'
 const NEW = '2019-01-01T00:00:00+00:00'
 
-async function setUp (t: TestContext, backend: string, options: { batchSize?: number, store?: RatedDataStore } = {}) {
-  const test = await buildTestApp(t, { store: options.store })
+async function setUp (t: TestContext, backend: string, options: { batchSize?: number, ratedData?: RatedDataStore } = {}) {
+  const test = await buildTestApp(t, { ratedData: options.ratedData })
   const url = BACKENDS[backend](test.dir)
   const coordinator = openCoordinator(url)
   deferCleanup(t, async () => { await coordinator.close() })
   const locks: ProcessingLocks = { coordinator, names: test.locks.names }
-  const resetWorker = new ResetWorker({ db: test.database.db, traits: test.database.traits, logger: pino({ level: 'silent' }), locks, store: options.store }, {
+  const resetWorker = new ResetWorker({ store: test.database, logger: pino({ level: 'silent' }), locks, ratedData: options.ratedData }, {
     batchSize: options.batchSize ?? 2, pollIntervalMs: 20, lockRetryMaxMs: 100, periodSeconds: test.config.collect.period,
   })
   return { ...test, url, locks, resetWorker }
@@ -83,7 +83,7 @@ for (const backend of Object.keys(BACKENDS)) {
       if (!requireTooz(t)) return
       let seen: boolean | undefined
       let probe: (() => Promise<boolean>) | undefined
-      const { app, url, locks, resetWorker } = await setUp(t, backend, { store: { async discardFrom () { seen = await probe?.() } } })
+      const { app, url, locks, resetWorker } = await setUp(t, backend, { ratedData: { async discardFrom () { seen = await probe?.() } } })
       const processor = await startToozHolder(t, url)
       const name = processingLockName('watched', locks.names)
       probe = async () => await processor.try(name)
@@ -115,7 +115,7 @@ describe('file: a large reset beside a long rating pass', () => {
     await resetWorker.stop()
     const [stopped] = await dumpJobs(database) as any[]
     assert.deepEqual([stopped.status, stopped.scopes_waiting], ['pending', 1])
-    const next = new ResetWorker({ db: database.db, traits: database.traits, logger: pino({ level: 'silent' }), locks }, { pollIntervalMs: 20, lockRetryMaxMs: 100 })
+    const next = new ResetWorker({ store: database, logger: pino({ level: 'silent' }), locks }, { pollIntervalMs: 20, lockRetryMaxMs: 100 })
     next.start()
     t.after(async () => { await next.stop() })
     await new Promise((resolve) => setTimeout(resolve, 300))

@@ -16,8 +16,7 @@ for (const engine of testEngines()) {
       const { app, database } = await buildTestApp(t, { engine })
       await createScopes(app, ['a', 'b', 'c'].map((id) => ({ scope_id: id })))
       for (const scope of ['a,b', 'b', 'c']) assert.equal((await call(app, 'PUT', '/v2/scope', { scope_id: scope, state: '2019-01-01' })).status, 202)
-      const claim = async (worker: string) => await database.db.transaction().execute(async (trx) =>
-        await claimNextJob(trx, database.traits, worker, new Date(), LONG_AGO))
+      const claim = async (worker: string) => await claimNextJob(database, worker, new Date(), LONG_AGO)
       const [first, second, third] = [await claim('w1'), await claim('w2'), await claim('w3')]
       assert.equal(first?.id, 1)
       assert.equal(second?.id, 3, 'job 2 waits: it shares scope b with running job 1')
@@ -32,8 +31,7 @@ for (const engine of testEngines()) {
       for (const body of [{ scope_id: 'a' }, { all_scopes: true }, { scope_id: 'c' }]) {
         assert.equal((await call(app, 'PUT', '/v2/scope', { ...body, state: '2019-01-01' })).status, 202)
       }
-      const claim = async (worker: string) => await database.db.transaction().execute(async (trx) =>
-        await claimNextJob(trx, database.traits, worker, new Date(), LONG_AGO))
+      const claim = async (worker: string) => await claimNextJob(database, worker, new Date(), LONG_AGO)
       const finish = async (id: number) => { await database.db.updateTable('scopekeeper_reset_jobs').set({ status: 'done', locked_by: null }).where('id', '=', id).execute() }
       assert.equal((await claim('w1'))?.id, 1)
       assert.equal(await claim('w2'), undefined, 'job 2 waits for job 1, job 3 for job 2')
@@ -56,7 +54,7 @@ for (const engine of testEngines()) {
         for (const id of chosen) expected.set(id, `2019-02-${day}T00:00:00+00:00`)
       }
       const logger = pino({ level: 'silent' })
-      const workers = [0, 1, 2].map(() => new ResetWorker({ db: database.db, traits: database.traits, logger, locks }, { batchSize: 7, pollIntervalMs: 10, concurrency: 2 }))
+      const workers = [0, 1, 2].map(() => new ResetWorker({ store: database, logger, locks }, { batchSize: 7, pollIntervalMs: 10, concurrency: 2 }))
       for (const w of workers) w.start()
       await waitFor(async () => (await dumpJobs(database) as any[]).every((j) => j.status === 'done'), 30_000, 'every job done')
       for (const w of workers) await w.stop()
@@ -70,14 +68,14 @@ for (const engine of testEngines()) {
       if (engine === 'sqlite') return
       let steal: (() => Promise<void>) | undefined
       const store = { async discardFrom () { if (steal !== undefined) { const s = steal; steal = undefined; await s() } } }
-      const { app, database, locks } = await buildTestApp(t, { engine, store })
+      const { app, database, locks } = await buildTestApp(t, { engine, ratedData: store })
       await createScopes(app, [{ scope_id: 'x', last_processed_timestamp: '2020-01-01' }])
       await call(app, 'PUT', '/v2/scope', { scope_id: 'x', state: '2019-01-01' })
       steal = async () => {
         // Outside the batch's transaction, as another worker would.
         await sql`UPDATE scopekeeper_reset_jobs SET locked_by = 'thief'`.execute(database.db)
       }
-      const worker = new ResetWorker({ db: database.db, traits: database.traits, logger: pino({ level: 'silent' }), store, locks })
+      const worker = new ResetWorker({ store: database, logger: pino({ level: 'silent' }), ratedData: store, locks })
       assert.equal(await worker.runOnce(), true)
       const [job] = await dumpJobs(database) as any[]
       assert.deepEqual([job.status, job.locked_by, job.scopes_applied], ['running', 'thief', 0])

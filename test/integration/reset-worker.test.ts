@@ -35,7 +35,7 @@ for (const engine of testEngines()) {
           seen.push(scope.scopeId)
         },
       }
-      const { app, database, worker } = await buildTestApp(t, { engine, store, worker: { batchSize: 2 } })
+      const { app, database, worker } = await buildTestApp(t, { engine, ratedData: store, worker: { batchSize: 2 } })
       await insertScopes(database, 6)
       assert.equal((await call(app, 'PUT', '/v2/scope', { all_scopes: true, state: '2019-01-01' })).status, 202)
       await worker.runOnce()
@@ -55,7 +55,7 @@ for (const engine of testEngines()) {
 
     it('fails a job for good after its last attempt, recording the error, and goes on with the next', async (t) => {
       const store = { async discardFrom (scope: ScopeState) { if (scope.scopeId === 'bad0000000') throw new Error('cannot discard bad') } }
-      const { app, database, worker } = await buildTestApp(t, { engine, store, env: { SCOPEKEEPER_RESET_MAX_ATTEMPTS: '3' } })
+      const { app, database, worker } = await buildTestApp(t, { engine, ratedData: store, env: { SCOPEKEEPER_RESET_MAX_ATTEMPTS: '3' } })
       await insertScopes(database, 1, 'bad')
       await insertScopes(database, 1, 'good')
       await call(app, 'PUT', '/v2/scope', { scope_id: 'bad0000000', state: '2019-01-01' })
@@ -88,7 +88,7 @@ for (const engine of testEngines()) {
       const gate = new Promise<void>((resolve) => { release = resolve })
       let calls = 0
       const store = { async discardFrom () { if (++calls === 1) await gate } }
-      const { app, database, worker, locks } = await buildTestApp(t, { engine, store, worker: { batchSize: 2, pollIntervalMs: 10 } })
+      const { app, database, worker, locks } = await buildTestApp(t, { engine, ratedData: store, worker: { batchSize: 2, pollIntervalMs: 10 } })
       await insertScopes(database, 6)
       await call(app, 'PUT', '/v2/scope', { all_scopes: true, state: '2019-01-01' })
       worker.start()
@@ -101,7 +101,7 @@ for (const engine of testEngines()) {
       assert.equal(job.locked_by, null)
       assert.equal(job.scopes_applied, 2)
       assert.equal(job.attempts, 0)
-      const next = new ResetWorker({ db: database.db, traits: database.traits, logger: pino({ level: 'silent' }), locks }, { batchSize: 2 })
+      const next = new ResetWorker({ store: database, logger: pino({ level: 'silent' }), locks }, { batchSize: 2 })
       await next.drain()
       const [done] = await dumpJobs(database) as any[]
       assert.equal(done.status, 'done')
@@ -141,7 +141,7 @@ for (const engine of testEngines()) {
         },
         close: async () => await locks.coordinator.close(),
       }
-      const worker = new ResetWorker({ db: database.db, traits: database.traits, logger: pino({ level: 'silent' }), locks: { ...locks, coordinator: counting } }, { batchSize: config.reset.batchSize })
+      const worker = new ResetWorker({ store: database, logger: pino({ level: 'silent' }), locks: { ...locks, coordinator: counting } }, { batchSize: config.reset.batchSize })
       await insertScopes(database, SCOPES)
       assert.equal((await call(app, 'PUT', '/v2/scope', { all_scopes: true, state: '2019-01-01T00:00:00Z' })).status, 202)
       await worker.drain()

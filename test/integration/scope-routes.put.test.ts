@@ -12,7 +12,7 @@ function recordingStore (): RatedDataStore & { calls: Array<{ scopeId: string, c
 }
 
 async function seeded (t: TestContext, engine: TestEngine, store?: RatedDataStore) {
-  const ctx = await buildTestApp(t, { engine, store })
+  const ctx = await buildTestApp(t, { engine, ratedData: store })
   await createScopes(ctx.app, [
     { scope_id: 'aaaa', collector: 'gnocchi', last_processed_timestamp: '2020-01-01T00:00:00Z' },
     { scope_id: 'bbbb', collector: 'prometheus', last_processed_timestamp: '2020-01-01T00:00:00Z' },
@@ -84,7 +84,7 @@ for (const engine of testEngines()) {
 
     it('uses the configured period for the discard boundary', async (t) => {
       const store = recordingStore()
-      const ctx = await buildTestApp(t, { engine, store, env: { SCOPEKEEPER_COLLECT_PERIOD: '600' } })
+      const ctx = await buildTestApp(t, { engine, ratedData: store, env: { SCOPEKEEPER_COLLECT_PERIOD: '600' } })
       await createScopes(ctx.app, [{ scope_id: 'aaaa' }])
       await call(ctx.app, 'PUT', '/v2/scope', { scope_id: 'aaaa', state: '2019-07-16T08:00:00Z' })
       await ctx.worker.drain()
