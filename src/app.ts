@@ -99,14 +99,13 @@ export async function buildApp (config: Config, { database, logger, clock }: App
   app.get('/v2/openapi.json', { schema: { hide: true }, config: { public: true } }, async () => app.swagger())
   if (config.metrics.enabled) registerMetrics(app, database)
   const scopes = new ScopeStateService({
-    db: database.db,
-    traits: database.traits,
+    store: database,
     defaults: { scopeKey: config.collect.scopeKey, fetcher: config.fetcher.backend, collector: config.collect.collector },
     resetMaxAttempts: config.reset.maxAttempts,
     clock,
   })
   registerScopeRoutes(app, scopes)
-  registerResetJobRoutes(app, new ResetJobService({ db: database.db, traits: database.traits }))
+  registerResetJobRoutes(app, new ResetJobService(database))
 
   // Errors: unknown paths, known paths with another method, and everything thrown.
   app.setNotFoundHandler(async (request, reply) => {

@@ -1,7 +1,5 @@
-import type { Kysely } from 'kysely'
-import type { Database } from '../storage/database.ts'
-import type { EngineTraits } from '../storage/engine-traits.ts'
 import { findJob, findJobs } from '../storage/reset-job-repository.ts'
+import type { Store } from '../storage/store.ts'
 import { ScopeKeeperError } from './errors.ts'
 import type { ResetJob, ResetJobFilter } from './reset-job.ts'
 import type { Page } from './scope-state.ts'
@@ -16,11 +14,11 @@ import type { Page } from './scope-state.ts'
  * every scope is visible only to callers who see everything.
  */
 export class ResetJobService {
-  constructor (private readonly deps: { db: Kysely<Database>, traits: EngineTraits }) {}
+  constructor (private readonly store: Store) {}
 
   /** Lists visible jobs newest first; an empty page is an empty list, not an error. */
-  async list (filter: ResetJobFilter, page: Page, visibleScopeIds?: readonly string[]): Promise<ResetJob[]> {
-    return await findJobs(this.deps.db, this.deps.traits, filter, page, visibleScopeIds)
+  async list (filter: ResetJobFilter, page: Pick<Page, 'limit' | 'offset'>, visibleScopeIds?: readonly string[]): Promise<ResetJob[]> {
+    return await findJobs(this.store, filter, page, visibleScopeIds)
   }
 
   /**
@@ -28,7 +26,7 @@ export class ResetJobService {
    * so that its existence is not told either.
    */
   async get (id: number, visibleScopeIds?: readonly string[]): Promise<ResetJob> {
-    const job = await findJob(this.deps.db, this.deps.traits, id, visibleScopeIds)
+    const job = await findJob(this.store, id, visibleScopeIds)
     if (job === undefined) throw new ScopeKeeperError('RESET_NOT_FOUND', `No reset found with id ${id}.`)
     return job
   }

@@ -1,14 +1,14 @@
-import type { Kysely } from 'kysely'
-import type { Database } from '../storage/database.ts'
-import type { EngineTraits } from '../storage/engine-traits.ts'
 import { insertResetJob } from '../storage/reset-job-repository.ts'
 import { anyScopeMatches, excludingOtherCreations, findScopes, insertScope, updateScope } from '../storage/scope-state-repository.ts'
+import { inTransaction, type Store } from '../storage/store.ts'
 import { ScopeKeeperError } from './errors.ts'
-import type { NewScope, Page, ScopeChanges, ScopeDefaults, ScopeFilter, ScopeState } from './scope-state.ts'
+import { applyChanges, type NewScope, type Page, type ScopeChanges, type ScopeDefaults, type ScopeFilter, type ScopeState } from './scope-state.ts'
 import { startOfMonth } from './timestamps.ts'
 
 /** Rows read per query when a list page is large: bounds memory whatever `limit` asks. */
 const LIST_CHUNK = 1000
+
+const NOTHING_FOUND = 'No resource found for provided filters.'
 
 /**
  * `filter` narrowed to the scope ids in `visible` (undefined: no narrowing),
@@ -22,8 +22,7 @@ function visibleFilter (filter: ScopeFilter, visible: readonly string[] | undefi
 
 /** What the service needs from its surroundings. */
 export interface ScopeStateServiceDeps {
-  db: Kysely<Database>
-  traits: EngineTraits
+  store: Store
   defaults: ScopeDefaults
   /** Attempts a reset job gets before it is failed. */
   resetMaxAttempts: number
@@ -38,12 +37,15 @@ export interface ResetRequest {
 }
 
 /**
- * A list page as read so far: its first chunk and, when the page may go on
- * past that chunk, the chunks after it, read as they are consumed.
+ * A list page as read so far: its first chunk and, when the page goes on
+ * past that chunk, the chunks after it, read as they are consumed; and the
+ * marker of the next page when this one is full.
  */
 export interface ScopeListing {
   first: ScopeState[]
   rest?: AsyncIterable<ScopeState[]>
+  /** The id of the page's last row when more rows may follow: the next page's `marker`. */
+  nextMarker?: number
 }
 
 /**
@@ -68,39 +70,32 @@ export class ScopeStateService {
    * empty, including an offset past the end.
    */
   async list (requested: ScopeFilter, page: Page, visibleScopeIds?: readonly string[]): Promise<ScopeListing> {
-    const { db, traits } = this.deps
+    const { store } = this.deps
     const filter = visibleFilter(requested, visibleScopeIds)
-    if (filter === undefined) throw new ScopeKeeperError('SCOPE_NOT_FOUND', 'No resource found for provided filters.')
-    const first = await findScopes(db, traits, filter, { limit: Math.min(page.limit, LIST_CHUNK), offset: page.offset, afterId: page.marker })
-    if (first.length === 0) throw new ScopeKeeperError('SCOPE_NOT_FOUND', 'No resource found for provided filters.')
+    if (filter === undefined) throw new ScopeKeeperError('SCOPE_NOT_FOUND', NOTHING_FOUND)
+    const first = await findScopes(store, filter, { limit: Math.min(page.limit, LIST_CHUNK), offset: page.offset, marker: page.marker })
+    if (first.length === 0) throw new ScopeKeeperError('SCOPE_NOT_FOUND', NOTHING_FOUND)
     // A short chunk is the last of the matches; a chunk of `limit` rows is the whole page.
-    if (first.length < LIST_CHUNK || first.length === page.limit) return { first }
+    if (first.length < LIST_CHUNK || first.length === page.limit) {
+      return { first, nextMarker: first.length === page.limit ? first[first.length - 1].id : undefined }
+    }
+    // The page streams out after its headers, Link included: its last row
+    // is found first, by one indexed read.
+    const [last] = await findScopes(store, filter, { limit: 1, offset: page.offset + page.limit - 1, marker: page.marker })
     return {
       first,
+      nextMarker: last?.id,
       rest: (async function * () {
         let remaining = page.limit - first.length
-        let last = first
-        while (remaining > 0 && last.length === LIST_CHUNK) {
-          last = await findScopes(db, traits, filter, { limit: Math.min(remaining, LIST_CHUNK), afterId: last[last.length - 1].id })
-          if (last.length === 0) return
-          remaining -= last.length
-          yield last
+        let chunk = first
+        while (remaining > 0 && chunk.length === LIST_CHUNK) {
+          chunk = await findScopes(store, filter, { limit: Math.min(remaining, LIST_CHUNK), marker: chunk[chunk.length - 1].id })
+          if (chunk.length === 0) return
+          remaining -= chunk.length
+          yield chunk
         }
       })(),
     }
-  }
-
-  /**
-   * The id of the last row of a full page, or undefined when the page is the
-   * last one: what a `next` link's marker names. One indexed read, used only
-   * for pages too large to have been counted while they were written out.
-   */
-  async lastIdOfFullPage (requested: ScopeFilter, page: Page, visibleScopeIds?: readonly string[]): Promise<number | undefined> {
-    const { db, traits } = this.deps
-    const filter = visibleFilter(requested, visibleScopeIds)
-    if (filter === undefined) return undefined
-    const [row] = await findScopes(db, traits, filter, { limit: 1, offset: page.offset + page.limit - 1, afterId: page.marker })
-    return row?.id
   }
 
   /**
@@ -110,27 +105,18 @@ export class ScopeStateService {
    * and SCOPE_CONFLICT when the change collides with another row.
    */
   async patch (scopeId: string, changes: ScopeChanges): Promise<ScopeState> {
-    const { db, traits } = this.deps
-    return await db.transaction().execute(async (trx) => {
+    return await inTransaction(this.deps.store, async (trx) => {
       // Locked: concurrent toggles then see each other's flip, so the
       // toggle date moves only on a real one.
-      const rows = await findScopes(trx, traits, { scopeIds: [scopeId] }, { limit: 2, forUpdate: true })
+      const rows = await findScopes(trx, { scopeIds: [scopeId] }, { limit: 2, forUpdate: true })
       if (rows.length === 0) throw new ScopeKeeperError('SCOPE_NOT_FOUND', `No scope found with scope_id ${scopeId}.`)
       if (rows.length > 1) {
         throw new ScopeKeeperError('SCOPE_AMBIGUOUS', `scope_id ${scopeId} names several scope states (different scope_key, fetcher or collector); it cannot be patched by scope_id alone.`)
       }
       const [current] = rows
-      const flips = changes.active !== undefined && changes.active !== current.active
-      const toggledAt = flips ? this.wholeSecondNow() : undefined
-      await updateScope(trx, traits, current, changes, toggledAt)
-      return {
-        ...current,
-        scopeKey: changes.scopeKey ?? current.scopeKey,
-        fetcher: changes.fetcher ?? current.fetcher,
-        collector: changes.collector ?? current.collector,
-        active: changes.active ?? current.active,
-        activationToggleDate: toggledAt ?? current.activationToggleDate,
-      }
+      const changed = applyChanges(current, changes, this.wholeSecondNow())
+      await updateScope(trx, current, changed)
+      return changed
     })
   }
 
@@ -144,17 +130,17 @@ export class ScopeStateService {
    * from its existence check to its commit.
    */
   async create (scope: NewScope): Promise<ScopeState> {
-    const { db, traits, defaults } = this.deps
+    const { store, defaults } = this.deps
     const now = this.wholeSecondNow()
     // Excluded: CloudKitty's unique constraint spans scope_key, fetcher and
     // collector too, so two creations that differ in those would otherwise
     // both find nothing and both insert. One write, so one transaction on
     // every engine (see excludingOtherCreations).
-    return await excludingOtherCreations(db, traits, scope.scopeId, async (trx) => {
-      if (await anyScopeMatches(trx, traits, { scopeIds: [scope.scopeId] })) {
+    return await excludingOtherCreations(store, scope.scopeId, async (trx) => {
+      if (await anyScopeMatches(trx, { scopeIds: [scope.scopeId] })) {
         throw new ScopeKeeperError('SCOPE_CONFLICT', `Scope ${scope.scopeId} already exists.`)
       }
-      return await insertScope(trx, traits, {
+      return await insertScope(trx, {
         scopeId: scope.scopeId,
         scopeKey: scope.scopeKey ?? defaults.scopeKey,
         fetcher: scope.fetcher ?? defaults.fetcher,
@@ -172,16 +158,15 @@ export class ScopeStateService {
    * exists once this returns. Throws SCOPE_NOT_FOUND when nothing matches.
    */
   async requestReset (reset: ResetRequest): Promise<{ jobId: number, scopesTotal: number }> {
-    const { db, traits, resetMaxAttempts } = this.deps
-    return await db.transaction().execute(async (trx) => {
-      const job = await insertResetJob(trx, traits, reset.filter, {
-        target: reset.lastProcessedTimestamp,
+    return await inTransaction(this.deps.store, async (trx) => {
+      const job = await insertResetJob(trx, reset.filter, {
+        lastProcessedTimestamp: reset.lastProcessedTimestamp,
         now: this.now(),
-        maxAttempts: resetMaxAttempts,
+        maxAttempts: this.deps.resetMaxAttempts,
         requestId: reset.requestId ?? null,
       })
       // Throwing rolls the empty job back.
-      if (job.scopesTotal === 0) throw new ScopeKeeperError('SCOPE_NOT_FOUND', 'No resource found for provided filters.')
+      if (job.scopesTotal === 0) throw new ScopeKeeperError('SCOPE_NOT_FOUND', NOTHING_FOUND)
       return job
     })
   }

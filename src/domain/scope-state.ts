@@ -51,6 +51,23 @@ export interface ScopeChanges {
   active?: boolean
 }
 
+/**
+ * `scope` with `changes` applied: the one way a change is applied, for the
+ * row written and the row answered alike. The activation toggle date moves
+ * to `now` only when `active` really flips.
+ */
+export function applyChanges (scope: ScopeState, changes: ScopeChanges, now: Date): ScopeState {
+  const flips = changes.active !== undefined && changes.active !== scope.active
+  return {
+    ...scope,
+    scopeKey: changes.scopeKey ?? scope.scopeKey,
+    fetcher: changes.fetcher ?? scope.fetcher,
+    collector: changes.collector ?? scope.collector,
+    active: changes.active ?? scope.active,
+    activationToggleDate: flips ? now : scope.activationToggleDate,
+  }
+}
+
 /** What POST needs; absent fields take the configured defaults. */
 export interface NewScope {
   scopeId: string

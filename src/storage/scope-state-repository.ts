@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto'
 import { CompiledQuery, sql, type ExpressionBuilder, type Kysely } from 'kysely'
 import { ScopeKeeperError } from '../domain/errors.ts'
-import type { ScopeChanges, ScopeFilter, ScopeState } from '../domain/scope-state.ts'
+import type { ScopeFilter, ScopeState } from '../domain/scope-state.ts'
 import { fromStored, toStoredText } from '../domain/timestamps.ts'
 import type { Database, StorageStateRow, StorageStateUpdate } from './database.ts'
 import { booleanFromDb, booleanToDb, type EngineTraits } from './engine-traits.ts'
 import { insertReturningId } from './insert-returning-id.ts'
+import { inTransaction, type Store } from './store.ts'
 import { translateUniqueViolation } from './unique-violation.ts'
 
 const STATES = 'cloudkitty_storage_states'
@@ -51,24 +52,22 @@ export function matchesFilter (traits: EngineTraits, filter: ScopeFilter) {
   }
 }
 
-interface FindOptions { limit: number, offset?: number, afterId?: number, forUpdate?: boolean }
+interface FindOptions { limit: number, offset?: number, marker?: number, forUpdate?: boolean }
 
 /**
  * Reads up to `limit` matching scope states in creation order (ascending id),
- * starting `offset` rows in, or just after the row `afterId` when given.
+ * starting `offset` rows in, or just after the row `marker` when given.
  * `forUpdate` locks the rows until the caller's transaction ends (a no-op on
  * SQLite, whose write transactions are exclusive).
  */
-export async function findScopes (
-  db: Kysely<Database>, traits: EngineTraits, filter: ScopeFilter, options: FindOptions,
-): Promise<ScopeState[]> {
+export async function findScopes ({ db, traits }: Store, filter: ScopeFilter, options: FindOptions): Promise<ScopeState[]> {
   const rows = options.forUpdate === true ? await findQuery(db, traits, filter, options).execute() : await findCompiled(db, traits, filter, options)
   return rows.map(toScopeState)
 }
 
-function findQuery (db: Kysely<Database>, traits: EngineTraits, filter: ScopeFilter, { limit, offset = 0, afterId, forUpdate = false }: FindOptions) {
+function findQuery (db: Kysely<Database>, traits: EngineTraits, filter: ScopeFilter, { limit, offset = 0, marker, forUpdate = false }: FindOptions) {
   let query = db.selectFrom(STATES).selectAll().where(matchesFilter(traits, filter))
-  if (afterId !== undefined) query = query.where('id', '>', afterId)
+  if (marker !== undefined) query = query.where('id', '>', marker)
   // A scope_id filter matches a few rows through the unique index: sort
   // those. Ordered by the bare id, PostgreSQL without fresh statistics (a
   // table just loaded, or made sparser by its fillfactor) walked the primary
@@ -83,14 +82,14 @@ function findQuery (db: Kysely<Database>, traits: EngineTraits, filter: ScopeFil
 // Building and compiling a find costs Kysely about as much as SQLite takes
 // to answer a one-row lookup (GET ?scope_id=X spent about a tenth of its CPU
 // there). Its SQL depends only on which filters are present, how many values
-// each lists, and whether afterId and offset are given: it is compiled once
+// each lists, and whether marker and offset are given: it is compiled once
 // per such shape and database (bounded: cleared when full), and each call
 // lists only its parameters. Locking reads are rare and stay uncached.
 const MAX_SHAPES = 256
 const compiledFinds = new WeakMap<Kysely<Database>, Map<string, string>>()
 
 async function findCompiled (db: Kysely<Database>, traits: EngineTraits, filter: ScopeFilter, options: FindOptions): Promise<StorageStateRow[]> {
-  const { limit, offset = 0, afterId } = options
+  const { limit, offset = 0, marker } = options
   const parameters: unknown[] = []
   let shape = ''
   for (const [, values] of textTerms(filter)) {
@@ -100,10 +99,10 @@ async function findCompiled (db: Kysely<Database>, traits: EngineTraits, filter:
     if (traits.mayCompareCaseInsensitively) parameters.push(...values)
   }
   if (filter.active !== undefined) parameters.push(...filter.active.map((a) => booleanToDb(traits, a)))
-  if (afterId !== undefined) parameters.push(afterId)
+  if (marker !== undefined) parameters.push(marker)
   parameters.push(limit)
   if (offset > 0) parameters.push(offset)
-  shape += `${filter.active?.length ?? '-'},${afterId !== undefined},${offset > 0}`
+  shape += `${filter.active?.length ?? '-'},${marker !== undefined},${offset > 0}`
 
   let shapes = compiledFinds.get(db)
   if (shapes === undefined) compiledFinds.set(db, shapes = new Map())
@@ -122,7 +121,7 @@ async function findCompiled (db: Kysely<Database>, traits: EngineTraits, filter:
 }
 
 /** True when at least one scope state matches. */
-export async function anyScopeMatches (db: Kysely<Database>, traits: EngineTraits, filter: ScopeFilter): Promise<boolean> {
+export async function anyScopeMatches ({ db, traits }: Store, filter: ScopeFilter): Promise<boolean> {
   const row = await db.selectFrom(STATES).select('id').where(matchesFilter(traits, filter)).limit(1).executeTakeFirst()
   return row !== undefined
 }
@@ -168,21 +167,19 @@ const CREATION_LOCK_WAIT_SECONDS = 10
  * (MySQL/MariaDB) or the statement timeout (PostgreSQL) throws
  * DATABASE_UNAVAILABLE.
  */
-export async function excludingOtherCreations<T> (
-  db: Kysely<Database>, traits: EngineTraits, scopeId: string, create: (db: Kysely<Database>) => Promise<T>,
-): Promise<T> {
-  switch (traits.creationLock) {
+export async function excludingOtherCreations<T> (store: Store, scopeId: string, create: (store: Store) => Promise<T>): Promise<T> {
+  switch (store.traits.creationLock) {
     case 'write-transaction':
-      return await db.transaction().execute(create)
+      return await inTransaction(store, create)
     case 'transaction-advisory':
-      return await db.transaction().execute(async (trx) => {
+      return await inTransaction(store, async (trx) => {
         // PostgreSQL: a statement of its own, before the check, since the
         // check's snapshot must be taken once the lock is held.
-        await sql`SELECT pg_advisory_xact_lock(${String(creationLockKey(scopeId))}::bigint) AS locked`.execute(trx)
+        await sql`SELECT pg_advisory_xact_lock(${String(creationLockKey(scopeId))}::bigint) AS locked`.execute(trx.db)
         return await create(trx)
       })
     case 'named':
-      return await db.connection().execute(async (connection) => {
+      return await store.db.connection().execute(async (connection) => {
         // MySQL/MariaDB. Aliased columns: one named after its expression,
         // which holds the lock name, would make mysql2 compile a new row
         // parser for every scope_id.
@@ -192,7 +189,7 @@ export async function excludingOtherCreations<T> (
           throw new ScopeKeeperError('DATABASE_UNAVAILABLE', `Another creation of scope ${scopeId} is taking too long; retry later.`)
         }
         try {
-          return await create(connection)
+          return await create({ db: connection, traits: store.traits })
         } finally {
           // A release that fails means a lost connection, whose named locks
           // the server drops with its session.
@@ -203,9 +200,9 @@ export async function excludingOtherCreations<T> (
 }
 
 /** Inserts a scope state; a duplicate (identifier, key, collector, fetcher) throws SCOPE_CONFLICT. */
-export async function insertScope (db: Kysely<Database>, traits: EngineTraits, scope: Omit<ScopeState, 'id'>): Promise<ScopeState> {
+export async function insertScope ({ db, traits }: Store, scope: Omit<ScopeState, 'id'>): Promise<ScopeState> {
   const id = await translateUniqueViolation(
-    async () => await insertReturningId(db, traits, STATES, {
+    async () => await insertReturningId({ db, traits }, STATES, {
       identifier: scope.scopeId,
       scope_key: scope.scopeKey,
       fetcher: scope.fetcher,
@@ -221,28 +218,28 @@ export async function insertScope (db: Kysely<Database>, traits: EngineTraits, s
 }
 
 /**
- * Writes `changes` to the row `id`; `toggledAt` becomes the activation toggle
- * date when given. A change that collides with another row's (identifier,
- * key, collector, fetcher) throws SCOPE_CONFLICT.
+ * Writes the columns in which `after` differs from `before`, the row as it
+ * was read (nothing when none does). A change that collides with another
+ * row's (identifier, key, collector, fetcher) throws SCOPE_CONFLICT.
  */
-export async function updateScope (
-  db: Kysely<Database>, traits: EngineTraits, scope: ScopeState, changes: ScopeChanges, toggledAt?: Date,
-): Promise<void> {
+export async function updateScope ({ db, traits }: Store, before: ScopeState, after: ScopeState): Promise<void> {
   const update: StorageStateUpdate = {}
-  if (changes.scopeKey !== undefined) update.scope_key = changes.scopeKey
-  if (changes.fetcher !== undefined) update.fetcher = changes.fetcher
-  if (changes.collector !== undefined) update.collector = changes.collector
-  if (changes.active !== undefined) update.active = booleanToDb(traits, changes.active)
-  if (toggledAt !== undefined) update.scope_activation_toggle_date = toStoredText(toggledAt)
+  if (after.scopeKey !== before.scopeKey) update.scope_key = after.scopeKey
+  if (after.fetcher !== before.fetcher) update.fetcher = after.fetcher
+  if (after.collector !== before.collector) update.collector = after.collector
+  if (after.active !== before.active) update.active = booleanToDb(traits, after.active)
+  if (after.activationToggleDate.getTime() !== before.activationToggleDate.getTime()) {
+    update.scope_activation_toggle_date = toStoredText(after.activationToggleDate)
+  }
   if (Object.keys(update).length === 0) return
   await translateUniqueViolation(
-    () => db.updateTable(STATES).set(update).where('id', '=', scope.id).execute(),
-    `Another scope state of ${scope.scopeId} already has this scope_key, fetcher and collector.`,
+    () => db.updateTable(STATES).set(update).where('id', '=', before.id).execute(),
+    `Another scope state of ${before.scopeId} already has this scope_key, fetcher and collector.`,
   )
 }
 
 /** Sets the last processed timestamp of the rows `ids` to `at`. Idempotent. */
-export async function setLastProcessed (db: Kysely<Database>, ids: number[], at: Date): Promise<void> {
+export async function setLastProcessed ({ db }: Store, ids: number[], at: Date): Promise<void> {
   if (ids.length === 0) return
   await db.updateTable(STATES).set({ last_processed_timestamp: toStoredText(at) }).where('id', 'in', ids).execute()
 }

@@ -82,8 +82,8 @@ describe('Owner-style policy rules, with real Keystone tokens of two projects', 
           lastProcessedTimestamp: new Date('2024-01-01T00:00:00Z'), active: true, activationToggleDate: new Date('2024-01-01T00:00:00Z'),
         })
         for (let i = 0; i < 5; i++) {
-          for (const other of [projectB, 'someone-else', projectA.toUpperCase()]) await insertScope(database.db, database.traits, row(other))
-          await insertScope(database.db, database.traits, row(projectA))
+          for (const other of [projectB, 'someone-else', projectA.toUpperCase()]) await insertScope(database, row(other))
+          await insertScope(database, row(projectA))
         }
       }
 

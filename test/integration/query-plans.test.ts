@@ -19,7 +19,7 @@ for (const engine of testEngines()) {
       }
       for (const options of [{ limit: 2, forUpdate: true }, { limit: 1 }]) {
         let query: CompiledQuery | undefined
-        await findScopes(database.compileOnly((q) => { query = q }), database.traits, { scopeIds: ['s1'] }, options)
+        await findScopes({ db: database.compileOnly((q) => { query = q }), traits: database.traits }, { scopeIds: ['s1'] }, options)
         const { rows } = await database.db.executeQuery(CompiledQuery.raw(`${EXPLAIN[engine]} ${query!.sql}`, [...query!.parameters]))
         const plan = JSON.stringify(rows)
         assert.doesNotMatch(plan, /pkey|PRIMARY|SCAN cloudkitty_storage_states(?! USING)/, plan)

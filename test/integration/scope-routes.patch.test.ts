@@ -101,8 +101,8 @@ for (const engine of testEngines()) {
         { identifier: 'aaaa', scope_key: 'project_id', fetcher: 'keystone', collector: 'prometheus', last_processed_timestamp: '2019-01-01 00:00:00', active: 1 },
       ]).execute()
       const before = await dumpStates(database)
-      const [first] = await findScopes(database.db, database.traits, { collectors: ['gnocchi'] }, { limit: 1 })
-      await assert.rejects(updateScope(database.db, database.traits, first, { collector: 'prometheus' }),
+      const [first] = await findScopes(database, { collectors: ['gnocchi'] }, { limit: 1 })
+      await assert.rejects(updateScope(database, first, { ...first, collector: 'prometheus' }),
         (e: unknown) => e instanceof ScopeKeeperError && e.code === 'SCOPE_CONFLICT')
       assert.deepEqual(await dumpStates(database), before)
     })
