@@ -1,6 +1,6 @@
-import type { FastifyInstance } from 'fastify'
+import type { Readable } from 'node:stream'
+import type { FastifyInstance, FastifyReply } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import type { Static } from 'typebox'
 import { visibleScopeIds } from '../../../auth/policy/scope-access.ts'
 import type { ScopeStateService } from '../../../domain/scope-state-service.ts'
 import { absoluteUrl } from '../../proxy-headers.ts'
@@ -9,9 +9,15 @@ import {
   ScopeStateListReply, ScopeStateReply,
 } from './scope-schemas.ts'
 import { resetJobLocation } from './reset-job-wire.ts'
-import { createFromWire, listQueryFromWire, listToJson, nextLink, patchFromWire, resetFromWire, toWire } from './scope-wire.ts'
+import { createFromWire, listJson, listQueryFromWire, nextLink, patchFromWire, resetFromWire, scopeJson } from './scope-wire.ts'
 
 const errors = { 400: ErrorReply, 403: ErrorReply, 404: ErrorReply, 405: ErrorReply, 409: ErrorReply }
+
+// Already JSON text (or a stream of it), written by scope-wire.ts: Fastify
+// sends it as is, past the response schema, which documents it.
+async function sendJson (reply: FastifyReply, json: string | Readable): Promise<FastifyReply> {
+  return await reply.type('application/json').send(json)
+}
 
 /** GET/PUT/PATCH/POST /v2/scope: each a schema, a policy rule and one service call. */
 export function registerScopeRoutes (parent: FastifyInstance, scopes: ScopeStateService): void {
@@ -23,13 +29,10 @@ export function registerScopeRoutes (parent: FastifyInstance, scopes: ScopeState
   }, async (req, reply) => {
     const { filter, page } = listQueryFromWire(req.query)
     // Only the scopes the policy lets the caller see (an owner rule: their project's).
-    const visible = visibleScopeIds(req.scopeAccess)
-    const list = await listToJson(await scopes.list(filter, page, visible))
+    const listing = await scopes.list(filter, page, visibleScopeIds(req.scopeAccess))
     // A full page may continue: point at the next one (OpenStack's marker paging).
-    const lastId = list.count === undefined ? await scopes.lastIdOfFullPage(filter, page, visible) : list.count === page.limit ? list.lastId : undefined
-    if (lastId !== undefined) reply.header('link', nextLink(absoluteUrl(req.origin, '/v2/scope'), req.query, lastId, page.limit))
-    // Already JSON text (or a stream of it): Fastify sends it as is.
-    return await reply.type('application/json').send(list.body as unknown as Static<typeof ScopeStateListReply>)
+    if (listing.nextMarker !== undefined) reply.header('link', nextLink(absoluteUrl(req.origin, '/v2/scope'), req.query, listing.nextMarker, page.limit))
+    return await sendJson(reply, await listJson(listing))
   })
 
   app.put('/v2/scope', {
@@ -44,13 +47,13 @@ export function registerScopeRoutes (parent: FastifyInstance, scopes: ScopeState
   app.patch('/v2/scope', {
     schema: { summary: 'Update one scope', body: PatchScopeBody, response: { 200: ScopeStateReply, ...errors } },
     config: { rule: 'scope:patch_state' },
-  }, async (req) => {
+  }, async (req, reply) => {
     const { scopeId, changes } = patchFromWire(req.body)
-    return toWire(await scopes.patch(scopeId, changes))
+    return await sendJson(reply, scopeJson(await scopes.patch(scopeId, changes)))
   })
 
   app.post('/v2/scope', {
     schema: { summary: 'Create a scope ahead of discovery', body: CreateScopeBody, response: { 200: ScopeStateReply, ...errors } },
     config: { rule: 'scope:post_state' },
-  }, async (req) => toWire(await scopes.create(createFromWire(req.body))))
+  }, async (req, reply) => await sendJson(reply, scopeJson(await scopes.create(createFromWire(req.body)))))
 }

@@ -4,22 +4,7 @@ import type { NewScope, Page, ScopeChanges, ScopeFilter, ScopeState } from '../.
 import { DEFAULT_PAGE_SIZE } from '../../../domain/scope-state.ts'
 import type { ResetRequest, ScopeListing } from '../../../domain/scope-state-service.ts'
 import { formatTimestamp, parseTimestamp } from '../../../domain/timestamps.ts'
-import type { CreateScopeBody, ListScopesQuery, PatchScopeBody, ResetScopesBody, ScopeStateReply } from './scope-schemas.ts'
-
-/** A scope state as the API returns it; the only serializer of scopes. */
-export function toWire (scope: ScopeState): ScopeStateReply {
-  const lastProcessed = formatTimestamp(scope.lastProcessedTimestamp)
-  return {
-    scope_id: scope.scopeId,
-    scope_key: scope.scopeKey,
-    fetcher: scope.fetcher,
-    collector: scope.collector,
-    state: lastProcessed,
-    last_processed_timestamp: lastProcessed,
-    active: scope.active,
-    scope_activation_toggle_date: formatTimestamp(scope.activationToggleDate),
-  }
-}
+import type { CreateScopeBody, ListScopesQuery, PatchScopeBody, ResetScopesBody } from './scope-schemas.ts'
 
 // What JSON.stringify escapes in a string: quotes, backslashes, control
 // characters and lone surrogates (any surrogate here; pairs then take the
@@ -35,12 +20,13 @@ function jsonNullable (value: string | null): string {
 }
 
 /**
- * `JSON.stringify(toWire(scope))`, written out: a list page writes a hundred
- * scopes per request, and building each wire object to stringify it
- * generically took twice as long. Same fields, same order and same escaping
- * as {@link toWire}; a property test holds the two together.
+ * A scope state as the API returns it (`ScopeStateReply`), as JSON text:
+ * the only serializer of scopes, for list pages and single replies alike.
+ * Written out rather than stringified: a list page writes a hundred scopes
+ * per request, and building a wire object per scope to stringify it
+ * generically took twice as long.
  */
-export function toWireJson (scope: ScopeState): string {
+export function scopeJson (scope: ScopeState): string {
   // formatTimestamp's output (digits, '-', ':', 'T', '+') needs no escaping.
   const lastProcessed = formatTimestamp(scope.lastProcessedTimestamp)
   return `{"scope_id":${jsonString(scope.scopeId)},"scope_key":${jsonNullable(scope.scopeKey)},` +
@@ -49,48 +35,39 @@ export function toWireJson (scope: ScopeState): string {
     `"scope_activation_toggle_date":"${formatTimestamp(scope.activationToggleDate)}"}`
 }
 
-/** A serialized list: the body, and what is known of the page's end. */
-export interface SerializedList {
-  body: string | Readable
-  /** Rows in the page and the id of its last row, when the page fit in one chunk. */
-  count?: number
-  lastId?: number
-}
-
 /**
- * Serializes a list page as `{"results": […]}`: one string for a single chunk,
+ * A list page as `{"results": […]}`: one string when the page is one chunk,
  * a stream when the service reads several, so a huge `limit` is never held
- * in memory whole.
+ * in memory whole. The second chunk is read before the answer starts, so
+ * that a page whose rest cannot be read still gets an error status.
  */
-export async function listToJson ({ first, rest }: ScopeListing): Promise<SerializedList> {
-  const rows = (chunk: ScopeState[]) => chunk.map(toWireJson).join(',')
-  const whole = (): SerializedList => ({ body: `{"results":[${rows(first)}]}`, count: first.length, lastId: first[first.length - 1]?.id })
-  if (rest === undefined) return whole()
+export async function listJson ({ first, rest }: ScopeListing): Promise<string | Readable> {
+  const rows = (chunk: ScopeState[]) => chunk.map(scopeJson).join(',')
+  const whole = `{"results":[${rows(first)}`
+  if (rest === undefined) return `${whole}]}`
   const iterator = rest[Symbol.asyncIterator]()
   const second = await iterator.next()
-  if (second.done === true) return whole()
-  return {
-    body: Readable.from((async function * () {
-      yield `{"results":[${rows(first)}`
-      yield `,${rows(second.value)}`
-      for (let next = await iterator.next(); next.done !== true; next = await iterator.next()) yield `,${rows(next.value)}`
-      yield ']}'
-    })()),
-  }
+  if (second.done === true) return `${whole}]}`
+  return Readable.from((async function * () {
+    yield whole
+    yield `,${rows(second.value)}`
+    for (let next = await iterator.next(); next.done !== true; next = await iterator.next()) yield `,${rows(next.value)}`
+    yield ']}'
+  })())
 }
 
 /**
  * The `Link: <…>; rel="next"` value of a page that may continue: `url` (the
  * list's absolute URL) with the same query, `marker` set to the page's last
- * row and `offset` dropped.
+ * row (the next page's marker) and `offset` dropped.
  */
-export function nextLink (url: string, query: ListScopesQuery, lastId: number, limit: number): string {
+export function nextLink (url: string, query: ListScopesQuery, marker: number, limit: number): string {
   const params = new URLSearchParams()
   for (const [key, value] of Object.entries(query)) {
     if (key === 'offset' || key === 'marker' || key === 'limit' || value === undefined) continue
     for (const v of [value].flat()) params.append(key, String(v))
   }
-  params.set('marker', String(lastId))
+  params.set('marker', String(marker))
   params.set('limit', String(limit))
   return `<${url}?${params.toString()}>; rel="next"`
 }
