@@ -23,63 +23,95 @@ const AUTH_TYPE_NAMES: Record<string, AuthType> = {
   applicationcredential: 'application_credential',
 }
 
-/** Connection flags as commander parses them (`--os-auth-url` → `osAuthUrl`). */
-export interface ConnectionFlags {
-  osCloud?: string
-  osAuthType?: string
-  osAuthUrl?: string
-  osUsername?: string
-  osUserId?: string
-  osPassword?: string
-  osProjectName?: string
-  osProjectId?: string
-  osUserDomainName?: string
-  osUserDomainId?: string
-  osProjectDomainName?: string
-  osProjectDomainId?: string
-  osDomainName?: string
-  osDomainId?: string
-  osSystemScope?: string
-  osDefaultDomain?: string
-  osApplicationCredentialId?: string
-  osApplicationCredentialName?: string
-  osApplicationCredentialSecret?: string
-  osToken?: string
-  osEndpoint?: string
-  osRegionName?: string
-  osInterface?: string
-  osCacert?: string
-  osCert?: string
-  osKey?: string
-  insecure?: boolean
-  timeout?: string
+/** One connection option of the CLI: a flag, its `OS_*` environment variables, and where clouds.yaml holds it. */
+export interface ConnectionOption {
+  /** The flag's argument in the help (`<url>`); none for a switch. */
+  readonly value?: string
+  /** What it sets, in the help. The help of an option that takes a value names its first variable after it. */
+  readonly help: string
+  /** Its environment variables, first set first wins: `OS_TENANT_NAME` is the old name of `OS_PROJECT_NAME`. */
+  readonly env: readonly string[]
+  /**
+   * A Keystone credential or scope: its openstacksdk name (`auth_url`),
+   * which is also its clouds.yaml key (under `auth:`, else at the cloud's
+   * top level) and its key in {@link AuthSettings}.
+   */
+  readonly auth?: string
+  /** Its clouds.yaml keys, each looked for under `auth:`, then at the cloud's top level; first set first wins. */
+  readonly cloud?: readonly string[]
 }
 
-// Each setting: its flag, its environment variables, and its clouds.yaml key
-// (looked up under `auth:` first, then at the cloud's top level).
-const AUTH_SETTINGS = {
-  auth_url: { flag: 'osAuthUrl', env: ['OS_AUTH_URL'] },
-  username: { flag: 'osUsername', env: ['OS_USERNAME'] },
-  user_id: { flag: 'osUserId', env: ['OS_USER_ID'] },
-  password: { flag: 'osPassword', env: ['OS_PASSWORD'] },
-  project_name: { flag: 'osProjectName', env: ['OS_PROJECT_NAME', 'OS_TENANT_NAME'] },
-  project_id: { flag: 'osProjectId', env: ['OS_PROJECT_ID', 'OS_TENANT_ID'] },
-  user_domain_name: { flag: 'osUserDomainName', env: ['OS_USER_DOMAIN_NAME'] },
-  user_domain_id: { flag: 'osUserDomainId', env: ['OS_USER_DOMAIN_ID'] },
-  project_domain_name: { flag: 'osProjectDomainName', env: ['OS_PROJECT_DOMAIN_NAME'] },
-  project_domain_id: { flag: 'osProjectDomainId', env: ['OS_PROJECT_DOMAIN_ID'] },
-  domain_name: { flag: 'osDomainName', env: ['OS_DOMAIN_NAME'] },
-  domain_id: { flag: 'osDomainId', env: ['OS_DOMAIN_ID'] },
-  system_scope: { flag: 'osSystemScope', env: ['OS_SYSTEM_SCOPE'] },
-  default_domain: { flag: 'osDefaultDomain', env: ['OS_DEFAULT_DOMAIN'] },
-  application_credential_id: { flag: 'osApplicationCredentialId', env: ['OS_APPLICATION_CREDENTIAL_ID'] },
-  application_credential_name: { flag: 'osApplicationCredentialName', env: ['OS_APPLICATION_CREDENTIAL_NAME'] },
-  application_credential_secret: { flag: 'osApplicationCredentialSecret', env: ['OS_APPLICATION_CREDENTIAL_SECRET'] },
-  token: { flag: 'osToken', env: ['OS_TOKEN'] },
-} as const satisfies Record<string, { flag: keyof ConnectionFlags, env: string[] }>
+/**
+ * The connection options, once, in the order the help lists them, keyed as
+ * commander parses their flags (`osAuthUrl` is `--os-auth-url`). A flag
+ * wins over its variables, which win over clouds.yaml (see
+ * {@link resolveConnection}); the help, the flags' type and the lookup all
+ * come from here. Where a setting has no `cloud` or `auth` key,
+ * `resolveConnection` reads clouds.yaml its own way (`--os-endpoint`:
+ * `rating_endpoint_override`, then `auth.endpoint`; `--insecure`:
+ * `insecure`, or `verify: false`). `--debug` is no setting of the
+ * connection, but the help lists it in this group, so it is here too.
+ */
+export const CONNECTION_OPTIONS = {
+  osCloud: { value: '<name>', help: 'cloud in clouds.yaml', env: ['OS_CLOUD'] },
+  osEndpoint: { value: '<url>', help: 'rating API URL, e.g. http://127.0.0.1:8889; no catalog lookup, and no auth unless credentials are set', env: ['OS_ENDPOINT'] },
+  osAuthType: { value: '<type>', help: 'password, token, v3applicationcredential, admin_token or none; guessed from what is set', env: ['OS_AUTH_TYPE'], cloud: ['auth_type'] },
+  osAuthUrl: { value: '<url>', help: 'Keystone URL, e.g. https://keystone:5000/v3', env: ['OS_AUTH_URL'], auth: 'auth_url' },
+  osUsername: { value: '<name>', help: '', env: ['OS_USERNAME'], auth: 'username' },
+  osUserId: { value: '<id>', help: '', env: ['OS_USER_ID'], auth: 'user_id' },
+  osPassword: { value: '<password>', help: '', env: ['OS_PASSWORD'], auth: 'password' },
+  osProjectName: { value: '<name>', help: '', env: ['OS_PROJECT_NAME', 'OS_TENANT_NAME'], auth: 'project_name' },
+  osProjectId: { value: '<id>', help: '', env: ['OS_PROJECT_ID', 'OS_TENANT_ID'], auth: 'project_id' },
+  osUserDomainName: { value: '<name>', help: '', env: ['OS_USER_DOMAIN_NAME'], auth: 'user_domain_name' },
+  osUserDomainId: { value: '<id>', help: '', env: ['OS_USER_DOMAIN_ID'], auth: 'user_domain_id' },
+  osProjectDomainName: { value: '<name>', help: '', env: ['OS_PROJECT_DOMAIN_NAME'], auth: 'project_domain_name' },
+  osProjectDomainId: { value: '<id>', help: '', env: ['OS_PROJECT_DOMAIN_ID'], auth: 'project_domain_id' },
+  osDomainName: { value: '<name>', help: 'domain scope', env: ['OS_DOMAIN_NAME'], auth: 'domain_name' },
+  osDomainId: { value: '<id>', help: 'domain scope', env: ['OS_DOMAIN_ID'], auth: 'domain_id' },
+  osSystemScope: { value: '<scope>', help: "system scope, e.g. 'all'", env: ['OS_SYSTEM_SCOPE'], auth: 'system_scope' },
+  osDefaultDomain: { value: '<id>', help: "domain id of a user or project named without one; 'default' by default", env: ['OS_DEFAULT_DOMAIN'], auth: 'default_domain' },
+  osApplicationCredentialId: { value: '<id>', help: '', env: ['OS_APPLICATION_CREDENTIAL_ID'], auth: 'application_credential_id' },
+  osApplicationCredentialName: { value: '<name>', help: '', env: ['OS_APPLICATION_CREDENTIAL_NAME'], auth: 'application_credential_name' },
+  osApplicationCredentialSecret: { value: '<secret>', help: '', env: ['OS_APPLICATION_CREDENTIAL_SECRET'], auth: 'application_credential_secret' },
+  osToken: { value: '<token>', help: 'Keystone token', env: ['OS_TOKEN'], auth: 'token' },
+  osRegionName: { value: '<region>', help: 'catalog region', env: ['OS_REGION_NAME'], cloud: ['region_name'] },
+  osInterface: { value: '<interface>', help: 'catalog interface: public (default), internal or admin', env: ['OS_INTERFACE'], cloud: ['interface', 'endpoint_type'] },
+  osCacert: { value: '<file>', help: 'PEM bundle of the CAs to trust', env: ['OS_CACERT'], cloud: ['cacert'] },
+  osCert: { value: '<file>', help: 'PEM client certificate', env: ['OS_CERT'], cloud: ['cert'] },
+  osKey: { value: '<file>', help: 'PEM client key', env: ['OS_KEY'], cloud: ['key'] },
+  // A switch: OS_INSECURE is read as a yes/no word, and the help does not name it.
+  insecure: { help: 'do not verify TLS certificates', env: ['OS_INSECURE'] },
+  timeout: { value: '<seconds>', help: 'seconds each request may take; 60 by default', env: ['OS_API_TIMEOUT'], cloud: ['api_timeout'] },
+  debug: { help: 'print every request and response on stderr (tokens and passwords redacted)', env: [] },
+} as const satisfies Record<string, ConnectionOption>
+
+type ConnectionOptions = typeof CONNECTION_OPTIONS
+
+/** The key of a connection option, as commander names its value: `osAuthUrl`. */
+export type ConnectionKey = keyof ConnectionOptions
+
+/** Connection flags as commander parses them (`--os-auth-url` → `osAuthUrl`): a string, or a boolean for a switch. */
+export type ConnectionFlags = { [K in ConnectionKey]?: ConnectionOptions[K] extends { value: string } ? string : boolean }
+
+/** `osAuthUrl` → `--os-auth-url`: the flag commander reads into that key. */
+export function connectionFlag (key: ConnectionKey): string {
+  return `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`
+}
+
+/** The help of a connection option: its text, then its first variable when it takes a value (`Keystone token (OS_TOKEN)`). */
+export function connectionHelp (option: ConnectionOption): string {
+  const variable = option.value === undefined || option.env.length === 0 ? undefined : `(${option.env[0]})`
+  return [option.help, variable].filter((part) => part !== undefined && part !== '').join(' ')
+}
+
+type AuthKey = { [K in ConnectionKey]: ConnectionOptions[K] extends { auth: infer A extends string } ? A : never }[ConnectionKey]
 
 /** The Keystone credentials and scope, by openstacksdk's setting names. */
-export type AuthSettings = Partial<Record<keyof typeof AUTH_SETTINGS, string>>
+export type AuthSettings = Partial<Record<AuthKey, string>>
+
+/** The options that are Keystone credentials or scope, each with its openstacksdk name. */
+const AUTH_OPTIONS = Object.entries(CONNECTION_OPTIONS).flatMap(([key, option]: [string, ConnectionOption]) =>
+  option.auth === undefined ? [] : [{ key: key as ConnectionKey, auth: option.auth as AuthKey }])
 
 /** Everything needed to reach the rating API, merged from flags, environment and clouds.yaml. */
 export interface ConnectionSettings {
@@ -145,7 +177,10 @@ function parseTimeout (value: string | undefined): number | undefined {
  * (no auth). Throws {@link UsageError} when nothing usable is set.
  */
 export function resolveConnection (flags: ConnectionFlags, env: Env, cwd: string): ConnectionSettings {
-  const cloudName = nonEmpty(flags.osCloud) ?? nonEmpty(env.OS_CLOUD)
+  const fromEnv = (names: readonly string[]): string | undefined => names.map((n) => nonEmpty(env[n])).find((v) => v !== undefined)
+  const given = (key: ConnectionKey): string | undefined => nonEmpty(flags[key]) ?? fromEnv(CONNECTION_OPTIONS[key].env)
+
+  const cloudName = given('osCloud')
   let cloud: CloudEntry = {}
   let cloudLabel: string | undefined
   if (cloudName !== undefined) {
@@ -154,30 +189,35 @@ export function resolveConnection (flags: ConnectionFlags, env: Env, cwd: string
     cloudLabel = `${cloudName} (${loaded.file})`
   }
   const fromCloud = (key: string): string | undefined => nonEmpty(cloud.auth?.[key]) ?? nonEmpty(cloud[key])
-  const fromEnv = (names: readonly string[]): string | undefined => names.map((n) => nonEmpty(env[n])).find((v) => v !== undefined)
+  // The flag, else its variables, else its clouds.yaml keys.
+  const setting = (key: ConnectionKey): string | undefined => {
+    const option: ConnectionOption = CONNECTION_OPTIONS[key]
+    return given(key) ?? (option.cloud ?? []).map(fromCloud).find((v) => v !== undefined)
+  }
 
   const auth: AuthSettings = {}
-  for (const [key, { flag, env: names }] of Object.entries(AUTH_SETTINGS)) {
-    const value = nonEmpty(flags[flag]) ?? fromEnv(names) ?? fromCloud(key)
-    if (value !== undefined) auth[key as keyof AuthSettings] = value
+  for (const { key, auth: name } of AUTH_OPTIONS) {
+    const value = given(key) ?? fromCloud(name)
+    if (value !== undefined) auth[name] = value
   }
-  const endpoint = nonEmpty(flags.osEndpoint) ?? fromEnv(['OS_ENDPOINT']) ??
+  const endpoint = given('osEndpoint') ??
     nonEmpty(cloud[`${RATING_SERVICE_TYPE}_endpoint_override`]) ?? nonEmpty(cloud.auth?.endpoint)
   const regions = Array.isArray(cloud.regions) ? cloud.regions : []
   const firstRegion = regions.length === 0 ? undefined : nonEmpty(typeof regions[0] === 'object' ? (regions[0] as { name?: unknown }).name : regions[0])
-  const regionName = nonEmpty(flags.osRegionName) ?? fromEnv(['OS_REGION_NAME']) ?? fromCloud('region_name') ?? firstRegion
-  const iface = normalizeInterface(nonEmpty(flags.osInterface) ?? fromEnv(['OS_INTERFACE']) ?? fromCloud('interface') ?? fromCloud('endpoint_type'))
+  const regionName = setting('osRegionName') ?? firstRegion
+  const iface = normalizeInterface(setting('osInterface'))
 
-  const insecure = flags.insecure === true || isTrue(env.OS_INSECURE) || isTrue(cloud.insecure) || isFalse(cloud.verify)
+  const insecure = flags.insecure === true || CONNECTION_OPTIONS.insecure.env.some((name) => isTrue(env[name])) ||
+    isTrue(cloud.insecure) || isFalse(cloud.verify)
   const transport: TransportOptions = {
     insecure,
-    caFile: nonEmpty(flags.osCacert) ?? fromEnv(['OS_CACERT']) ?? fromCloud('cacert'),
-    certFile: nonEmpty(flags.osCert) ?? fromEnv(['OS_CERT']) ?? fromCloud('cert'),
-    keyFile: nonEmpty(flags.osKey) ?? fromEnv(['OS_KEY']) ?? fromCloud('key'),
-    timeoutSeconds: parseTimeout(nonEmpty(flags.timeout) ?? fromEnv(['OS_API_TIMEOUT']) ?? fromCloud('api_timeout')),
+    caFile: setting('osCacert'),
+    certFile: setting('osCert'),
+    keyFile: setting('osKey'),
+    timeoutSeconds: parseTimeout(setting('timeout')),
   }
 
-  const typeName = nonEmpty(flags.osAuthType) ?? fromEnv(['OS_AUTH_TYPE']) ?? fromCloud('auth_type')
+  const typeName = setting('osAuthType')
   let authType: AuthType
   if (typeName !== undefined) {
     const known = AUTH_TYPE_NAMES[typeName.toLowerCase()]

@@ -1,7 +1,10 @@
 import { Command, InvalidArgumentError, Option } from 'commander'
 import type { Env } from './clouds-yaml.ts'
 import { ConnectionError, HttpTransport } from './http-transport.ts'
-import { CatalogError, openSession, resolveConnection, type ConnectionFlags } from './os-auth.ts'
+import {
+  CatalogError, connectionFlag, connectionHelp, CONNECTION_OPTIONS, openSession, resolveConnection,
+  type ConnectionFlags, type ConnectionKey, type ConnectionOption,
+} from './os-auth.ts'
 import { columnsOf, CSV_QUOTE_MODES, formatList, formatOne, OUTPUT_FORMATS, type OutputOptions } from './output-format.ts'
 import { describeJob, ResetProgress, type ProgressStream } from './reset-progress.ts'
 import { ApiError, ScopeClient, WaitTimeoutError } from './scope-client.ts'
@@ -114,38 +117,10 @@ function addOutputOptions (command: Command, kind: 'list' | 'one'): void {
 
 function addConnectionOptions (command: Command): void {
   const group = 'Connection options (each defaults to its OS_* environment variable, then to the --os-cloud entry):'
-  const options = [
-    new Option('--os-cloud <name>', 'cloud in clouds.yaml (OS_CLOUD)'),
-    new Option('--os-endpoint <url>', 'rating API URL, e.g. http://127.0.0.1:8889; no catalog lookup, and no auth unless credentials are set (OS_ENDPOINT)'),
-    new Option('--os-auth-type <type>', 'password, token, v3applicationcredential, admin_token or none; guessed from what is set (OS_AUTH_TYPE)'),
-    new Option('--os-auth-url <url>', 'Keystone URL, e.g. https://keystone:5000/v3 (OS_AUTH_URL)'),
-    new Option('--os-username <name>', '(OS_USERNAME)'),
-    new Option('--os-user-id <id>', '(OS_USER_ID)'),
-    new Option('--os-password <password>', '(OS_PASSWORD)'),
-    new Option('--os-project-name <name>', '(OS_PROJECT_NAME)'),
-    new Option('--os-project-id <id>', '(OS_PROJECT_ID)'),
-    new Option('--os-user-domain-name <name>', '(OS_USER_DOMAIN_NAME)'),
-    new Option('--os-user-domain-id <id>', '(OS_USER_DOMAIN_ID)'),
-    new Option('--os-project-domain-name <name>', '(OS_PROJECT_DOMAIN_NAME)'),
-    new Option('--os-project-domain-id <id>', '(OS_PROJECT_DOMAIN_ID)'),
-    new Option('--os-domain-name <name>', 'domain scope (OS_DOMAIN_NAME)'),
-    new Option('--os-domain-id <id>', 'domain scope (OS_DOMAIN_ID)'),
-    new Option('--os-system-scope <scope>', "system scope, e.g. 'all' (OS_SYSTEM_SCOPE)"),
-    new Option('--os-default-domain <id>', "domain id of a user or project named without one; 'default' by default (OS_DEFAULT_DOMAIN)"),
-    new Option('--os-application-credential-id <id>', '(OS_APPLICATION_CREDENTIAL_ID)'),
-    new Option('--os-application-credential-name <name>', '(OS_APPLICATION_CREDENTIAL_NAME)'),
-    new Option('--os-application-credential-secret <secret>', '(OS_APPLICATION_CREDENTIAL_SECRET)'),
-    new Option('--os-token <token>', 'Keystone token (OS_TOKEN)'),
-    new Option('--os-region-name <region>', 'catalog region (OS_REGION_NAME)'),
-    new Option('--os-interface <interface>', 'catalog interface: public (default), internal or admin (OS_INTERFACE)'),
-    new Option('--os-cacert <file>', 'PEM bundle of the CAs to trust (OS_CACERT)'),
-    new Option('--os-cert <file>', 'PEM client certificate (OS_CERT)'),
-    new Option('--os-key <file>', 'PEM client key (OS_KEY)'),
-    new Option('--insecure', 'do not verify TLS certificates'),
-    new Option('--timeout <seconds>', 'seconds each request may take; 60 by default (OS_API_TIMEOUT)'),
-    new Option('--debug', 'print every request and response on stderr (tokens and passwords redacted)'),
-  ]
-  for (const option of options) command.addOption(option.helpGroup(group))
+  for (const [key, option] of Object.entries(CONNECTION_OPTIONS) as Array<[ConnectionKey, ConnectionOption]>) {
+    const flag = option.value === undefined ? connectionFlag(key) : `${connectionFlag(key)} ${option.value}`
+    command.addOption(new Option(flag, connectionHelp(option)).helpGroup(group))
+  }
 }
 
 function outputOptions (options: Record<string, unknown>): OutputOptions {
