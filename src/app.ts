@@ -20,6 +20,7 @@ import type { Config } from './config/config-schema.ts'
 import { ResetJobService } from './domain/reset-job-service.ts'
 import { ScopeStateService } from './domain/scope-state-service.ts'
 import type { OpenDatabase } from './storage/open-database.ts'
+import { serviceFigures } from './storage/service-figures.ts'
 
 declare module 'fastify' {
   // `public`: served without authentication (version discovery, health, API document).
@@ -97,7 +98,7 @@ export async function buildApp (config: Config, { database, logger, clock }: App
   }))
   registerHealthcheck(app, database, config.healthcheck)
   app.get('/v2/openapi.json', { schema: { hide: true }, config: { public: true } }, async () => app.swagger())
-  if (config.metrics.enabled) registerMetrics(app, database)
+  if (config.metrics.enabled) registerMetrics(app, serviceFigures(database))
   const scopes = new ScopeStateService({
     store: database,
     defaults: { scopeKey: config.collect.scopeKey, fetcher: config.fetcher.backend, collector: config.collect.collector },

@@ -2,10 +2,14 @@ import { access } from 'node:fs/promises'
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import type { Config } from '../config/config-schema.ts'
 import { ScopeKeeperError } from '../domain/errors.ts'
-import type { OpenDatabase } from '../storage/open-database.ts'
 import { healthType, type HealthType } from './health-accept.ts'
 
 /** One check's outcome, as oslo.middleware's pluginbase.HealthcheckResult. */
+/** What answers for the database: one trivial question (`OpenDatabase.ping`), rejected when it goes unanswered. */
+export interface Pingable {
+  ping: () => Promise<void>
+}
+
 export interface HealthResult {
   isAvailable: boolean
   reason: string
@@ -47,7 +51,7 @@ export class HealthChecks {
   private readonly answers = new Map<string, HealthAnswer>()
   private ping: Promise<boolean> | undefined
 
-  constructor (private readonly database: Pick<OpenDatabase, 'ping'>, private readonly disableByFilePath: string) {
+  constructor (private readonly database: Pingable, private readonly disableByFilePath: string) {
     this.file = disableByFileResults(disableByFilePath)
   }
 
@@ -138,7 +142,7 @@ const ALLOW = 'GET, HEAD, OPTIONS'
  * method that is not HEAD, with an Allow header besides. And /healthz,
  * the same checks in our JSON shape: `{"status":"ok"}`, or a 503.
  */
-export function registerHealthcheck (app: FastifyInstance, database: Pick<OpenDatabase, 'ping'>, settings: Config['healthcheck']): void {
+export function registerHealthcheck (app: FastifyInstance, database: Pingable, settings: Config['healthcheck']): void {
   const checks = new HealthChecks(database, settings.disableByFilePath)
 
   app.route({

@@ -1,12 +1,10 @@
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify'
-import { sql } from 'kysely'
 import type { Logger } from 'pino'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { RESET_JOB_STATUSES } from '../domain/reset-job.ts'
+import type { ServiceFigures } from '../domain/service-figures.ts'
 import { notFoundMessage, registerErrorHandler } from './error-handler.ts'
 import { serverOptions } from './server-options.ts'
-import { fromStored } from '../domain/timestamps.ts'
-import { booleanFromDb } from '../storage/engine-traits.ts'
-import type { OpenDatabase } from '../storage/open-database.ts'
 
 declare module 'fastify' {
   // Set when metrics are enabled: the [metrics] port serves the same registry.
@@ -27,7 +25,7 @@ const SCOPE_COUNT_TTL_MS = 15_000
  * (an admin by default): the figures span every project. The registry is
  * `app.metricsRegistry`, for {@link buildMetricsApp}.
  */
-export function registerMetrics (app: FastifyInstance, database: OpenDatabase): void {
+export function registerMetrics (app: FastifyInstance, figures: ServiceFigures): void {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry })
   const labelNames = ['route', 'method', 'status'] as const
@@ -43,7 +41,6 @@ export function registerMetrics (app: FastifyInstance, database: OpenDatabase): 
     latency.observe(labels, reply.elapsedTime / 1000)
   })
 
-  const { db } = database
   // prom-client fails the whole scrape when one collect throws: a database
   // outage would then hide the request and process figures just when they
   // matter. A figure that cannot be read is left out of that scrape instead.
@@ -60,35 +57,33 @@ export function registerMetrics (app: FastifyInstance, database: OpenDatabase): 
   new Gauge({
     name: 'scopekeeper_reset_jobs', help: 'Reset jobs by status', labelNames: ['status'], registers: [registry],
     collect: fromDatabase(async (gauge) => {
-      const rows = await db.selectFrom('scopekeeper_reset_jobs').select(['status', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('status').execute()
+      const counts = await figures.resetJobCounts()
       gauge.reset()
-      for (const status of ['pending', 'running', 'done', 'failed']) gauge.set({ status }, Number(rows.find((r) => r.status === status)?.n ?? 0))
+      for (const status of RESET_JOB_STATUSES) gauge.set({ status }, counts[status])
     }),
   })
   new Gauge({
     name: 'scopekeeper_reset_queue_lag_seconds', help: 'Age of the oldest pending reset job (0 when none)', registers: [registry],
     collect: fromDatabase(async (gauge) => {
-      const row = await db.selectFrom('scopekeeper_reset_jobs').select((eb) => eb.fn.min('created_at').as('oldest'))
-        .where('status', 'in', ['pending', 'running']).executeTakeFirst()
-      const oldest = row?.oldest
-      gauge.set(oldest === null || oldest === undefined ? 0 : Math.max(0, (Date.now() - fromStored(oldest as string | Date).getTime()) / 1000))
+      const oldest = await figures.oldestUnfinishedResetJob()
+      gauge.set(oldest === undefined ? 0 : Math.max(0, (Date.now() - oldest.getTime()) / 1000))
     }),
   })
-  let scopeCounts: { at: number, counts: Map<boolean, number> } | undefined
+  let scopeCounts: { at: number, counts: { active: number, inactive: number } } | undefined
   new Gauge({
     name: 'scopekeeper_scopes', help: 'Scope states by active flag', labelNames: ['active'], registers: [registry],
     collect: fromDatabase(async (gauge) => {
       if (scopeCounts === undefined || Date.now() - scopeCounts.at > SCOPE_COUNT_TTL_MS) {
-        const rows = await db.selectFrom('cloudkitty_storage_states').select(['active', sql<number>`count(*)`.as('n')]).groupBy('active').execute()
-        scopeCounts = { at: Date.now(), counts: new Map(rows.map((r) => [booleanFromDb(r.active), Number(r.n)])) }
+        scopeCounts = { at: Date.now(), counts: await figures.scopeCounts() }
       }
-      for (const active of [true, false]) gauge.set({ active: String(active) }, scopeCounts.counts.get(active) ?? 0)
+      gauge.set({ active: 'true' }, scopeCounts.counts.active)
+      gauge.set({ active: 'false' }, scopeCounts.counts.inactive)
     }),
   })
   new Gauge({
     name: 'scopekeeper_db_pool_connections', help: 'Database connections by state', labelNames: ['state'], registers: [registry],
     collect () {
-      const { inUse, idle } = database.poolStats()
+      const { inUse, idle } = figures.poolStats()
       this.set({ state: 'in_use' }, inUse)
       this.set({ state: 'idle' }, idle)
     },

@@ -1,0 +1,17 @@
+import type { ResetJobStatus } from './reset-job.ts'
+
+/**
+ * What the service's metrics read from its database: counts across every
+ * project, for Prometheus. Storage answers them (`storage/service-figures.ts`);
+ * the metrics never see a table.
+ */
+export interface ServiceFigures {
+  /** Reset jobs by status, every status present (0 when none). */
+  resetJobCounts: () => Promise<Record<ResetJobStatus, number>>
+  /** When the oldest job that has yet to take effect was accepted; undefined when none is left. */
+  oldestUnfinishedResetJob: () => Promise<Date | undefined>
+  /** Scope states by active flag. */
+  scopeCounts: () => Promise<{ active: number, inactive: number }>
+  /** Database connections in use and idle. */
+  poolStats: () => { inUse: number, idle: number }
+}
