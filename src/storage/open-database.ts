@@ -6,6 +6,7 @@ import {
   sql, CompiledQuery, DummyDriver, Kysely, MysqlDialect, PostgresDialect, SqliteAdapter, SqliteDialect,
   type DatabaseConnection, type Dialect, type DialectAdapter, type Driver,
 } from 'kysely'
+import type * as mysql2 from 'mysql2'
 import type { Pool as MysqlPool, PoolConnection } from 'mysql2'
 import type pg from 'pg'
 import { ScopeKeeperError } from '../domain/errors.ts'
@@ -365,7 +366,7 @@ function recycleConnections (pool: MysqlPool, maxAgeMs: number): void {
 
 function openMysql (url: DatabaseUrl, options: PoolOptions, onPoolError: (error: Error) => void): OpenDatabase {
   const parsed = mysqlOptionsFromUrl(url)
-  const { createPool } = require('mysql2') as typeof import('mysql2')
+  const { createPool } = require('mysql2') as typeof mysql2
   const pool: MysqlPool = createPool({
     host: parsed.host,
     port: parsed.port,

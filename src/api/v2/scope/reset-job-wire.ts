@@ -1,4 +1,5 @@
 import type { ResetJob, ResetJobFilter, ResetJobStatus } from '../../../domain/reset-job.ts'
+import { DEFAULT_PAGE_SIZE, type Page } from '../../../domain/scope-state.ts'
 import { formatTimestamp } from '../../../domain/timestamps.ts'
 import { absoluteUrl, type RequestOrigin } from '../../proxy-headers.ts'
 import type { ListResetJobsQuery, ResetJobReply } from './reset-job-schemas.ts'
@@ -30,11 +31,11 @@ export function resetJobLocation (origin: RequestOrigin, id: number): string {
 }
 
 /** GET /v2/scope/resets query → filter and page. */
-export function resetJobQueryFromWire (query: ListResetJobsQuery): { filter: ResetJobFilter, page: { limit: number, offset: number } } {
+export function resetJobQueryFromWire (query: ListResetJobsQuery): { filter: ResetJobFilter, page: Pick<Page, 'limit' | 'offset'> } {
   // The schema admits only status words, so a split status list is never empty.
   const statuses = query.status === undefined ? undefined : [...new Set(splitFilterValues(query.status))] as ResetJobStatus[]
   return {
     filter: { statuses, scopeIds: filterFromWire('scope_id', 'query string', query.scope_id) },
-    page: { limit: query.limit ?? 100, offset: query.offset ?? 0 },
+    page: { limit: query.limit ?? DEFAULT_PAGE_SIZE, offset: query.offset ?? 0 },
   }
 }

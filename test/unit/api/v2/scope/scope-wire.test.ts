@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
-import { Readable } from 'node:stream'
+import type { Readable } from 'node:stream'
 import { Value } from 'typebox/value'
 import { ScopeStateReply } from '../../../../../src/api/v2/scope/scope-schemas.ts'
 import { listJson, scopeJson } from '../../../../../src/api/v2/scope/scope-wire.ts'
