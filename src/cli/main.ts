@@ -24,24 +24,34 @@ function configFrom (options: Record<string, string | number | boolean | undefin
   return loadConfig({ commandLine: configFiles, flags: options })
 }
 
+/** Adds the options that name the configuration files, in oslo.config's spelling: every command that reads them has these three. */
+function withConfigFileOptions (command: Command): Command {
+  return command
+    .option('--config-file <file>', 'a cloudkitty.conf-style file; repeatable, a later one wins', collectFile)
+    .option('--config-dir <dir>', "every *.conf in DIR, in sorted order; repeatable, read where it stands among --config-file's", collectDir)
+    .option('--config <file>', 'the same as --config-file', collectFile)
+}
+
+// Help that serve and worker share: both hold CloudKitty's processing locks, and both log.
+const COORDINATION_URL_HELP = "tooz URL of CloudKitty's processing locks (default file:///var/lib/cloudkitty/locks)"
+const DEBUG_HELP = 'log at debug level ([DEFAULT] debug)'
+
 const program = new Command('scopekeeper')
   .description('OpenStack CloudKitty v2 /v2/scope state API')
   .version(packageJson.version)
   .showHelpAfterError()
   .exitOverride((error) => process.exit(error.exitCode === 0 ? 0 : 2))
 
-program.command('serve')
+const serveCommand = program.command('serve')
   .description('Migrate the database, then serve the API (with the reset worker unless --no-worker).')
   .option('--host <address>', 'address to listen on (default 127.0.0.1)')
   .addOption(new Option('--port <port>', 'port to listen on (default 8889)'))
   .option('--database <url>', 'database URL (default sqlite:///data/scopekeeper.sqlite)')
-  .option('--config-file <file>', 'a cloudkitty.conf-style file; repeatable, a later one wins', collectFile)
-  .option('--config-dir <dir>', "every *.conf in DIR, in sorted order; repeatable, read where it stands among --config-file's", collectDir)
-  .option('--config <file>', 'the same as --config-file', collectFile)
+withConfigFileOptions(serveCommand)
   .option('--auth <strategy>', 'keystone (default, [keystone_authtoken] settings) or noauth')
-  .option('--coordination-url <url>', "tooz URL of CloudKitty's processing locks (default file:///var/lib/cloudkitty/locks)")
+  .option('--coordination-url <url>', COORDINATION_URL_HELP)
   .option('--no-worker', 'do not apply resets in this process')
-  .option('--debug', 'log at debug level ([DEFAULT] debug)')
+  .option('--debug', DEBUG_HELP)
   .action(async (options) => {
     // commander sets worker=true by default; only an explicit --no-worker overrides the config.
     const flags = { ...options, worker: options.worker === false ? false : undefined }
@@ -57,16 +67,14 @@ program.command('serve')
     hangup.reloadPolicyWith(() => { running.app.reloadPolicy() })
   })
 
-program.command('worker')
+const workerCommand = program.command('worker')
   .description('Apply recorded resets (any number of workers and API replicas share the queue).')
   .option('--database <url>', 'database URL')
-  .option('--config-file <file>', 'a cloudkitty.conf-style file; repeatable, a later one wins', collectFile)
-  .option('--config-dir <dir>', "every *.conf in DIR, in sorted order; repeatable, read where it stands among --config-file's", collectDir)
-  .option('--config <file>', 'the same as --config-file', collectFile)
+withConfigFileOptions(workerCommand)
   .option('--concurrency <n>', 'reset jobs worked on at once (default 1)')
-  .option('--coordination-url <url>', "tooz URL of CloudKitty's processing locks (default file:///var/lib/cloudkitty/locks)")
+  .option('--coordination-url <url>', COORDINATION_URL_HELP)
   .option('--once', 'apply every claimable job, then exit')
-  .option('--debug', 'log at debug level ([DEFAULT] debug)')
+  .option('--debug', DEBUG_HELP)
   .action(async (options) => {
     const config = configFrom(options)
     const log = openProcessLog(config.log, 'scopekeeper-worker')
@@ -99,12 +107,10 @@ program.command('worker')
     logger.info({ worker: worker.workerId, concurrency: config.reset.concurrency, database: database.description }, 'scopekeeper worker running')
   })
 
-program.command('migrate')
+const migrateCommand = program.command('migrate')
   .description('Bring the database schema up to date, then exit.')
   .option('--database <url>', 'database URL')
-  .option('--config-file <file>', 'a cloudkitty.conf-style file; repeatable, a later one wins', collectFile)
-  .option('--config-dir <dir>', "every *.conf in DIR, in sorted order; repeatable, read where it stands among --config-file's", collectDir)
-  .option('--config <file>', 'the same as --config-file', collectFile)
+withConfigFileOptions(migrateCommand)
   .option('--dry-run', 'print the SQL the pending migrations would run, and change nothing')
   .action(async (options) => {
     const config = configFrom(options)
