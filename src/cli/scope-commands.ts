@@ -1,4 +1,4 @@
-import { Command, InvalidArgumentError, Option } from 'commander'
+import { type Command, InvalidArgumentError, Option } from 'commander'
 import type { Env } from './clouds-yaml.ts'
 import { ConnectionError, HttpTransport } from './http-transport.ts'
 import {
