@@ -1,3 +1,5 @@
+import { COLUMN_WIDTHS } from '../domain/scope-fields.ts'
+
 /** The whole configuration, merged and validated once, then frozen. */
 export interface Config {
   api: {
@@ -197,9 +199,9 @@ export const SETTINGS: Setting[] = [
   { path: 'keystone.httpConnectTimeout', section: 'keystone_authtoken', key: 'http_connect_timeout', env: 'SCOPEKEEPER_KEYSTONE_AUTHTOKEN_HTTP_CONNECT_TIMEOUT', default: 5, parse: secondsUpTo(300), description: 'Seconds one request to Keystone may take before the API answers 503.' },
   { path: 'policy.file', section: 'oslo_policy', key: 'policy_file', env: 'SCOPEKEEPER_OSLO_POLICY_POLICY_FILE', default: '', parse: optionalText(4096), description: 'YAML or JSON policy file overriding the default rules by name; empty: the defaults.' },
   { path: 'collect.period', section: 'collect', key: 'period', env: 'SCOPEKEEPER_COLLECT_PERIOD', default: 3600, parse: integer(1, 31_622_400), description: 'Rating period in seconds; a reset to T discards rated data from T + period.' },
-  { path: 'collect.collector', section: 'collect', key: 'collector', env: 'SCOPEKEEPER_COLLECT_COLLECTOR', default: 'gnocchi', parse: text(40), description: 'collector of a scope created without one.' },
-  { path: 'collect.scopeKey', section: 'collect', key: 'scope_key', env: 'SCOPEKEEPER_COLLECT_SCOPE_KEY', default: 'project_id', parse: text(40), description: 'scope_key of a scope created without one.' },
-  { path: 'fetcher.backend', section: 'fetcher', key: 'backend', env: 'SCOPEKEEPER_FETCHER_BACKEND', default: 'keystone', parse: text(40), description: 'fetcher of a scope created without one.' },
+  { path: 'collect.collector', section: 'collect', key: 'collector', env: 'SCOPEKEEPER_COLLECT_COLLECTOR', default: 'gnocchi', parse: text(COLUMN_WIDTHS.collector), description: 'collector of a scope created without one.' },
+  { path: 'collect.scopeKey', section: 'collect', key: 'scope_key', env: 'SCOPEKEEPER_COLLECT_SCOPE_KEY', default: 'project_id', parse: text(COLUMN_WIDTHS.scope_key), description: 'scope_key of a scope created without one.' },
+  { path: 'fetcher.backend', section: 'fetcher', key: 'backend', env: 'SCOPEKEEPER_FETCHER_BACKEND', default: 'keystone', parse: text(COLUMN_WIDTHS.fetcher), description: 'fetcher of a scope created without one.' },
   { path: 'orchestrator.coordinationUrl', section: 'orchestrator', key: 'coordination_url', env: 'SCOPEKEEPER_ORCHESTRATOR_COORDINATION_URL', flag: 'coordinationUrl', secret: true, default: 'file:///var/lib/cloudkitty/locks', parse: text(4096), description: "tooz URL where CloudKitty's processors take each scope's processing lock; resets take the same lock (file://, mysql://, postgresql://, redis://)." },
   { path: 'reset.worker', section: 'reset', key: 'worker', env: 'SCOPEKEEPER_RESET_WORKER', flag: 'worker', default: true, parse: boolean, description: 'Run the reset worker inside `serve` (--no-worker turns it off).' },
   { path: 'reset.concurrency', section: 'reset', key: 'concurrency', env: 'SCOPEKEEPER_RESET_CONCURRENCY', flag: 'concurrency', default: 1, parse: integer(1, 64), description: 'Reset jobs one worker process works on at once.' },

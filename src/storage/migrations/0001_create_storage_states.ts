@@ -1,5 +1,6 @@
 import type { Kysely, Migration } from 'kysely'
 import type { EngineTraits } from '../engine-traits.ts'
+import { COLUMN_WIDTHS } from '../../domain/scope-fields.ts'
 import { idColumn, withTableOptions } from './column-types.ts'
 
 const TABLE = 'cloudkitty_storage_states'
@@ -22,10 +23,10 @@ export function createStorageStates (traits: EngineTraits): Migration {
     async up (db: Kysely<any>) {
       await db.schema.createTable(TABLE).ifNotExists()
         .addColumn('id', traits.idType, idColumn(traits))
-        .addColumn('identifier', 'varchar(256)', (c) => c.notNull())
-        .addColumn('scope_key', 'varchar(40)')
-        .addColumn('fetcher', 'varchar(40)')
-        .addColumn('collector', 'varchar(40)')
+        .addColumn('identifier', `varchar(${COLUMN_WIDTHS.identifier})`, (c) => c.notNull())
+        .addColumn('scope_key', `varchar(${COLUMN_WIDTHS.scope_key})`)
+        .addColumn('fetcher', `varchar(${COLUMN_WIDTHS.fetcher})`)
+        .addColumn('collector', `varchar(${COLUMN_WIDTHS.collector})`)
         .addColumn('last_processed_timestamp', traits.dateTimeType, (c) => c.notNull())
         .addColumn('scope_activation_toggle_date', traits.dateTimeType, (c) => c.notNull().defaultTo(traits.utcNowDefault))
         .addColumn('active', 'boolean', (c) => c.notNull().defaultTo(true))

@@ -1,3 +1,5 @@
+import { COLUMN_WIDTHS } from '../../../domain/scope-fields.ts'
+
 /**
  * Every bound on what the /v2/scope routes accept, once: the schemas, the
  * validator and the error messages read them from here, so a field is held
@@ -6,14 +8,19 @@
  */
 
 /**
- * The widths of CloudKitty's columns (`cloudkitty/storage_state/models.py`:
- * `identifier` String(256), `scope_key`, `fetcher` and `collector`
- * String(40); our migration 0001 creates the same), in characters (code
- * points), as PostgreSQL and MariaDB count them. A longer value cannot be
- * stored (PostgreSQL and strict MariaDB refuse it, SQLite keeps it whole:
- * CONTRACT.md "Errors"), nor, as a filter, match a stored one.
+ * The longest value of each field, by its name on the wire: the width of
+ * its CloudKitty column (`scope_id` is stored in `identifier`;
+ * {@link COLUMN_WIDTHS}), in characters (code points), as PostgreSQL and
+ * MariaDB count them. A longer value cannot be stored (PostgreSQL and
+ * strict MariaDB refuse it, SQLite keeps it whole: CONTRACT.md "Errors"),
+ * nor, as a filter, match a stored one.
  */
-export const FIELD_MAX_LENGTH = { scope_id: 256, scope_key: 40, fetcher: 40, collector: 40 } as const
+export const FIELD_MAX_LENGTH = {
+  scope_id: COLUMN_WIDTHS.identifier,
+  scope_key: COLUMN_WIDTHS.scope_key,
+  fetcher: COLUMN_WIDTHS.fetcher,
+  collector: COLUMN_WIDTHS.collector,
+} as const
 
 /** A field stored in one of CloudKitty's columns: `scope_id` (`identifier`), `scope_key`, `fetcher`, `collector`. */
 export type ScopeField = keyof typeof FIELD_MAX_LENGTH
