@@ -4,7 +4,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import type { Logger } from 'pino'
 import type { ErrorObject } from 'ajv'
 import { ScopeKeeperError, type ErrorCode } from '../domain/errors.ts'
-import { FIELD_RULES, MAX_VALUES_KEYWORD } from './v2/scope/scope-schemas.ts'
+import { MAX_VALUES_KEYWORD, RULE_KEYWORD } from './v2/scope/scope-schemas.ts'
 
 const STATUS: Record<ErrorCode, number> = {
   INVALID_INPUT: 400,
@@ -28,13 +28,13 @@ const RETRY_AFTER_SECONDS = 5
 
 const LOCATIONS: Record<string, string> = { querystring: 'query string', params: 'path', body: 'request body' }
 
-// An integer field's words from its own route's bounds: `limit` is capped
-// lower on /v2/scope/resets than on /v2/scope.
-function integerRule (request: FastifyRequest, context: string | undefined, field: string): string | undefined {
-  const part = (request.routeOptions.schema as Record<string, { properties?: Record<string, { type?: unknown, minimum?: number, maximum?: number }> }> | undefined)?.[context ?? 'body']
-  const schema = part?.properties?.[field]
-  if (schema?.type !== 'integer' || schema.minimum === undefined || schema.maximum === undefined) return undefined
-  return `an integer from ${schema.minimum} to ${schema.maximum}`
+// What the route's own schema says, in words, its `field` of `context`
+// (querystring, params, body) accepts: the property's RULE_KEYWORD
+// annotation, which the schema builders set beside the bounds it describes.
+function ruleOf (request: FastifyRequest, context: string, field: string): string | undefined {
+  const part = (request.routeOptions.schema as Record<string, { properties?: Record<string, Record<string, unknown>> } | undefined> | undefined)?.[context]
+  const rule = part?.properties?.[field]?.[RULE_KEYWORD]
+  return typeof rule === 'string' ? rule : undefined
 }
 
 function validationMessage (errors: ErrorObject[], context: string | undefined, request: FastifyRequest): string {
@@ -48,7 +48,7 @@ function validationMessage (errors: ErrorObject[], context: string | undefined, 
   const field = first.instancePath.split('/')[1]
   if (field === undefined) return context === 'querystring' ? 'Invalid query string.' : 'The request body must be a JSON object.'
   if (first.keyword === MAX_VALUES_KEYWORD) return `Too many values for ${field} in the ${where}: at most ${String(first.params.limit)}.`
-  const rule = FIELD_RULES[field] ?? integerRule(request, context, field)
+  const rule = ruleOf(request, context ?? 'body', field)
   return `Invalid ${field} in the ${where}: ${rule === undefined ? first.message ?? 'invalid value' : `must be ${rule}`}.`
 }
 

@@ -1,7 +1,7 @@
 import { Ajv, type Options, type SchemaValidateFunction } from 'ajv'
 import type { FastifySchemaCompiler } from 'fastify'
 import { isTimestamp } from '../domain/timestamps.ts'
-import { MAX_VALUES_KEYWORD, TIMESTAMP_FORMAT } from './v2/scope/scope-schemas.ts'
+import { MAX_VALUES_KEYWORD, RULE_KEYWORD, TIMESTAMP_FORMAT } from './v2/scope/scope-schemas.ts'
 import { splitFilterValues } from './v2/scope/scope-wire.ts'
 
 // A filter's count of values spans its list items and their comma-separated
@@ -25,6 +25,9 @@ function makeAjv (options: Options): Ajv {
   })
   ajv.addFormat(TIMESTAMP_FORMAT, { type: 'string', validate: isTimestamp })
   ajv.addKeyword({ keyword: MAX_VALUES_KEYWORD, type: ['string', 'array'], schemaType: 'number', validate: atMostValues })
+  // Words for the error message, not a check: known to ajv so that a
+  // schema's rule must be a string, and so strict mode would not refuse it.
+  ajv.addKeyword({ keyword: RULE_KEYWORD, schemaType: 'string' })
   return ajv
 }
 

@@ -1,21 +1,27 @@
 import { Type, type Static } from 'typebox'
+import { RESET_JOB_STATUSES } from '../../../domain/reset-job.ts'
+import { wordList } from '../../../domain/scope-fields.ts'
 import { MAX_INTEGER, MAX_RESET_JOB_PAGE } from './input-limits.ts'
-import { QueryFilter } from './scope-schemas.ts'
+import { BoundedInteger, commaSeparated, PageLimit, QueryFilter, rule } from './scope-schemas.ts'
 
-const STATUS = '(pending|running|done|failed)'
+const STATUS = `(?:${RESET_JOB_STATUSES.join('|')})`
+const STATUS_WORDS = wordList(RESET_JOB_STATUSES)
 
 /** GET /v2/scope/resets query string (array coercion: filters are lists). */
 export const ListResetJobsQuery = Type.Object({
-  status: Type.Optional(Type.Array(Type.String({ pattern: `^${STATUS}(,${STATUS})*$` }), { description: 'pending, running, done or failed; repeatable and comma-separated' })),
+  status: Type.Optional(Type.Array(Type.String({ pattern: commaSeparated(STATUS) }), {
+    description: `${STATUS_WORDS}; repeatable and comma-separated`,
+    ...rule(`${STATUS_WORDS} (comma-separated and/or repeated)`),
+  })),
   // The same filter as GET /v2/scope's: jobs that matched a scope of these ids.
   scope_id: Type.Optional(QueryFilter('scope_id')),
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_RESET_JOB_PAGE, default: 100 })),
-  offset: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_INTEGER, default: 0 })),
+  limit: Type.Optional(PageLimit(MAX_RESET_JOB_PAGE)),
+  offset: Type.Optional(BoundedInteger(0, MAX_INTEGER, { default: 0 })),
 }, { additionalProperties: false })
 export type ListResetJobsQuery = Static<typeof ListResetJobsQuery>
 
 /** GET /v2/scope/resets/{id} path. */
-export const ResetJobParams = Type.Object({ id: Type.Integer({ minimum: 1, maximum: MAX_INTEGER }) })
+export const ResetJobParams = Type.Object({ id: BoundedInteger(1, MAX_INTEGER) })
 
 const Time = Type.Union([Type.String(), Type.Null()])
 
