@@ -23,6 +23,34 @@ export function notFoundMessage (path: string): string {
   return `The resource ${path.slice(0, 200)} could not be found.`
 }
 
+/**
+ * Answers every request no route takes, as CloudKitty's Flask API does: on
+ * a known path, OPTIONS is a 200 with an Allow header of the path's methods
+ * (Flask's automatic answer, no body) and any other method a 405 with the
+ * same Allow; any other path a 404 ({@link notFoundMessage}). Learns the
+ * paths from an `onRoute` hook, so it must be called before the routes are
+ * added; a route added before it is answered as an unknown path.
+ */
+export function registerNotFoundHandler (app: FastifyInstance): void {
+  const knownPaths = new Map<string, { pattern: RegExp, methods: Set<string> }>()
+  app.addHook('onRoute', (route) => {
+    const known = knownPaths.get(route.url) ?? { pattern: new RegExp(`^${route.url.replace(/:[^/]+/g, '[^/]+')}/*$`), methods: new Set<string>() }
+    for (const m of [route.method].flat()) known.methods.add(m)
+    knownPaths.set(route.url, known)
+  })
+  app.setNotFoundHandler(async (request, reply) => {
+    const path = request.url.split('?')[0]
+    const methods = [...knownPaths.values()].find((known) => known.pattern.test(path))?.methods
+    if (methods !== undefined) {
+      const allow = [...new Set([...methods, 'OPTIONS'])].join(', ')
+      if (request.method === 'OPTIONS') return await reply.code(200).header('allow', allow).send()
+      return await reply.code(405).header('allow', allow)
+        .send({ message: `The method ${request.method} is not allowed for ${path}.` })
+    }
+    return await reply.code(404).send({ message: notFoundMessage(path) })
+  })
+}
+
 /** Seconds a client should wait before retrying after a 503. */
 const RETRY_AFTER_SECONDS = 5
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import Fastify from 'fastify'
 import { Type } from 'typebox'
-import { registerErrorHandler } from '../../../src/api/error-handler.ts'
+import { notFoundMessage, registerErrorHandler, registerNotFoundHandler } from '../../../src/api/error-handler.ts'
 import { validatorCompiler } from '../../../src/api/validation.ts'
 import { BoundedInteger, rule } from '../../../src/api/v2/scope/scope-schemas.ts'
 
@@ -49,5 +49,26 @@ describe('validation messages', () => {
     assert.equal(await message('/plain/x', {}), 'Invalid id in the path: must be integer.')
     assert.equal(await message('/plain/1?n=6', {}), 'Invalid n in the query string: must be <= 5.')
     assert.equal(await message('/plain/1', { flag: 3 }), 'Invalid flag in the request body: must be boolean.')
+  })
+})
+
+describe('registerNotFoundHandler', () => {
+  it("answers a known path's other methods with 405 and OPTIONS with 200, both with Allow; any other path with 404", async () => {
+    const server = app()
+    server.get('/early', async () => ({}))
+    registerNotFoundHandler(server)
+    server.get('/things/:id', async () => ({}))
+    server.put('/things/:id', async () => ({}))
+
+    const options = await server.inject({ method: 'OPTIONS', url: '/things/7' })
+    assert.deepEqual([options.statusCode, options.headers.allow, options.body], [200, 'GET, HEAD, PUT, OPTIONS', ''])
+    const other = await server.inject({ method: 'DELETE', url: '/things/7/?x=1' })
+    assert.deepEqual([other.statusCode, other.headers.allow, other.json()], [405, 'GET, HEAD, PUT, OPTIONS', { message: 'The method DELETE is not allowed for /things/7/.' }])
+    for (const url of ['/things', '/things/7/more', '/nowhere?x=1']) {
+      const res = await server.inject({ method: 'GET', url })
+      assert.deepEqual([res.statusCode, res.json()], [404, { message: notFoundMessage(url.split('?')[0]) }], url)
+    }
+    // Learnt from onRoute: a route added before the handler is not known to it.
+    assert.equal((await server.inject({ method: 'POST', url: '/early' })).statusCode, 404)
   })
 })
