@@ -1,7 +1,7 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import swagger from '@fastify/swagger'
 import type { Logger } from 'pino'
-import { notFoundMessage, registerErrorHandler } from './api/error-handler.ts'
+import { registerErrorHandler, registerNotFoundHandler } from './api/error-handler.ts'
 import { registerHealthcheck } from './api/healthcheck.ts'
 import { registerMetrics } from './api/metrics.ts'
 import { absoluteUrl, registerProxyHeaders } from './api/proxy-headers.ts'
@@ -87,12 +87,7 @@ export async function buildApp (config: Config, { database, logger, clock }: App
   })
 
   // Routes.
-  const knownPaths = new Map<string, { pattern: RegExp, methods: Set<string> }>()
-  app.addHook('onRoute', (route) => {
-    const known = knownPaths.get(route.url) ?? { pattern: new RegExp(`^${route.url.replace(/:[^/]+/g, '[^/]+')}/*$`), methods: new Set<string>() }
-    for (const m of [route.method].flat()) known.methods.add(m)
-    knownPaths.set(route.url, known)
-  })
+  registerNotFoundHandler(app)
   app.get('/', { schema: { hide: true }, config: { public: true } }, async (request) => ({
     versions: [{ id: 'v2', status: 'CURRENT', links: [{ href: absoluteUrl(request.origin, '/v2'), rel: 'self' }] }],
   }))
@@ -109,18 +104,6 @@ export async function buildApp (config: Config, { database, logger, clock }: App
   registerResetJobRoutes(app, new ResetJobService(database))
 
   // Errors: unknown paths, known paths with another method, and everything thrown.
-  app.setNotFoundHandler(async (request, reply) => {
-    const path = request.url.split('?')[0]
-    const methods = [...knownPaths.values()].find((known) => known.pattern.test(path))?.methods
-    if (methods !== undefined) {
-      const allow = [...new Set([...methods, 'OPTIONS'])].join(', ')
-      // Flask's automatic OPTIONS answer (CloudKitty's API is Flask): 200, no body.
-      if (request.method === 'OPTIONS') return await reply.code(200).header('allow', allow).send()
-      return await reply.code(405).header('allow', allow)
-        .send({ message: `The method ${request.method} is not allowed for ${path}.` })
-    }
-    return await reply.code(404).send({ message: notFoundMessage(path) })
-  })
   registerErrorHandler(app)
   return app
 }

@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream'
 import { invalidInput } from '../../../domain/errors.ts'
+import { parseActive } from '../../../domain/scope-fields.ts'
 import type { NewScope, Page, ScopeChanges, ScopeFilter, ScopeState } from '../../../domain/scope-state.ts'
 import { DEFAULT_PAGE_SIZE } from '../../../domain/scope-state.ts'
 import type { ResetRequest, ScopeListing } from '../../../domain/scope-state-service.ts'
@@ -91,15 +92,6 @@ export function filterFromWire (field: string, where: FilterLocation, input: str
   const values = splitFilterValues(input)
   if (values.length === 0) throw invalidInput(`Invalid ${field} in the ${where}: no value given.`)
   return [...new Set(values)]
-}
-
-/** Reads `active` in every accepted form: booleans, 0/1, and the strings true/false/1/0 in any case. */
-export function parseActive (value: boolean | number | string): boolean {
-  if (typeof value === 'boolean') return value
-  const text = String(value).toLowerCase()
-  if (text === '1' || text === 'true') return true
-  if (text === '0' || text === 'false') return false
-  throw invalidInput(`Invalid active: '${text}' is not true, false, 1 or 0.`)
 }
 
 /** GET query → filter and page. */
