@@ -182,7 +182,7 @@ function action (io: CliIo, body: (options: Record<string, unknown>, args: Array
 }
 
 function listCommand (state: Command, io: CliIo): void {
-  const filters = filterFields(LIST_SCOPES_PARAMETERS, ['active', 'limit', 'offset'])
+  const filters = filterFields(LIST_SCOPES_PARAMETERS, ['active', 'limit', 'offset', 'marker'])
   const command = state.command('list').alias('get')
     .description('List scope states, in creation order (GET /v2/scope).')
   addFieldOptions(command, filters, true, 'only this')
@@ -191,6 +191,7 @@ function listCommand (state: Command, io: CliIo): void {
     .addOption(new Option('--inactive', 'only inactive scopes'))
     .addOption(new Option('--limit <n>', `page size (the server's default: ${DEFAULT_PAGE_SIZE})`).argParser(integerAtLeast(1)))
     .addOption(new Option('--offset <n>', 'index of the first scope (default 0)').argParser(integerAtLeast(0)))
+    .addOption(new Option('--marker <id>', 'start after this row: the marker of a previous page\'s Link rel="next"').argParser(integerAtLeast(0)).conflicts(['offset', 'all']))
     .addOption(new Option('--all', 'follow the pages to the end (--limit sets the page size)'))
   addOutputOptions(command, 'list')
   addConnectionOptions(command)
@@ -214,7 +215,7 @@ Examples:
     const client = await connect(io, options)
     const rows = options.all === true
       ? await client.listAllScopes(query, { pageSize: limit ?? DEFAULT_PAGE_SIZE, offset: offset ?? 0 })
-      : await client.listScopes({ ...query, limit, offset })
+      : await client.listScopes({ ...query, limit, offset, marker: options.marker as number | undefined })
     io.stdout.write(formatList(SCOPE_COLUMNS, rows, output))
     return 0
   }))

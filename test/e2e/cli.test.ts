@@ -179,6 +179,18 @@ describe('scopekeeper scope … (the real CLI against the real server)', () => {
       assert.deepEqual(one.stdout.trim().split('\n'), ids.slice(20))
     })
 
+    it('starts a page after the marker of a Link rel="next" with --marker, and refuses it with --offset', async () => {
+      const ids = await seed('marked', 6, { collector: 'marking' })
+      const first = await fetch(`${server.url}/v2/scope?collector=marking&limit=2`)
+      const marker = /[?&]marker=(\d+)/.exec(first.headers.get('link') ?? '')?.[1]
+      assert.ok(marker !== undefined, 'a full page links to the next one')
+      const next = ok(await cli(['scope', 'state', 'list', '--collector', 'marking', '--marker', marker, '--limit', '2', '-f', 'value', '-c', 'scope_id']))
+      assert.deepEqual(next.stdout.trim().split('\n'), ids.slice(2, 4))
+      for (const bad of [['--marker', 'x'], ['--marker', marker, '--offset', '1']]) {
+        assert.equal((await cli(['scope', 'state', 'list', '--collector', 'marking', ...bad])).code, 2, bad.join(' '))
+      }
+    })
+
     it("prints the server's message and exits 1 when nothing matches", async () => {
       const run = await cli(['scope', 'state', 'list', '--scope-id', 'no-such-scope'])
       assert.equal(run.code, 1)
