@@ -8,7 +8,7 @@ import type { Database, ResetJobRow } from './database.ts'
 import type { EngineTraits } from './engine-traits.ts'
 import { insertReturningId } from './insert-returning-id.ts'
 import { matchesFilter, toScopeState } from './scope-state-repository.ts'
-import type { Store } from './store.ts'
+import { inTransaction, type Store } from './store.ts'
 
 const JOBS = 'scopekeeper_reset_jobs'
 const JOB_SCOPES = 'scopekeeper_reset_job_scopes'
@@ -127,8 +127,7 @@ function toClaimedJob (row: ResetJobRow, holder: string): ClaimedResetJob {
  * exclusive already).
  */
 export async function claimNextJob (store: Store, holder: string, now: Date, leaseExpiredBefore: Date): Promise<ClaimedResetJob | undefined> {
-  return await store.db.transaction().execute(async (db) => {
-    const { traits } = store
+  return await inTransaction(store, async ({ db, traits }) => {
     const candidates = await db.selectFrom(JOBS).selectAll()
       .where('status', 'in', UNFINISHED_STATUSES)
       .where('run_at', '<=', toStoredText(now))
