@@ -1,6 +1,7 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import swagger from '@fastify/swagger'
 import type { Logger } from 'pino'
+import { actorOf } from './api/change-context.ts'
 import { registerErrorHandler, registerNotFoundHandler } from './api/error-handler.ts'
 import { registerHealthcheck } from './api/healthcheck.ts'
 import { registerMetrics } from './api/metrics.ts'
@@ -17,6 +18,7 @@ import type { RuleName } from './auth/policy/default-rules.ts'
 import { loadPolicy, requestedScopes } from './auth/policy/policy-enforcer.ts'
 import type { ScopeAccess } from './auth/policy/scope-access.ts'
 import type { Config } from './config/config-schema.ts'
+import type { Actor } from './domain/change-context.ts'
 import { ResetJobService } from './domain/reset-job-service.ts'
 import { ScopeStateService } from './domain/scope-state-service.ts'
 import type { OpenDatabase } from './storage/open-database.ts'
@@ -26,7 +28,8 @@ declare module 'fastify' {
   // `public`: served without authentication (version discovery, health, API document).
   interface FastifyContextConfig { rule?: RuleName, public?: boolean }
   // `scopeAccess`: which scopes the answer may show, set by the policy check.
-  interface FastifyRequest { credentials: Credentials, scopeAccess: ScopeAccess }
+  // `actor`: who the credentials are, for the audit history.
+  interface FastifyRequest { credentials: Credentials, scopeAccess: ScopeAccess, actor: Actor }
   // Re-reads `[oslo_policy] policy_file`; throws a ConfigError (rules unchanged) when it does not parse.
   interface FastifyInstance { reloadPolicy: () => void }
 }
@@ -73,11 +76,13 @@ export async function buildApp (config: Config, { database, logger, clock }: App
   app.addHook('onClose', async () => { await authenticator.close?.() })
   app.decorateRequest('credentials')
   app.decorateRequest('scopeAccess')
+  app.decorateRequest('actor')
   app.addHook('onRequest', async (request) => {
     // OPTIONS answers only which methods a path has (haproxy's default
     // httpchk is `OPTIONS /`): nothing to protect.
     if (request.routeOptions.config.public === true || request.method === 'OPTIONS') return
     request.credentials = await authenticator.authenticate(request.headers)
+    request.actor = actorOf(request.credentials, config.auth.strategy)
   })
   app.addHook('preHandler', async (request) => {
     const rule = request.routeOptions.config.rule

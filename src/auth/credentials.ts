@@ -10,6 +10,8 @@ export interface ServiceCredentials {
 /** Who is calling, as authentication established it. */
 export interface Credentials {
   userId: string | null
+  /** The user's name as Keystone gave it with the token; null under noauth. */
+  userName?: string | null
   projectId: string | null
   roles: string[]
   /** noauth: always; Keystone: the caller passes the `context_is_admin` rule. */

@@ -98,7 +98,7 @@ interface KeystoneTokenBody {
   token?: {
     expires_at?: string
     issued_at?: string
-    user?: { id?: string, domain?: { id?: string } }
+    user?: { id?: string, name?: string, domain?: { id?: string } }
     project?: { id?: string, domain?: { id?: string } }
     domain?: { id?: string }
     system?: { all?: boolean }
@@ -293,6 +293,7 @@ export class KeystoneAuth implements Authenticator {
       expiresAt,
       credentials: {
         userId: token.user.id,
+        userName: token.user.name ?? null,
         userDomainId: token.user.domain?.id ?? null,
         projectId: token.project?.id ?? null,
         projectDomainId: token.project?.domain?.id ?? null,

@@ -1,6 +1,7 @@
 import { insertResetJob } from '../storage/reset-job-repository.ts'
 import { anyScopeMatches, excludingOtherCreations, findScopes, insertScope, updateScope } from '../storage/scope-state-repository.ts'
 import { inTransaction, type Store } from '../storage/store.ts'
+import type { ChangeContext } from './change-context.ts'
 import { ScopeKeeperError } from './errors.ts'
 import { applyChanges, type NewScope, type Page, type ScopeChanges, type ScopeDefaults, type ScopeFilter, type ScopeState } from './scope-state.ts'
 import { startOfMonth } from './timestamps.ts'
@@ -33,7 +34,6 @@ export interface ScopeStateServiceDeps {
 export interface ResetRequest {
   filter: ScopeFilter
   lastProcessedTimestamp: Date
-  requestId?: string
 }
 
 /**
@@ -104,7 +104,7 @@ export class ScopeStateService {
    * Throws SCOPE_NOT_FOUND, SCOPE_AMBIGUOUS when the id names several rows,
    * and SCOPE_CONFLICT when the change collides with another row.
    */
-  async patch (scopeId: string, changes: ScopeChanges): Promise<ScopeState> {
+  async patch (scopeId: string, changes: ScopeChanges, context: ChangeContext): Promise<ScopeState> {
     return await inTransaction(this.deps.store, async (trx) => {
       // Locked: concurrent toggles then see each other's flip, so the
       // toggle date moves only on a real one.
@@ -129,7 +129,7 @@ export class ScopeStateService {
    * processes, exactly one succeeds: each holds the scope_id's creation lock
    * from its existence check to its commit.
    */
-  async create (scope: NewScope): Promise<ScopeState> {
+  async create (scope: NewScope, context: ChangeContext): Promise<ScopeState> {
     const { store, defaults } = this.deps
     const now = this.wholeSecondNow()
     // Excluded: CloudKitty's unique constraint spans scope_key, fetcher and
@@ -157,13 +157,13 @@ export class ScopeStateService {
    * any page limit, as one durable job; the worker applies it later. The job
    * exists once this returns. Throws SCOPE_NOT_FOUND when nothing matches.
    */
-  async requestReset (reset: ResetRequest): Promise<{ jobId: number, scopesTotal: number }> {
+  async requestReset (reset: ResetRequest, context: ChangeContext): Promise<{ jobId: number, scopesTotal: number }> {
     return await inTransaction(this.deps.store, async (trx) => {
       const job = await insertResetJob(trx, reset.filter, {
         lastProcessedTimestamp: reset.lastProcessedTimestamp,
         now: this.now(),
         maxAttempts: this.deps.resetMaxAttempts,
-        requestId: reset.requestId ?? null,
+        requestId: context.requestId,
       })
       // Throwing rolls the empty job back.
       if (job.scopesTotal === 0) throw new ScopeKeeperError('SCOPE_NOT_FOUND', NOTHING_FOUND)

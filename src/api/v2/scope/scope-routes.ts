@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { visibleScopeIds } from '../../../auth/policy/scope-access.ts'
 import type { ScopeStateService } from '../../../domain/scope-state-service.ts'
+import { changeContext } from '../../change-context.ts'
 import { absoluteUrl } from '../../proxy-headers.ts'
 import {
   AcceptedReply, CreateScopeBody, ErrorReply, ListScopesQuery, PatchScopeBody, ResetScopesBody,
@@ -39,7 +40,7 @@ export function registerScopeRoutes (parent: FastifyInstance, scopes: ScopeState
     schema: { summary: 'Reset the state of several scopes (asynchronous)', body: ResetScopesBody, response: { 202: AcceptedReply, ...errors } },
     config: { rule: 'scope:reset_state' },
   }, async (req, reply) => {
-    const { jobId } = await scopes.requestReset(resetFromWire(req.body, req.id))
+    const { jobId } = await scopes.requestReset(resetFromWire(req.body), changeContext(req, req.body))
     // CloudKitty's `{}` body; where to watch the reset is our addition.
     return await reply.code(202).header('location', resetJobLocation(req.origin, jobId)).send({})
   })
@@ -49,11 +50,11 @@ export function registerScopeRoutes (parent: FastifyInstance, scopes: ScopeState
     config: { rule: 'scope:patch_state' },
   }, async (req, reply) => {
     const { scopeId, changes } = patchFromWire(req.body)
-    return await sendJson(reply, scopeJson(await scopes.patch(scopeId, changes)))
+    return await sendJson(reply, scopeJson(await scopes.patch(scopeId, changes, changeContext(req, req.body))))
   })
 
   app.post('/v2/scope', {
     schema: { summary: 'Create a scope ahead of discovery', body: CreateScopeBody, response: { 200: ScopeStateReply, ...errors } },
     config: { rule: 'scope:post_state' },
-  }, async (req, reply) => await sendJson(reply, scopeJson(await scopes.create(createFromWire(req.body)))))
+  }, async (req, reply) => await sendJson(reply, scopeJson(await scopes.create(createFromWire(req.body), changeContext(req, req.body)))))
 }

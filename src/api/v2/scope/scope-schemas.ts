@@ -1,4 +1,5 @@
 import { Type, type Static } from 'typebox'
+import { REASON_MAX_LENGTH } from '../../../domain/change-context.ts'
 import { ACTIVE_NUMBERS, ACTIVE_RULE, ACTIVE_WORDS, wordList } from '../../../domain/scope-fields.ts'
 import { DEFAULT_PAGE_SIZE } from '../../../domain/scope-state.ts'
 import { FIELD_MAX_LENGTH, MAX_FILTER_VALUES, MAX_INTEGER, TIMESTAMP_MAX_LENGTH, type ScopeField } from './input-limits.ts'
@@ -96,6 +97,15 @@ export const ListScopesQuery = Type.Object({
 }, { additionalProperties: false })
 export type ListScopesQuery = Static<typeof ListScopesQuery>
 
+/** Why a change is made (an extension; the `X-Reason` header says the same): kept in the audit history. */
+const reasonField = {
+  reason: Type.Optional(Type.String({
+    minLength: 1, maxLength: REASON_MAX_LENGTH, pattern: `^[^${UNSTORABLE}]*$`,
+    description: 'why the change is made; stored in the audit history, never required (X-Reason says the same)',
+    ...rule(`a non-empty string of at most ${REASON_MAX_LENGTH} characters`),
+  })),
+}
+
 // A reset's target (PUT), or a new scope's start (POST): the timestamp under
 // its name and under its deprecated alias `state`, which CloudKitty's client still sends.
 const timestampFields = {
@@ -111,6 +121,7 @@ export const ResetScopesBody = Type.Object({
   fetcher: Type.Optional(BodyFilter('fetcher')),
   collector: Type.Optional(BodyFilter('collector')),
   ...timestampFields,
+  ...reasonField,
 }, { additionalProperties: false })
 export type ResetScopesBody = Static<typeof ResetScopesBody>
 
@@ -124,11 +135,11 @@ const scopeFields = {
 }
 
 /** PATCH /v2/scope body: the scope to change and its new values. */
-export const PatchScopeBody = Type.Object(scopeFields, { additionalProperties: false })
+export const PatchScopeBody = Type.Object({ ...scopeFields, ...reasonField }, { additionalProperties: false })
 export type PatchScopeBody = Static<typeof PatchScopeBody>
 
 /** POST /v2/scope body: a scope registered ahead of discovery, and where its processing starts. */
-export const CreateScopeBody = Type.Object({ ...scopeFields, ...timestampFields }, { additionalProperties: false })
+export const CreateScopeBody = Type.Object({ ...scopeFields, ...timestampFields, ...reasonField }, { additionalProperties: false })
 export type CreateScopeBody = Static<typeof CreateScopeBody>
 
 const Nullable = (s: ReturnType<typeof Type.String>) => Type.Union([s, Type.Null()])

@@ -123,7 +123,7 @@ function timestampFromWire (body: { last_processed_timestamp?: string, state?: s
 }
 
 /** PUT body → reset request. */
-export function resetFromWire (body: ResetScopesBody, requestId: string): ResetRequest {
+export function resetFromWire (body: ResetScopesBody): ResetRequest {
   const allScopes = body.all_scopes === true
   if (allScopes && body.scope_id !== undefined) {
     throw invalidInput('Either all_scopes or a scope_id should be specified, not both.')
@@ -139,7 +139,6 @@ export function resetFromWire (body: ResetScopesBody, requestId: string): ResetR
       collectors: filterFromWire('collector', 'request body', body.collector),
     },
     lastProcessedTimestamp: at,
-    requestId,
   }
 }
 
