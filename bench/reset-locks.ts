@@ -61,11 +61,12 @@ const backends = values.backends.split(',')
 const coordinators = new Map(backends.map((b) => [b, b === 'none' ? NO_LOCK : openCoordinator(URLS[b])]))
 const rates = new Map<string, number[]>(backends.map((b) => [b, []]))
 const logger = pino({ level: 'silent' })
+const BENCH_CONTEXT = { actor: { auth: 'noauth' as const, userId: null, userName: null, projectId: null, roles: [] }, requestId: 'req-bench', reason: null }
 let day = 1
 for (let round = 0; round < ROUNDS; round++) {
   for (const backend of backends) {
     const target = new Date(Date.UTC(2019, 0, day++))
-    await insertResetJob(database, {}, { lastProcessedTimestamp: target, now: new Date(), maxAttempts: 1, requestId: null })
+    await insertResetJob(database, {}, { lastProcessedTimestamp: target, now: new Date(), maxAttempts: 1, context: BENCH_CONTEXT })
     const worker = new ResetWorker({
       store: database, logger,
       locks: { coordinator: coordinators.get(backend)!, names: { collector: 'gnocchi', fetcher: 'keystone', scopeKey: 'project_id' } },

@@ -9,6 +9,7 @@ import { absoluteUrl, registerProxyHeaders } from './api/proxy-headers.ts'
 import { registerRequestLog } from './api/request-log.ts'
 import { serverOptions } from './api/server-options.ts'
 import { validatorCompiler } from './api/validation.ts'
+import { registerEventRoutes } from './api/v2/scope/event-routes.ts'
 import { registerResetJobRoutes } from './api/v2/scope/reset-job-routes.ts'
 import { registerScopeRoutes } from './api/v2/scope/scope-routes.ts'
 import type { Credentials } from './auth/credentials.ts'
@@ -19,6 +20,7 @@ import { loadPolicy, requestedScopes } from './auth/policy/policy-enforcer.ts'
 import type { ScopeAccess } from './auth/policy/scope-access.ts'
 import type { Config } from './config/config-schema.ts'
 import type { Actor } from './domain/change-context.ts'
+import { EventService } from './domain/event-service.ts'
 import { ResetJobService } from './domain/reset-job-service.ts'
 import { ScopeStateService } from './domain/scope-state-service.ts'
 import type { OpenDatabase } from './storage/open-database.ts'
@@ -107,6 +109,7 @@ export async function buildApp (config: Config, { database, logger, clock }: App
   })
   registerScopeRoutes(app, scopes)
   registerResetJobRoutes(app, new ResetJobService(database))
+  registerEventRoutes(app, new EventService(database))
 
   // Errors: unknown paths, known paths with another method, and everything thrown.
   registerErrorHandler(app)

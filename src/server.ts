@@ -74,6 +74,7 @@ export function workerFromConfig (config: Config, database: OpenDatabase, logger
       : { coordinator, names: { collector: config.collect.collector, fetcher: config.fetcher.backend, scopeKey: config.collect.scopeKey } },
   }, {
     periodSeconds: config.collect.period,
+    auditRetentionDays: config.audit.retentionDays,
     batchSize: config.reset.batchSize,
     pollIntervalMs: config.reset.pollInterval * 1000,
     leaseMs: config.reset.leaseSeconds * 1000,

@@ -64,6 +64,11 @@ export interface Config {
     maxAttempts: number
     batchSize: number
   }
+  /** The audit history of changes made through scopekeeper. */
+  audit: {
+    /** Days an event is kept; 0 keeps every event. */
+    retentionDays: number
+  }
   log: {
     level: string
     /** oslo.log's [DEFAULT] debug: the level is at most debug. */
@@ -212,6 +217,7 @@ export const SETTINGS: Setting[] = [
   { path: 'reset.pollInterval', section: 'reset', key: 'poll_interval', env: 'SCOPEKEEPER_RESET_POLL_INTERVAL', default: 0.5, parse: positiveNumber, description: 'Seconds between looks at the reset queue when it is empty.' },
   { path: 'reset.leaseSeconds', section: 'reset', key: 'lease_seconds', env: 'SCOPEKEEPER_RESET_LEASE_SECONDS', default: 30, parse: positiveNumber, description: "Seconds after which a job claimed by a worker that stopped renewing it is taken over." },
   { path: 'reset.maxAttempts', section: 'reset', key: 'max_attempts', env: 'SCOPEKEEPER_RESET_MAX_ATTEMPTS', default: 10, parse: integer(1, 1000), description: 'Attempts a reset job gets before it is marked failed.' },
+  { path: 'audit.retentionDays', section: 'audit', key: 'retention_days', env: 'SCOPEKEEPER_AUDIT_RETENTION_DAYS', default: 0, parse: integer(0, 36_500), description: 'Days the audit history (GET /v2/scope/events) keeps an event; the reset worker purges older ones in bounded batches. 0 keeps every event.' },
   { path: 'reset.batchSize', section: 'reset', key: 'batch_size', env: 'SCOPEKEEPER_RESET_BATCH_SIZE', default: 500, parse: integer(1, 100_000), description: 'Scopes applied per transaction; progress is saved after each batch.' },
   { path: 'api.requestTimeout', section: 'api', key: 'request_timeout', env: 'SCOPEKEEPER_API_REQUEST_TIMEOUT', default: 60, parse: secondsUpTo(3600), description: 'Seconds a client may take to send a whole request, headers and body; a slower one gets 408.' },
   { path: 'api.shutdownTimeout', section: 'api', key: 'shutdown_timeout', env: 'SCOPEKEEPER_API_SHUTDOWN_TIMEOUT', default: 30, parse: secondsUpTo(3600), description: 'Seconds SIGTERM lets requests in flight finish before their connections are closed.' },

@@ -1,3 +1,5 @@
+import type { Actor } from './change-context.ts'
+
 /**
  * Where a reset job stands: pending → running → done, or failed after its
  * last attempt. The one list of them: the schemas, the metrics and the
@@ -24,6 +26,9 @@ export interface ResetJob {
   lastError: string | null
   /** The x-openstack-request-id of the PUT that created the job. */
   requestId: string | null
+  /** Who requested it; null for a job older than the audit history. */
+  requestedBy: Actor | null
+  reason: string | null
   createdAt: Date
   startedAt: Date | null
   finishedAt: Date | null
@@ -54,6 +59,9 @@ export interface ClaimedResetJob {
   attempts: number
   maxAttempts: number
   requestId: string | null
+  /** Who requested it, and why: what its batches record in the audit history. */
+  requestedBy: Actor
+  reason: string | null
   /** Who holds the job's lease: progress is saved only while it does. */
   holder: string
   /** The saved resume point: a resumed job starts after what it applied. */

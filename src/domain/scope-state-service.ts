@@ -1,10 +1,12 @@
+import { recordEvents } from '../storage/event-repository.ts'
 import { insertResetJob } from '../storage/reset-job-repository.ts'
 import { anyScopeMatches, excludingOtherCreations, findScopes, insertScope, updateScope } from '../storage/scope-state-repository.ts'
 import { inTransaction, type Store } from '../storage/store.ts'
 import type { ChangeContext } from './change-context.ts'
 import { ScopeKeeperError } from './errors.ts'
 import { applyChanges, type NewScope, type Page, type ScopeChanges, type ScopeDefaults, type ScopeFilter, type ScopeState } from './scope-state.ts'
-import { startOfMonth } from './timestamps.ts'
+import type { NewEvent } from './scope-event.ts'
+import { formatTimestamp, startOfMonth } from './timestamps.ts'
 
 /** Rows read per query when a list page is large: bounds memory whatever `limit` asks. */
 const LIST_CHUNK = 1000
@@ -19,6 +21,23 @@ function visibleFilter (filter: ScopeFilter, visible: readonly string[] | undefi
   if (visible === undefined) return filter
   const scopeIds = filter.scopeIds === undefined ? [...visible] : filter.scopeIds.filter((id) => visible.includes(id))
   return scopeIds.length === 0 ? undefined : { ...filter, scopeIds }
+}
+
+/**
+ * The audit events of a PATCH: one for the fields it changed, one for an
+ * activation toggle; none when nothing changed.
+ */
+function changeEvents (before: ScopeState, after: ScopeState, context: ChangeContext, at: Date): NewEvent[] {
+  const events: NewEvent[] = []
+  const changes: Record<string, { old: string | null, new: string | null }> = {}
+  if (after.scopeKey !== before.scopeKey) changes.scope_key = { old: before.scopeKey, new: after.scopeKey }
+  if (after.fetcher !== before.fetcher) changes.fetcher = { old: before.fetcher, new: after.fetcher }
+  if (after.collector !== before.collector) changes.collector = { old: before.collector, new: after.collector }
+  if (Object.keys(changes).length > 0) events.push({ kind: 'patched', scopeId: before.scopeId, details: { changes }, context, at })
+  if (after.active !== before.active) {
+    events.push({ kind: after.active ? 'activated' : 'deactivated', scopeId: before.scopeId, details: { active: { old: before.active, new: after.active } }, context, at })
+  }
+  return events
 }
 
 /** What the service needs from its surroundings. */
@@ -114,8 +133,10 @@ export class ScopeStateService {
         throw new ScopeKeeperError('SCOPE_AMBIGUOUS', `scope_id ${scopeId} names several scope states (different scope_key, fetcher or collector); it cannot be patched by scope_id alone.`)
       }
       const [current] = rows
-      const changed = applyChanges(current, changes, this.wholeSecondNow())
+      const now = this.wholeSecondNow()
+      const changed = applyChanges(current, changes, now)
       await updateScope(trx, current, changed)
+      await recordEvents(trx, changeEvents(current, changed, context, now))
       return changed
     })
   }
@@ -134,13 +155,13 @@ export class ScopeStateService {
     const now = this.wholeSecondNow()
     // Excluded: CloudKitty's unique constraint spans scope_key, fetcher and
     // collector too, so two creations that differ in those would otherwise
-    // both find nothing and both insert. One write, so one transaction on
-    // every engine (see excludingOtherCreations).
+    // both find nothing and both insert. The row and its audit event are
+    // one transaction on every engine (see excludingOtherCreations).
     return await excludingOtherCreations(store, scope.scopeId, async (trx) => {
       if (await anyScopeMatches(trx, { scopeIds: [scope.scopeId] })) {
         throw new ScopeKeeperError('SCOPE_CONFLICT', `Scope ${scope.scopeId} already exists.`)
       }
-      return await insertScope(trx, {
+      const created = await insertScope(trx, {
         scopeId: scope.scopeId,
         scopeKey: scope.scopeKey ?? defaults.scopeKey,
         fetcher: scope.fetcher ?? defaults.fetcher,
@@ -149,6 +170,17 @@ export class ScopeStateService {
         active: scope.active ?? true,
         activationToggleDate: now,
       })
+      await recordEvents(trx, [{
+        kind: 'created',
+        scopeId: created.scopeId,
+        details: {
+          scope_key: created.scopeKey, fetcher: created.fetcher, collector: created.collector, active: created.active,
+          last_processed_timestamp: formatTimestamp(created.lastProcessedTimestamp),
+        },
+        context,
+        at: now,
+      }])
+      return created
     })
   }
 
@@ -163,10 +195,23 @@ export class ScopeStateService {
         lastProcessedTimestamp: reset.lastProcessedTimestamp,
         now: this.now(),
         maxAttempts: this.deps.resetMaxAttempts,
-        requestId: context.requestId,
+        context,
       })
       // Throwing rolls the empty job back.
       if (job.scopesTotal === 0) throw new ScopeKeeperError('SCOPE_NOT_FOUND', NOTHING_FOUND)
+      const { scopeIds, scopeKeys, fetchers, collectors } = reset.filter
+      await recordEvents(trx, [{
+        kind: 'reset_requested',
+        scopeId: scopeIds?.length === 1 ? scopeIds[0] : null,
+        jobId: job.jobId,
+        details: {
+          filter: { scope_id: scopeIds ?? null, scope_key: scopeKeys ?? null, fetcher: fetchers ?? null, collector: collectors ?? null },
+          last_processed_timestamp: formatTimestamp(reset.lastProcessedTimestamp),
+          scopes_total: job.scopesTotal,
+        },
+        context,
+        at: this.wholeSecondNow(),
+      }])
       return job
     })
   }

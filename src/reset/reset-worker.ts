@@ -7,7 +7,8 @@ import {
   addJobWaits, claimNextJob, failJobAttempt, finishJob, nextJobScopes, nextJobWaits, prepareJobScopes, releaseJob, removeJobWaits,
   saveJobProgress, type JobProgress, type WaitCursor,
 } from '../storage/reset-job-repository.ts'
-import { setLastProcessed } from '../storage/scope-state-repository.ts'
+import { purgeEvents, recordResetBatch } from '../storage/event-repository.ts'
+import { moveLastProcessed } from '../storage/scope-state-repository.ts'
 import { inBatchTransaction, inTransaction, type Store } from '../storage/store.ts'
 import { processingLockName, type Coordinator, type LockNameSettings } from '../storage/coordination/coordinator.ts'
 import { NO_RATED_DATA, type RatedDataStore } from './rated-data-hook.ts'
@@ -25,6 +26,8 @@ export interface ResetWorkerOptions extends RetryPolicy {
   concurrency: number
   /** Longest pause between looks at scopes waiting on their processing lock (it doubles from pollIntervalMs). */
   lockRetryMaxMs: number
+  /** Days audit events are kept ([audit] retention_days); 0 keeps them all. */
+  auditRetentionDays: number
 }
 
 export const DEFAULT_WORKER_OPTIONS: ResetWorkerOptions = {
@@ -36,7 +39,13 @@ export const DEFAULT_WORKER_OPTIONS: ResetWorkerOptions = {
   retryMaxMs: 300_000,
   concurrency: 1,
   lockRetryMaxMs: 5000,
+  auditRetentionDays: 0,
 }
+
+/** Events deleted per statement by the audit purge: short transactions, whatever the backlog. */
+const PURGE_BATCH = 1000
+/** The purge runs at most this often, between jobs. */
+const PURGE_INTERVAL_MS = 60_000
 
 /**
  * Applies one batch of a job somewhere else than in this database: a
@@ -86,6 +95,7 @@ export class ResetWorker {
   private readonly ratedData: RatedDataStore
   private readonly now: () => Date
   private loops: Promise<void> | undefined
+  private lastPurge = 0
   private readonly stopping = new AbortController()
 
   constructor (private readonly deps: ResetWorkerDeps, options: Partial<ResetWorkerOptions> = {}) {
@@ -142,11 +152,31 @@ export class ResetWorker {
         } catch (error) {
           this.deps.logger.error({ err: error }, 'reset worker could not claim a job')
         }
+        if (!worked && identity === this.workerId && Date.now() - this.lastPurge >= PURGE_INTERVAL_MS) {
+          this.lastPurge = Date.now()
+          await this.purgeAudit().catch((error: unknown) => { this.deps.logger.error({ err: error }, 'audit events could not be purged') })
+        }
         if (!worked && !signal.aborted) await sleep(this.options.pollIntervalMs, signal)
       }
     }
     const identities = Array.from({ length: this.options.concurrency }, (_, i) => i === 0 ? this.workerId : `${this.workerId}#${i}`)
     this.loops = Promise.all(identities.map(loop)).then(() => {})
+  }
+
+  /**
+   * Deletes the audit events older than `auditRetentionDays`, in batches of
+   * {@link PURGE_BATCH}, until none is left or the worker stops; returns how
+   * many. Nothing when the retention is 0 (keep forever).
+   */
+  async purgeAudit (): Promise<number> {
+    if (this.options.auditRetentionDays === 0) return 0
+    const before = new Date(this.now().getTime() - this.options.auditRetentionDays * 86_400_000)
+    let total = 0
+    for (let purged = PURGE_BATCH; purged === PURGE_BATCH && !this.stopping.signal.aborted; total += purged) {
+      purged = await purgeEvents(this.deps.store, before, PURGE_BATCH)
+    }
+    if (total > 0) this.deps.logger.info({ events: total, before }, 'audit events past their retention purged')
+    return total
   }
 
   /** Stops the loops after their current batch and waits for them. */
@@ -182,7 +212,11 @@ export class ResetWorker {
         const dispatcher = this.deps.dispatcher
         if (dispatcher !== undefined) {
           await dispatcher.dispatch(job, batch.scopes)
-          await inTransaction(store, async (trx) => { await this.saveProgress(trx, job, { cursor, applied: batch.scopes.length, waiting: 0 }) })
+          await inTransaction(store, async (trx) => {
+            // Handed over, not applied here: the timestamps as read are the old ones.
+            await recordResetBatch(trx, job, batch.scopes.map((s) => ({ id: s.id, scopeId: s.scopeId, old: s.lastProcessedTimestamp })), this.now())
+            await this.saveProgress(trx, job, { cursor, applied: batch.scopes.length, waiting: 0 })
+          })
         } else {
           await this.applyUnderLocks(job, batch.scopes, { discardFrom, cursor, waited: false })
         }
@@ -214,7 +248,8 @@ export class ResetWorker {
       // it is simply applied again.
       await inBatchTransaction(this.deps.store, async (trx) => {
         for (const scope of ready) await this.ratedData.discardFrom(scope, at.discardFrom)
-        await setLastProcessed(trx, ready.map((s) => s.id), job.lastProcessedTimestamp)
+        const moved = await moveLastProcessed(trx, ready.map((s) => s.id), job.lastProcessedTimestamp)
+        await recordResetBatch(trx, job, moved, this.now())
         if (at.waited) await removeJobWaits(trx, job, ready.map((s) => s.id))
         else await addJobWaits(trx, job, left.map((s) => s.id))
         const waiting = at.waited ? -ready.length : left.length

@@ -1,4 +1,6 @@
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely'
+import type { Actor } from '../domain/change-context.ts'
+import type { EventKind } from '../domain/scope-event.ts'
 import type { ResetJobStatus } from '../domain/reset-job.ts'
 
 /** A datetime column: written as naive-UTC text, read back as text or a driver Date. */
@@ -46,6 +48,9 @@ export interface ResetJobsTable {
   locked_at: DateTimeColumn | null
   last_error: string | null
   request_id: string | null
+  /** Who requested the reset ({@link Actor} as JSON), null on jobs older than the audit history. */
+  requested_by: ColumnType<string | null, string | null | undefined, string | null>
+  reason: ColumnType<string | null, string | null | undefined, string | null>
   created_at: DateTimeColumn
   started_at: DateTimeColumn | null
   finished_at: DateTimeColumn | null
@@ -63,12 +68,34 @@ export interface ResetJobWaitsTable {
   state_id: number
 }
 
+/** The audit history: one change made through scopekeeper (a reset batch: one row for its range of scope states). */
+export interface EventsTable {
+  id: Generated<number>
+  kind: EventKind
+  scope_id: string | null
+  job_id: number | null
+  first_state_id: number | null
+  last_state_id: number | null
+  created_at: DateTimeColumn
+  auth: Actor['auth']
+  user_id: string | null
+  user_name: string | null
+  project_id: string | null
+  /** JSON array of role names. */
+  roles: string
+  request_id: string | null
+  reason: string | null
+  /** JSON object: what changed (see `EventKind`). */
+  details: string
+}
+
 /** Every table scopekeeper reads or writes. */
 export interface Database {
   cloudkitty_storage_states: StorageStatesTable
   scopekeeper_reset_jobs: ResetJobsTable
   scopekeeper_reset_job_scopes: ResetJobScopesTable
   scopekeeper_reset_job_waits: ResetJobWaitsTable
+  scopekeeper_events: EventsTable
 }
 
 export type StorageStateRow = Selectable<StorageStatesTable>

@@ -4,6 +4,7 @@ import {
   UNFINISHED_STATUSES, type ClaimedResetJob, type ResetCursor, type ResetJob, type ResetJobFilter, type ResetJobStatus,
 } from '../domain/reset-job.ts'
 import { fromStored, toStoredText } from '../domain/timestamps.ts'
+import type { Actor, ChangeContext } from '../domain/change-context.ts'
 import type { Database, ResetJobRow } from './database.ts'
 import type { EngineTraits } from './engine-traits.ts'
 import { insertReturningId } from './insert-returning-id.ts'
@@ -24,7 +25,7 @@ export interface NewResetJob {
   lastProcessedTimestamp: Date
   now: Date
   maxAttempts: number
-  requestId: string | null
+  context: ChangeContext
 }
 
 /**
@@ -44,7 +45,9 @@ export async function insertResetJob (store: Store, filter: ScopeFilter, job: Ne
     max_attempts: job.maxAttempts,
     run_at: now,
     created_at: now,
-    request_id: job.requestId,
+    request_id: job.context.requestId,
+    requested_by: JSON.stringify(job.context.actor),
+    reason: job.context.reason,
   }
   if (matchesEveryScope(filter)) {
     // One statement, so the bound and the count come from the same snapshot.
@@ -104,6 +107,14 @@ function fromCursor (cursor: ResetCursor): JobPosition {
   return cursor as unknown as JobPosition
 }
 
+/** Who requested a job, as its row keeps it (null on a job older than the audit history). */
+function requesterOf (row: ResetJobRow): Actor | null {
+  return row.requested_by === null ? null : JSON.parse(row.requested_by) as Actor
+}
+
+// A job accepted before the audit history existed: its requester is unknown.
+const UNKNOWN_REQUESTER: Actor = { auth: 'keystone', userId: null, userName: null, projectId: null, roles: [] }
+
 function toClaimedJob (row: ResetJobRow, holder: string): ClaimedResetJob {
   return {
     id: row.id,
@@ -112,6 +123,8 @@ function toClaimedJob (row: ResetJobRow, holder: string): ClaimedResetJob {
     attempts: row.attempts,
     maxAttempts: row.max_attempts,
     requestId: row.request_id,
+    requestedBy: requesterOf(row) ?? UNKNOWN_REQUESTER,
+    reason: row.reason,
     holder,
     cursor: toCursor({ jobId: row.id, throughStateId: row.through_state_id, afterStateId: row.cursor_state_id }),
   }
@@ -305,6 +318,8 @@ function toResetJob (row: ResetJobRow): ResetJob {
     maxAttempts: row.max_attempts,
     lastError: row.last_error,
     requestId: row.request_id,
+    requestedBy: requesterOf(row),
+    reason: row.reason,
     createdAt: fromStored(row.created_at),
     startedAt: maybe(row.started_at),
     finishedAt: maybe(row.finished_at),

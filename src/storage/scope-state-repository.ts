@@ -6,6 +6,7 @@ import { fromStored, toStoredText } from '../domain/timestamps.ts'
 import type { Database, StorageStateRow, StorageStateUpdate } from './database.ts'
 import { booleanFromDb, booleanToDb, type EngineTraits } from './engine-traits.ts'
 import { insertReturningId } from './insert-returning-id.ts'
+import type { MovedScope } from '../domain/scope-event.ts'
 import { inTransaction, type Store } from './store.ts'
 import { translateUniqueViolation } from './unique-violation.ts'
 
@@ -157,13 +158,11 @@ const CREATION_LOCK_WAIT_SECONDS = 10
  * - SQLite: one transaction, whose BEGIN IMMEDIATE is the exclusion.
  * - PostgreSQL: one transaction holding `pg_advisory_xact_lock`, which its
  *   end releases (even when the connection is lost).
- * - MySQL/MariaDB: one connection holding a `GET_LOCK` lock, without a
- *   transaction: `create`'s insert commits on its own before the lock is
- *   released, and BEGIN and COMMIT would add two round trips for nothing.
+ * - MySQL/MariaDB: one connection holding a `GET_LOCK` lock around one
+ *   transaction, which commits before the lock is released.
  *
  * Unlike the other functions here it opens the transaction itself, since
- * whether there is one depends on the engine's lock. So `create` must make
- * exactly one write. Waiting for the holder past 10 s
+ * the engine's lock decides where it starts. Waiting for the holder past 10 s
  * (MySQL/MariaDB) or the statement timeout (PostgreSQL) throws
  * DATABASE_UNAVAILABLE.
  */
@@ -189,7 +188,7 @@ export async function excludingOtherCreations<T> (store: Store, scopeId: string,
           throw new ScopeKeeperError('DATABASE_UNAVAILABLE', `Another creation of scope ${scopeId} is taking too long; retry later.`)
         }
         try {
-          return await create({ db: connection, traits: store.traits })
+          return await inTransaction({ db: connection, traits: store.traits }, create)
         } finally {
           // A release that fails means a lost connection, whose named locks
           // the server drops with its session.
@@ -238,8 +237,14 @@ export async function updateScope ({ db, traits }: Store, before: ScopeState, af
   )
 }
 
-/** Sets the last processed timestamp of the rows `ids` to `at`. Idempotent. */
-export async function setLastProcessed ({ db }: Store, ids: number[], at: Date): Promise<void> {
-  if (ids.length === 0) return
+/**
+ * Sets the last processed timestamp of the rows `ids` to `at`, and returns
+ * each row's timestamp before, read in the caller's transaction (a scope
+ * deleted meanwhile is not in it). Idempotent.
+ */
+export async function moveLastProcessed ({ db }: Store, ids: number[], at: Date): Promise<MovedScope[]> {
+  if (ids.length === 0) return []
+  const before = await db.selectFrom(STATES).select(['id', 'identifier', 'last_processed_timestamp']).where('id', 'in', ids).execute()
   await db.updateTable(STATES).set({ last_processed_timestamp: toStoredText(at) }).where('id', 'in', ids).execute()
+  return before.map((row) => ({ id: row.id, scopeId: row.identifier, old: fromStored(row.last_processed_timestamp) }))
 }

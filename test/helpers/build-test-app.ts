@@ -68,7 +68,7 @@ export async function buildTestApp (
   const app = await buildApp(config, { database, logger, clock: options.clock })
   const locks = testLocks(t, dir, config)
   const worker = new ResetWorker({ store: database, logger, ratedData: options.ratedData, clock: options.clock, locks }, {
-    periodSeconds: config.collect.period, retryBaseMs: 1, retryMaxMs: 1, ...options.worker,
+    periodSeconds: config.collect.period, auditRetentionDays: config.audit.retentionDays, retryBaseMs: 1, retryMaxMs: 1, ...options.worker,
   })
   deferCleanup(t, async () => {
     await app.close()

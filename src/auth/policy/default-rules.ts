@@ -24,6 +24,8 @@ export const SCOPE_RULES = [
   { name: 'scope:reset_state', check: 'role:admin', description: 'Reset the state of one or several scopes', operations: [{ method: 'PUT', path: '/v2/scope' }] },
   { name: 'scope:patch_state', check: 'role:admin', description: 'Update the state of one scope', operations: [{ method: 'PATCH', path: '/v2/scope' }] },
   { name: 'scope:post_state', check: 'role:admin', description: 'Create a scope state ahead of discovery', operations: [{ method: 'POST', path: '/v2/scope' }] },
+  // scopekeeper's own: the audit history of changes made through it.
+  { name: 'scope:get_events', check: 'role:admin', description: 'List the audit history of changes made to scope states through scopekeeper', operations: [{ method: 'GET', path: '/v2/scope/events' }] },
 ] as const satisfies readonly DefaultRule[]
 
 /**

@@ -7,6 +7,7 @@ function job (changes: Partial<ResetJobReply>): ResetJobReply {
   return {
     id: 7, status: 'pending', last_processed_timestamp: '2019-07-01T00:00:00+00:00', scopes_total: 200, scopes_applied: 0, scopes_waiting: 0,
     attempts: 0, max_attempts: 10, last_error: null, request_id: 'req-x', created_at: '2019-07-01T00:00:00+00:00', started_at: null, finished_at: null,
+    created_by: null, reason: null,
     ...changes,
   }
 }

@@ -37,6 +37,13 @@ export const ResetJobReply = Type.Object({
   max_attempts: Type.Integer(),
   last_error: Type.Union([Type.String(), Type.Null()]),
   request_id: Type.Union([Type.String(), Type.Null()]),
+  created_by: Type.Union([Type.Object({
+    auth: Type.String({ description: 'keystone, or noauth when the API ran without authentication' }),
+    user_id: Type.Union([Type.String(), Type.Null()]),
+    user_name: Type.Union([Type.String(), Type.Null()]),
+    project_id: Type.Union([Type.String(), Type.Null()]),
+  }), Type.Null()], { description: 'who requested the reset; null for a job accepted before the audit history existed' }),
+  reason: Type.Union([Type.String(), Type.Null()], { description: 'why, as the request said it (reason or X-Reason)' }),
   created_at: Type.String(),
   started_at: Time,
   finished_at: Time,

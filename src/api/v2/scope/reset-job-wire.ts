@@ -19,6 +19,10 @@ export function resetJobToWire (job: ResetJob): ResetJobReply {
     max_attempts: job.maxAttempts,
     last_error: job.lastError,
     request_id: job.requestId,
+    created_by: job.requestedBy === null
+      ? null
+      : { auth: job.requestedBy.auth, user_id: job.requestedBy.userId, user_name: job.requestedBy.userName, project_id: job.requestedBy.projectId },
+    reason: job.reason,
     created_at: formatTimestamp(job.createdAt),
     started_at: time(job.startedAt),
     finished_at: time(job.finishedAt),

@@ -33,7 +33,7 @@ export const BoundedInteger = (minimum: number, maximum: number, options: { defa
 /** The pattern of one or more `item`s (a regular expression) separated by commas. */
 export const commaSeparated = (item: string) => `^${item}(?:,${item})*$`
 
-const Timestamp = Type.String({
+export const Timestamp = Type.String({
   format: TIMESTAMP_FORMAT,
   maxLength: TIMESTAMP_MAX_LENGTH,
   description: 'ISO 8601 timestamp; no offset means UTC',

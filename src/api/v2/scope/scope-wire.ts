@@ -62,7 +62,7 @@ export async function listJson ({ first, rest }: ScopeListing): Promise<string |
  * list's absolute URL) with the same query, `marker` set to the page's last
  * row (the next page's marker) and `offset` dropped.
  */
-export function nextLink (url: string, query: ListScopesQuery, marker: number, limit: number): string {
+export function nextLink (url: string, query: object, marker: number, limit: number): string {
   const params = new URLSearchParams()
   for (const [key, value] of Object.entries(query)) {
     if (key === 'offset' || key === 'marker' || key === 'limit' || value === undefined) continue
