@@ -235,4 +235,4 @@ export const SETTINGS: Setting[] = [
 ]
 
 /** Sections that belong to scopekeeper alone: an unknown key there is a mistake. */
-export const OWN_SECTIONS = ['reset', 'log', 'metrics']
+export const OWN_SECTIONS = ['reset', 'log', 'metrics', 'audit']

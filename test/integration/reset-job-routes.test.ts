@@ -22,6 +22,7 @@ for (const engine of testEngines()) {
       assert.deepEqual({ ...pending.body, created_at: undefined }, {
         id: 1, status: 'pending', last_processed_timestamp: '2019-07-16T08:00:00+00:00', scopes_total: 2, scopes_applied: 0, scopes_waiting: 0,
         attempts: 0, max_attempts: 10, last_error: null, request_id: put.headers['x-openstack-request-id'],
+        created_by: { auth: 'noauth', user_id: null, user_name: null, project_id: null }, reason: null,
         created_at: undefined, started_at: null, finished_at: null,
       })
       assert.match(pending.body.created_at, TIME)
