@@ -98,8 +98,11 @@ for (const engine of testEngines()) {
       assert.deepEqual(Object.keys(scope).sort(), ['get', 'patch', 'post', 'put'])
       assert.deepEqual(scope.get.parameters.map((p: any) => p.name).sort(), ['active', 'collector', 'fetcher', 'limit', 'marker', 'offset', 'scope_id', 'scope_key'])
       const putBody = scope.put.requestBody.content['application/json'].schema
-      assert.deepEqual(Object.keys(putBody.properties).sort(), ['all_scopes', 'collector', 'fetcher', 'last_processed_timestamp', 'scope_id', 'scope_key', 'state'])
+      assert.deepEqual(Object.keys(putBody.properties).sort(), ['all_scopes', 'collector', 'fetcher', 'last_processed_timestamp', 'reason', 'scope_id', 'scope_key', 'state'])
       assert.equal(putBody.additionalProperties, false)
+      const events = doc.paths['/v2/scope/events'].get
+      assert.deepEqual(events.parameters.map((p: any) => p.name).sort(), ['kind', 'limit', 'marker', 'scope_id', 'since', 'until', 'user_id'])
+      assert.ok(events.responses['200'])
       assert.deepEqual(scope.patch.requestBody.content['application/json'].schema.required, ['scope_id'])
       assert.ok(scope.put.responses['202'])
     })
