@@ -105,6 +105,7 @@ export async function buildApp (config: Config, { database, logger, clock }: App
     store: database,
     defaults: { scopeKey: config.collect.scopeKey, fetcher: config.fetcher.backend, collector: config.collect.collector },
     resetMaxAttempts: config.reset.maxAttempts,
+    periodSeconds: config.collect.period,
     clock,
   })
   registerScopeRoutes(app, scopes)

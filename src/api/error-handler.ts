@@ -14,6 +14,8 @@ const STATUS: Record<ErrorCode, number> = {
   RESET_NOT_FOUND: 404,
   SCOPE_AMBIGUOUS: 409,
   SCOPE_CONFLICT: 409,
+  // RFC 9110 §15.5.13: a precondition (If-Match) evaluated to false.
+  SCOPE_CHANGED: 412,
   DATABASE_UNAVAILABLE: 503,
   IDENTITY_UNAVAILABLE: 503,
 }

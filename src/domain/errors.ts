@@ -7,6 +7,8 @@ export type ErrorCode =
   | 'RESET_NOT_FOUND'
   | 'SCOPE_AMBIGUOUS'
   | 'SCOPE_CONFLICT'
+  /** A conditional change (If-Match) found the row changed since the caller read it. */
+  | 'SCOPE_CHANGED'
   | 'DATABASE_UNAVAILABLE'
   | 'IDENTITY_UNAVAILABLE'
 

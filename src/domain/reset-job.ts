@@ -11,6 +11,15 @@ export type ResetJobStatus = typeof RESET_JOB_STATUSES[number]
 /** The statuses of a job that has yet to take effect: it still holds back later jobs of its scopes. */
 export const UNFINISHED_STATUSES = ['pending', 'running'] as const satisfies readonly ResetJobStatus[]
 
+/**
+ * Where a reset to `lastProcessedTimestamp` starts discarding rated data:
+ * one rating period (`[collect] period`, seconds) later, since the period
+ * that starts at the timestamp stays rated (CONTRACT.md "PUT", Boundary).
+ */
+export function discardStart (lastProcessedTimestamp: Date, periodSeconds: number): Date {
+  return new Date(lastProcessedTimestamp.getTime() + periodSeconds * 1000)
+}
+
 /** A reset accepted by PUT /v2/scope and its progress, as operators watch it. */
 export interface ResetJob {
   id: number

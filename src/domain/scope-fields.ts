@@ -47,8 +47,18 @@ export const ACTIVE_RULE = `${ACTIVE_PAIRS[0].join(' or ')} (also ${ACTIVE_PAIRS
 /** Reads `active` in every accepted form: booleans, 0/1, and the strings true/false/1/0 in any case. */
 export function parseActive (value: boolean | number | string): boolean {
   if (typeof value === 'boolean') return value
-  const text = String(value).toLowerCase()
+  return parseBooleanWord(String(value), 'active')
+}
+
+/**
+ * Reads a boolean sent as a word of {@link ACTIVE_FORMS} (true/false/1/0 in
+ * any case), as `active` is read: the one reading of boolean words, for
+ * `active` and for flags such as the query's `dry_run`. Anything else
+ * throws INVALID_INPUT naming `field`.
+ */
+export function parseBooleanWord (word: string, field: string): boolean {
+  const text = word.toLowerCase()
   if ((ACTIVE_FORMS.true as readonly string[]).includes(text)) return true
   if ((ACTIVE_FORMS.false as readonly string[]).includes(text)) return false
-  throw invalidInput(`Invalid active: '${text}' is not ${wordList(ACTIVE_WORDS)}.`)
+  throw invalidInput(`Invalid ${field}: '${text}' is not ${wordList(ACTIVE_WORDS)}.`)
 }

@@ -1,11 +1,16 @@
 import { recordEvents } from '../storage/event-repository.ts'
 import { insertResetJob } from '../storage/reset-job-repository.ts'
-import { anyScopeMatches, excludingOtherCreations, findScopes, insertScope, updateScope } from '../storage/scope-state-repository.ts'
+import {
+  anyScopeMatches, checkUpdateFits, countScopes, excludingOtherCreations, findScopes, insertScope, updateScope,
+} from '../storage/scope-state-repository.ts'
 import { inTransaction, type Store } from '../storage/store.ts'
 import type { ChangeContext } from './change-context.ts'
 import { ScopeKeeperError } from './errors.ts'
-import { applyChanges, type NewScope, type Page, type ScopeChanges, type ScopeDefaults, type ScopeFilter, type ScopeState } from './scope-state.ts'
 import type { NewEvent } from './scope-event.ts'
+import { discardStart } from './reset-job.ts'
+import {
+  applyChanges, DEFAULT_PAGE_SIZE, type NewScope, type Page, type ScopeChanges, type ScopeDefaults, type ScopeFilter, type ScopeState,
+} from './scope-state.ts'
 import { formatTimestamp, startOfMonth } from './timestamps.ts'
 
 /** Rows read per query when a list page is large: bounds memory whatever `limit` asks. */
@@ -40,12 +45,71 @@ function changeEvents (before: ScopeState, after: ScopeState, context: ChangeCon
   return events
 }
 
+/**
+ * The one scope state of `scopeId` among `rows` (a read of at most two):
+ * SCOPE_NOT_FOUND when there is none, SCOPE_AMBIGUOUS when the id names
+ * several. What a PATCH, real or dry run, may change.
+ */
+function onlyScope (rows: ScopeState[], scopeId: string): ScopeState {
+  if (rows.length === 0) throw new ScopeKeeperError('SCOPE_NOT_FOUND', `No scope found with scope_id ${scopeId}.`)
+  if (rows.length > 1) {
+    throw new ScopeKeeperError('SCOPE_AMBIGUOUS', `scope_id ${scopeId} names several scope states (different scope_key, fetcher or collector); it cannot be patched by scope_id alone.`)
+  }
+  return rows[0]
+}
+
+/** What a PATCH may require of the row it changes, beyond its scope_id. */
+export interface PatchOptions {
+  /**
+   * Whether the row as read is the one the caller last saw (the API's
+   * If-Match against the row's ETag). Evaluated on the locked row, after
+   * the 404 and 409-ambiguous checks and before the change (RFC 9110
+   * §13.2.2); false throws SCOPE_CHANGED and changes nothing.
+   */
+  precondition?: (current: ScopeState) => boolean
+}
+
+function checkPrecondition (current: ScopeState, options: PatchOptions): void {
+  if (options.precondition === undefined || options.precondition(current)) return
+  throw new ScopeKeeperError('SCOPE_CHANGED', `Scope ${current.scopeId} has changed since it was read (If-Match does not match its ETag); read it again before changing it.`)
+}
+
+/** The row a creation writes: `scope` with the defaults applied; processing starts at the month's start. */
+function newScopeState (scope: NewScope, defaults: ScopeDefaults, now: Date): Omit<ScopeState, 'id'> {
+  return {
+    scopeId: scope.scopeId,
+    scopeKey: scope.scopeKey ?? defaults.scopeKey,
+    fetcher: scope.fetcher ?? defaults.fetcher,
+    collector: scope.collector ?? defaults.collector,
+    lastProcessedTimestamp: scope.lastProcessedTimestamp ?? startOfMonth(now),
+    active: scope.active ?? true,
+    activationToggleDate: now,
+  }
+}
+
+const alreadyExists = (scopeId: string) => new ScopeKeeperError('SCOPE_CONFLICT', `Scope ${scopeId} already exists.`)
+
+/** What a reset would do, as a PUT dry run answers it; nothing is recorded. */
+export interface ResetPreview {
+  /** Every matched scope state, active or not. */
+  scopesTotal: number
+  /** How many of those are inactive (a reset covers them too). */
+  scopesInactive: number
+  lastProcessedTimestamp: Date
+  /** Where rated data would be discarded from: one period after the timestamp. */
+  discardFrom: Date
+  /** The first {@link DEFAULT_PAGE_SIZE} matched states, in the list's order. */
+  first: ScopeState[]
+}
+
 /** What the service needs from its surroundings. */
 export interface ScopeStateServiceDeps {
   store: Store
   defaults: ScopeDefaults
   /** Attempts a reset job gets before it is failed. */
   resetMaxAttempts: number
+  /** The rating period (`[collect] period`, seconds): a reset to T discards rated data from T + period. */
+  periodSeconds: number
   clock?: () => Date
 }
 
@@ -123,16 +187,13 @@ export class ScopeStateService {
    * Throws SCOPE_NOT_FOUND, SCOPE_AMBIGUOUS when the id names several rows,
    * and SCOPE_CONFLICT when the change collides with another row.
    */
-  async patch (scopeId: string, changes: ScopeChanges, context: ChangeContext): Promise<ScopeState> {
+  async patch (scopeId: string, changes: ScopeChanges, context: ChangeContext, options: PatchOptions = {}): Promise<ScopeState> {
     return await inTransaction(this.deps.store, async (trx) => {
       // Locked: concurrent toggles then see each other's flip, so the
       // toggle date moves only on a real one.
-      const rows = await findScopes(trx, { scopeIds: [scopeId] }, { limit: 2, forUpdate: true })
-      if (rows.length === 0) throw new ScopeKeeperError('SCOPE_NOT_FOUND', `No scope found with scope_id ${scopeId}.`)
-      if (rows.length > 1) {
-        throw new ScopeKeeperError('SCOPE_AMBIGUOUS', `scope_id ${scopeId} names several scope states (different scope_key, fetcher or collector); it cannot be patched by scope_id alone.`)
-      }
-      const [current] = rows
+      const current = onlyScope(await findScopes(trx, { scopeIds: [scopeId] }, { limit: 2, forUpdate: true }), scopeId)
+      // Compared on the locked row: of two PATCHes with one If-Match, the second sees the first's change.
+      checkPrecondition(current, options)
       const now = this.wholeSecondNow()
       const changed = applyChanges(current, changes, now)
       await updateScope(trx, current, changed)
@@ -158,18 +219,8 @@ export class ScopeStateService {
     // both find nothing and both insert. The row and its audit event are
     // one transaction on every engine (see excludingOtherCreations).
     return await excludingOtherCreations(store, scope.scopeId, async (trx) => {
-      if (await anyScopeMatches(trx, { scopeIds: [scope.scopeId] })) {
-        throw new ScopeKeeperError('SCOPE_CONFLICT', `Scope ${scope.scopeId} already exists.`)
-      }
-      const created = await insertScope(trx, {
-        scopeId: scope.scopeId,
-        scopeKey: scope.scopeKey ?? defaults.scopeKey,
-        fetcher: scope.fetcher ?? defaults.fetcher,
-        collector: scope.collector ?? defaults.collector,
-        lastProcessedTimestamp: scope.lastProcessedTimestamp ?? startOfMonth(now),
-        active: scope.active ?? true,
-        activationToggleDate: now,
-      })
+      if (await anyScopeMatches(trx, { scopeIds: [scope.scopeId] })) throw alreadyExists(scope.scopeId)
+      const created = await insertScope(trx, newScopeState(scope, defaults, now))
       await recordEvents(trx, [{
         kind: 'created',
         scopeId: created.scopeId,
@@ -214,6 +265,50 @@ export class ScopeStateService {
       }])
       return job
     })
+  }
+
+  /**
+   * A PATCH dry run: the row as {@link patch} would leave it, with the same
+   * SCOPE_NOT_FOUND, SCOPE_AMBIGUOUS, SCOPE_CHANGED and SCOPE_CONFLICT, by
+   * reads alone: no transaction, no lock, no write.
+   */
+  async previewPatch (scopeId: string, changes: ScopeChanges, options: PatchOptions = {}): Promise<ScopeState> {
+    const { store } = this.deps
+    const current = onlyScope(await findScopes(store, { scopeIds: [scopeId] }, { limit: 2 }), scopeId)
+    checkPrecondition(current, options)
+    const changed = applyChanges(current, changes, this.wholeSecondNow())
+    await checkUpdateFits(store, current, changed)
+    return changed
+  }
+
+  /**
+   * A POST dry run: the row as {@link create} would write it (defaults
+   * applied, toggled now; no id), or its SCOPE_CONFLICT, by one read and
+   * no write.
+   */
+  async previewCreate (scope: NewScope): Promise<Omit<ScopeState, 'id'>> {
+    const { store, defaults } = this.deps
+    const now = this.wholeSecondNow()
+    if (await anyScopeMatches(store, { scopeIds: [scope.scopeId] })) throw alreadyExists(scope.scopeId)
+    return newScopeState(scope, defaults, now)
+  }
+
+  /**
+   * A PUT dry run: what {@link requestReset} would cover, by reads alone:
+   * the counts from one aggregate query, the first page from one list read.
+   * Throws SCOPE_NOT_FOUND when nothing matches, as the reset does.
+   */
+  async previewReset (reset: ResetRequest): Promise<ResetPreview> {
+    const { store, periodSeconds } = this.deps
+    const { total, inactive } = await countScopes(store, reset.filter)
+    if (total === 0) throw new ScopeKeeperError('SCOPE_NOT_FOUND', NOTHING_FOUND)
+    return {
+      scopesTotal: total,
+      scopesInactive: inactive,
+      lastProcessedTimestamp: reset.lastProcessedTimestamp,
+      discardFrom: discardStart(reset.lastProcessedTimestamp, periodSeconds),
+      first: await findScopes(store, reset.filter, { limit: DEFAULT_PAGE_SIZE }),
+    }
   }
 
   private wholeSecondNow (): Date {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { hostname } from 'node:os'
 import type { Logger } from 'pino'
-import { afterFailedAttempt, type ClaimedResetJob, type ResetCursor, type RetryPolicy } from '../domain/reset-job.ts'
+import { afterFailedAttempt, discardStart, type ClaimedResetJob, type ResetCursor, type RetryPolicy } from '../domain/reset-job.ts'
 import type { ScopeState } from '../domain/scope-state.ts'
 import {
   addJobWaits, claimNextJob, failJobAttempt, finishJob, nextJobScopes, nextJobWaits, prepareJobScopes, releaseJob, removeJobWaits,
@@ -187,7 +187,7 @@ export class ResetWorker {
 
   private async apply (job: ClaimedResetJob): Promise<'done' | 'stopped'> {
     const { store } = this.deps
-    const discardFrom = new Date(job.lastProcessedTimestamp.getTime() + this.options.periodSeconds * 1000)
+    const discardFrom = discardStart(job.lastProcessedTimestamp, this.options.periodSeconds)
     // The next batch is read while the current one is applied (on another
     // connection): the read is half of a batch's time on PostgreSQL, and
     // the two batches' scopes are disjoint.

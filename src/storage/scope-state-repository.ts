@@ -121,6 +121,46 @@ async function findCompiled (db: Kysely<Database>, traits: EngineTraits, filter:
   return (await db.executeQuery<StorageStateRow>(CompiledQuery.raw(text, parameters))).rows
 }
 
+/**
+ * How many scope states match `filter`, and how many of those are
+ * inactive: one aggregate query, no row read (a PUT dry run at a million
+ * scopes costs one index or table scan, not a million rows sent).
+ */
+export async function countScopes ({ db, traits }: Store, filter: ScopeFilter): Promise<{ total: number, inactive: number }> {
+  const inactive = booleanToDb(traits, false)
+  const row = await db.selectFrom(STATES)
+    .select((eb) => [
+      eb.fn.countAll().as('total'),
+      // COUNT of a CASE without ELSE counts the rows it names; never NULL, unlike SUM.
+      eb.fn.count(eb.case().when('active', '=', inactive).then(1).end()).as('inactive'),
+    ])
+    .where(matchesFilter(traits, filter)).executeTakeFirstOrThrow()
+  return { total: Number(row.total), inactive: Number(row.inactive) }
+}
+
+/** The 409 message of a change that collides with another row's (identifier, key, collector, fetcher). */
+function collisionMessage (scopeId: string): string {
+  return `Another scope state of ${scopeId} already has this scope_key, fetcher and collector.`
+}
+
+/**
+ * Throws SCOPE_CONFLICT, as {@link updateScope} would, when writing `after`
+ * over `before` would collide with another row's (identifier, key,
+ * collector, fetcher); writes nothing. Like the unique constraint: only a
+ * change of those columns can collide, a NULL never collides, and the
+ * columns compare as the index does (so case-insensitively on a
+ * CloudKitty-created MySQL table).
+ */
+export async function checkUpdateFits ({ db }: Store, before: ScopeState, after: ScopeState): Promise<void> {
+  if (after.scopeKey === before.scopeKey && after.fetcher === before.fetcher && after.collector === before.collector) return
+  if (after.scopeKey === null || after.fetcher === null || after.collector === null) return
+  const other = await db.selectFrom(STATES).select('id')
+    .where('identifier', '=', before.scopeId).where('scope_key', '=', after.scopeKey)
+    .where('fetcher', '=', after.fetcher).where('collector', '=', after.collector)
+    .where('id', '<>', before.id).limit(1).executeTakeFirst()
+  if (other !== undefined) throw new ScopeKeeperError('SCOPE_CONFLICT', collisionMessage(before.scopeId))
+}
+
 /** True when at least one scope state matches. */
 export async function anyScopeMatches ({ db, traits }: Store, filter: ScopeFilter): Promise<boolean> {
   const row = await db.selectFrom(STATES).select('id').where(matchesFilter(traits, filter)).limit(1).executeTakeFirst()
@@ -233,7 +273,7 @@ export async function updateScope ({ db, traits }: Store, before: ScopeState, af
   if (Object.keys(update).length === 0) return
   await translateUniqueViolation(
     () => db.updateTable(STATES).set(update).where('id', '=', before.id).execute(),
-    `Another scope state of ${before.scopeId} already has this scope_key, fetcher and collector.`,
+    collisionMessage(before.scopeId),
   )
 }
 

@@ -105,6 +105,15 @@ for (const engine of testEngines()) {
       assert.ok(events.responses['200'])
       assert.deepEqual(scope.patch.requestBody.content['application/json'].schema.required, ['scope_id'])
       assert.ok(scope.put.responses['202'])
+      // Issue 14: dry runs, ETag and If-Match are documented where they are validated.
+      for (const method of ['put', 'patch', 'post']) {
+        assert.deepEqual(scope[method].parameters.filter((p: any) => p.in === 'query').map((p: any) => p.name), ['dry_run'], method)
+      }
+      assert.deepEqual(Object.keys(scope.put.responses['200'].content['application/json'].schema.properties),
+        ['dry_run', 'scopes_total', 'scopes_inactive', 'last_processed_timestamp', 'discard_from', 'results'])
+      assert.deepEqual(scope.patch.parameters.filter((p: any) => p.in === 'header').map((p: any) => p.name), ['if-match'])
+      for (const method of ['get', 'patch', 'post']) assert.ok(scope[method].responses['200'].headers.etag, method)
+      assert.ok(scope.patch.responses['412'])
     })
   })
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { ACTIVE_FORMS, ACTIVE_NUMBERS, ACTIVE_RULE, ACTIVE_WORDS, parseActive, wordList } from '../../../src/domain/scope-fields.ts'
+import { ACTIVE_FORMS, ACTIVE_NUMBERS, ACTIVE_RULE, ACTIVE_WORDS, parseActive, parseBooleanWord, wordList } from '../../../src/domain/scope-fields.ts'
 
 describe('wordList', () => {
   it('lists words with commas and a last "or"', () => {
@@ -38,5 +38,10 @@ describe('the forms of active', () => {
     for (const [value, text] of [['maybe', 'maybe'], ['YES', 'yes'], ['', ''], [' true', ' true'], [2, '2'], [0.5, '0.5']] as const) {
       assert.throws(() => parseActive(value), { code: 'INVALID_INPUT', message: `Invalid active: '${text}' is not true, false, 1 or 0.` })
     }
+  })
+
+  it('read the same for any boolean word field (dry_run), naming that field', () => {
+    for (const word of ACTIVE_WORDS) assert.equal(parseBooleanWord(word.toUpperCase(), 'dry_run'), parseActive(word), word)
+    assert.throws(() => parseBooleanWord('On', 'dry_run'), { code: 'INVALID_INPUT', message: "Invalid dry_run: 'on' is not true, false, 1 or 0." })
   })
 })

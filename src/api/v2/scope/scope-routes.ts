@@ -6,11 +6,14 @@ import type { ScopeStateService } from '../../../domain/scope-state-service.ts'
 import { changeContext } from '../../change-context.ts'
 import { absoluteUrl } from '../../proxy-headers.ts'
 import {
-  AcceptedReply, CreateScopeBody, ErrorReply, ListScopesQuery, PatchScopeBody, ResetScopesBody,
-  ScopeStateListReply, ScopeStateReply,
+  AcceptedReply, CreateScopeBody, DryRunQuery, ErrorReply, IfMatchHeaders, ListScopesQuery, PatchScopeBody, ResetDryRunReply, ResetScopesBody,
+  ScopeStateListResponse, ScopeStateResponse,
 } from './scope-schemas.ts'
 import { resetJobLocation } from './reset-job-wire.ts'
-import { createFromWire, listJson, listQueryFromWire, nextLink, patchFromWire, resetFromWire, scopeJson } from './scope-wire.ts'
+import {
+  createFromWire, dryRunFromWire, listEtag, listJson, listQueryFromWire, nextLink, patchFromWire, patchOptionsFromWire, resetFromWire,
+  resetPreviewJson, scopeEtag, scopeJson,
+} from './scope-wire.ts'
 
 const errors = { 400: ErrorReply, 403: ErrorReply, 404: ErrorReply, 405: ErrorReply, 409: ErrorReply }
 
@@ -25,7 +28,7 @@ export function registerScopeRoutes (parent: FastifyInstance, scopes: ScopeState
   const app = parent.withTypeProvider<TypeBoxTypeProvider>()
 
   app.get('/v2/scope', {
-    schema: { summary: 'List scope states', querystring: ListScopesQuery, response: { 200: ScopeStateListReply, ...errors } },
+    schema: { summary: 'List scope states', querystring: ListScopesQuery, response: { 200: ScopeStateListResponse, ...errors } },
     config: { rule: 'scope:get_state' },
   }, async (req, reply) => {
     const { filter, page } = listQueryFromWire(req.query)
@@ -33,28 +36,63 @@ export function registerScopeRoutes (parent: FastifyInstance, scopes: ScopeState
     const listing = await scopes.list(filter, page, visibleScopeIds(req.scopeAccess))
     // A full page may continue: point at the next one (OpenStack's marker paging).
     if (listing.nextMarker !== undefined) reply.header('link', nextLink(absoluteUrl(req.origin, '/v2/scope'), req.query, listing.nextMarker, page.limit))
+    // One row of a scope_id: its ETag, for a PATCH's If-Match.
+    const etag = listEtag(filter, page, listing)
+    if (etag !== undefined) reply.header('etag', etag)
     return await sendJson(reply, await listJson(listing))
   })
 
   app.put('/v2/scope', {
-    schema: { summary: 'Reset the state of several scopes (asynchronous)', body: ResetScopesBody, response: { 202: AcceptedReply, ...errors } },
+    schema: {
+      summary: 'Reset the state of several scopes (asynchronous)',
+      querystring: DryRunQuery,
+      body: ResetScopesBody,
+      response: { 200: ResetDryRunReply, 202: AcceptedReply, ...errors },
+    },
     config: { rule: 'scope:reset_state' },
   }, async (req, reply) => {
-    const { jobId } = await scopes.requestReset(resetFromWire(req.body), changeContext(req, req.body))
+    const reset = resetFromWire(req.body)
+    const context = changeContext(req, req.body)
+    // What the reset would cover; no job is recorded.
+    if (dryRunFromWire(req.query)) return await sendJson(reply, resetPreviewJson(await scopes.previewReset(reset)))
+    const { jobId } = await scopes.requestReset(reset, context)
     // CloudKitty's `{}` body; where to watch the reset is our addition.
     return await reply.code(202).header('location', resetJobLocation(req.origin, jobId)).send({})
   })
 
   app.patch('/v2/scope', {
-    schema: { summary: 'Update one scope', body: PatchScopeBody, response: { 200: ScopeStateReply, ...errors } },
+    schema: {
+      summary: 'Update one scope',
+      querystring: DryRunQuery,
+      headers: IfMatchHeaders,
+      body: PatchScopeBody,
+      response: { 200: ScopeStateResponse, ...errors, 412: ErrorReply },
+    },
     config: { rule: 'scope:patch_state' },
   }, async (req, reply) => {
     const { scopeId, changes } = patchFromWire(req.body)
-    return await sendJson(reply, scopeJson(await scopes.patch(scopeId, changes, changeContext(req, req.body))))
+    const context = changeContext(req, req.body)
+    // If-Match: compared by the service on the row it reads (RFC 9110 §13.1.1).
+    const options = patchOptionsFromWire(req.headers['if-match'])
+    // A dry run's row is not stored: no ETag, which If-Match could never match.
+    if (dryRunFromWire(req.query)) return await sendJson(reply, scopeJson(await scopes.previewPatch(scopeId, changes, options)))
+    const changed = await scopes.patch(scopeId, changes, context, options)
+    return await sendJson(reply.header('etag', scopeEtag(changed)), scopeJson(changed))
   })
 
   app.post('/v2/scope', {
-    schema: { summary: 'Create a scope ahead of discovery', body: CreateScopeBody, response: { 200: ScopeStateReply, ...errors } },
+    schema: {
+      summary: 'Create a scope ahead of discovery',
+      querystring: DryRunQuery,
+      body: CreateScopeBody,
+      response: { 200: ScopeStateResponse, ...errors },
+    },
     config: { rule: 'scope:post_state' },
-  }, async (req, reply) => await sendJson(reply, scopeJson(await scopes.create(createFromWire(req.body), changeContext(req, req.body)))))
+  }, async (req, reply) => {
+    const scope = createFromWire(req.body)
+    const context = changeContext(req, req.body)
+    if (dryRunFromWire(req.query)) return await sendJson(reply, scopeJson(await scopes.previewCreate(scope)))
+    const created = await scopes.create(scope, context)
+    return await sendJson(reply.header('etag', scopeEtag(created)), scopeJson(created))
+  })
 }

@@ -97,6 +97,34 @@ export const ListScopesQuery = Type.Object({
 }, { additionalProperties: false })
 export type ListScopesQuery = Static<typeof ListScopesQuery>
 
+/**
+ * The query string of PUT, PATCH and POST /v2/scope: `dry_run`, an
+ * extension. True (the words `active` takes in a query: true, false, 1, 0
+ * in any case) validates the request and computes its effect, and writes
+ * nothing; false or absent is the real request.
+ */
+export const DryRunQuery = Type.Object({
+  dry_run: Type.Optional(Type.String({
+    pattern: `^${ACTIVE_WORD}$`,
+    description: 'true: validate the request and answer what it would do, writing nothing (the same 4xx as the real request); false or absent: do it',
+    ...rule(`${wordList(ACTIVE_WORDS)} in any case`),
+  })),
+}, { additionalProperties: false })
+export type DryRunQuery = Static<typeof DryRunQuery>
+
+/** PATCH /v2/scope request headers: the precondition (RFC 9110 §13.1.1). */
+export const IfMatchHeaders = Type.Object({
+  'if-match': Type.Optional(Type.String({
+    description: 'change the row only if its ETag (from GET or a previous PATCH) is one of these: * or a comma-separated list of strong entity tags; ' +
+      'otherwise 412 and nothing changes. Weak tags (W/"…") never match',
+  })),
+})
+
+/** The `ETag` response header: a strong validator of one scope state's wire representation (RFC 9110 §8.8.3). */
+const etagHeader = (when: string) => ({
+  etag: { type: 'string', description: `a strong entity tag of the scope state as this reply shows it, for If-Match on PATCH; ${when}` },
+})
+
 /** Why a change is made (an extension; the `X-Reason` header says the same): kept in the audit history. */
 const reasonField = {
   reason: Type.Optional(Type.String({
@@ -159,6 +187,34 @@ export type ScopeStateReply = Static<typeof ScopeStateReply>
 
 /** GET /v2/scope reply. */
 export const ScopeStateListReply = Type.Object({ results: Type.Array(ScopeStateReply) })
+
+/** GET /v2/scope's 200, as documented: the list, and an ETag when it proves exactly one row matched. */
+export const ScopeStateListResponse = {
+  ...ScopeStateListReply,
+  description: 'the page of matching scope states',
+  headers: etagHeader('sent only when scope_id was given and exactly one row matched (offset 0, no marker, and the page not full)'),
+}
+
+/** PATCH and POST /v2/scope's 200, as documented: the scope state, and its ETag unless a dry run. */
+export const ScopeStateResponse = {
+  ...ScopeStateReply,
+  description: 'the scope state as stored (with dry_run: as it would be)',
+  headers: etagHeader('not sent on a dry run, whose row is not stored'),
+}
+
+/**
+ * PUT /v2/scope?dry_run=true reply: what the reset would cover, nothing
+ * recorded. `results` is the first page of the matched scope states, in the
+ * list's order and shape, without inactive ones left out.
+ */
+export const ResetDryRunReply = Type.Object({
+  dry_run: Type.Literal(true),
+  scopes_total: Type.Integer({ description: 'every scope state the reset would cover, active or not' }),
+  scopes_inactive: Type.Integer({ description: 'how many of them are inactive' }),
+  last_processed_timestamp: Type.String({ description: 'the timestamp they would be reset to, normalised (UTC, +00:00)' }),
+  discard_from: Type.String({ description: 'rated data from this instant on would be discarded: the timestamp plus [collect] period' }),
+  results: Type.Array(ScopeStateReply, { description: `the first ${DEFAULT_PAGE_SIZE} of them, in creation order` }),
+}, { description: 'a dry run: what the reset would do' })
 
 /** Every error: one human sentence. */
 export const ErrorReply = Type.Object({ message: Type.String() })

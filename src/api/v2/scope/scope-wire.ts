@@ -1,11 +1,12 @@
+import { createHash } from 'node:crypto'
 import { Readable } from 'node:stream'
 import { invalidInput } from '../../../domain/errors.ts'
-import { parseActive } from '../../../domain/scope-fields.ts'
+import { parseActive, parseBooleanWord } from '../../../domain/scope-fields.ts'
 import type { NewScope, Page, ScopeChanges, ScopeFilter, ScopeState } from '../../../domain/scope-state.ts'
 import { DEFAULT_PAGE_SIZE } from '../../../domain/scope-state.ts'
-import type { ResetRequest, ScopeListing } from '../../../domain/scope-state-service.ts'
+import type { PatchOptions, ResetPreview, ResetRequest, ScopeListing } from '../../../domain/scope-state-service.ts'
 import { formatTimestamp, parseTimestamp } from '../../../domain/timestamps.ts'
-import type { CreateScopeBody, ListScopesQuery, PatchScopeBody, ResetScopesBody } from './scope-schemas.ts'
+import type { CreateScopeBody, DryRunQuery, ListScopesQuery, PatchScopeBody, ResetScopesBody } from './scope-schemas.ts'
 
 // What JSON.stringify escapes in a string: quotes, backslashes, control
 // characters and lone surrogates (any surrogate here; pairs then take the
@@ -27,13 +28,83 @@ function jsonNullable (value: string | null): string {
  * per request, and building a wire object per scope to stringify it
  * generically took twice as long.
  */
-export function scopeJson (scope: ScopeState): string {
+export function scopeJson (scope: Omit<ScopeState, 'id'>): string {
   // formatTimestamp's output (digits, '-', ':', 'T', '+') needs no escaping.
   const lastProcessed = formatTimestamp(scope.lastProcessedTimestamp)
   return `{"scope_id":${jsonString(scope.scopeId)},"scope_key":${jsonNullable(scope.scopeKey)},` +
     `"fetcher":${jsonNullable(scope.fetcher)},"collector":${jsonNullable(scope.collector)},` +
     `"state":"${lastProcessed}","last_processed_timestamp":"${lastProcessed}","active":${scope.active ? 'true' : 'false'},` +
     `"scope_activation_toggle_date":"${formatTimestamp(scope.activationToggleDate)}"}`
+}
+
+/**
+ * The ETag of a scope state: a strong validator (RFC 9110 §8.8.3) of its
+ * wire representation, {@link scopeJson}, so it changes exactly when what a
+ * GET shows of the row changes. The one function computing it: GET's,
+ * PATCH's and POST's headers, and If-Match's comparison, all use it.
+ * 27 base64url characters of SHA-256 (162 bits), quoted.
+ */
+export function scopeEtag (scope: Omit<ScopeState, 'id'>): string {
+  return `"${createHash('sha256').update(scopeJson(scope)).digest('base64url').slice(0, 27)}"`
+}
+
+/**
+ * The ETag of a list answer, when it proves that exactly one row matched a
+ * query naming scope_id: a first page (offset 0, no marker) of one row that
+ * is not full (so no other row follows). Undefined otherwise.
+ */
+export function listEtag (filter: ScopeFilter, page: Page, listing: ScopeListing): string | undefined {
+  const single = filter.scopeIds !== undefined && page.offset === 0 && page.marker === undefined &&
+    listing.first.length === 1 && listing.rest === undefined && listing.nextMarker === undefined
+  return single ? scopeEtag(listing.first[0]) : undefined
+}
+
+// An entity-tag (RFC 9110 §8.8.3): [W/] DQUOTE *etagc DQUOTE, where etagc is
+// %x21 / %x23-7E / obs-text; a comma may be inside the quotes, so the list
+// is read tag by tag rather than split at commas.
+const ENTITY_TAG = /^(W\/)?("[\x21\x23-\x7e\x80-\xff]*")/
+const LIST_SEPARATOR = /^[ \t]*(?:,[ \t]*)*/
+
+const INVALID_IF_MATCH = 'Invalid If-Match header: must be * or a comma-separated list of quoted entity tags, such as the ETag of a GET.'
+
+/**
+ * PATCH's If-Match header → the precondition the service checks on the
+ * locked row (RFC 9110 §13.1.1): `*` matches any existing row; a list
+ * matches when any of its tags is the row's ETag by the strong comparison
+ * (§8.8.3.2), so a weak tag (`W/"…"`) never matches. No header: no
+ * precondition. A header that is not this syntax is a 400.
+ */
+export function patchOptionsFromWire (header: string | string[] | undefined): PatchOptions {
+  if (header === undefined) return {}
+  const text = (Array.isArray(header) ? header.join(', ') : header).trim()
+  if (text === '*') return { precondition: () => true }
+  const strong: string[] = []
+  let rest = text.replace(LIST_SEPARATOR, '')
+  let tags = 0
+  while (rest !== '') {
+    const m = ENTITY_TAG.exec(rest)
+    if (m === null) throw invalidInput(INVALID_IF_MATCH)
+    tags++
+    if (m[1] === undefined) strong.push(m[2])
+    rest = rest.slice(m[0].length)
+    const separator = LIST_SEPARATOR.exec(rest)?.[0] ?? ''
+    if (rest !== '' && !separator.includes(',')) throw invalidInput(INVALID_IF_MATCH)
+    rest = rest.slice(separator.length)
+  }
+  if (tags === 0) throw invalidInput(INVALID_IF_MATCH)
+  return { precondition: (current) => strong.includes(scopeEtag(current)) }
+}
+
+/** Whether a PUT, PATCH or POST is a dry run (`?dry_run=true`, or 1, in any case). */
+export function dryRunFromWire (query: DryRunQuery): boolean {
+  return query.dry_run !== undefined && parseBooleanWord(query.dry_run, 'dry_run')
+}
+
+/** A PUT dry run's reply (`ResetDryRunReply`), as JSON text; its scopes written by {@link scopeJson}. */
+export function resetPreviewJson (preview: ResetPreview): string {
+  return `{"dry_run":true,"scopes_total":${preview.scopesTotal},"scopes_inactive":${preview.scopesInactive},` +
+    `"last_processed_timestamp":"${formatTimestamp(preview.lastProcessedTimestamp)}","discard_from":"${formatTimestamp(preview.discardFrom)}",` +
+    `"results":[${preview.first.map(scopeJson).join(',')}]}`
 }
 
 /**

@@ -3,8 +3,10 @@ import { describe, it } from 'node:test'
 import fc from 'fast-check'
 import type { Readable } from 'node:stream'
 import { Value } from 'typebox/value'
-import { ScopeStateReply } from '../../../../../src/api/v2/scope/scope-schemas.ts'
-import { listJson, scopeJson } from '../../../../../src/api/v2/scope/scope-wire.ts'
+import { ResetDryRunReply, ScopeStateReply } from '../../../../../src/api/v2/scope/scope-schemas.ts'
+import {
+  dryRunFromWire, listEtag, listJson, patchOptionsFromWire, resetPreviewJson, scopeEtag, scopeJson,
+} from '../../../../../src/api/v2/scope/scope-wire.ts'
 import type { ScopeState } from '../../../../../src/domain/scope-state.ts'
 
 // Whatever a CloudKitty-written row may hold: any code unit, lone surrogates,
@@ -64,6 +66,58 @@ describe('scope-wire', () => {
       const body = await listJson({ first, rest: rest.length === 0 ? undefined : (async function * () { yield * rest })() })
       assert.equal(typeof body === 'string', rest.length === 0)
       assert.equal(await bodyText(body), JSON.stringify({ results: [first, ...rest].flat().map(expectedReply) }))
+    }))
+  })
+
+  it('tags a scope by its wire representation: the same JSON, the same strong tag; any other, another', () => {
+    fc.assert(fc.property(scopeState, scopeState, (a, b) => {
+      assert.match(scopeEtag(a), /^"[A-Za-z0-9_-]{27}"$/)
+      // The id is not on the wire, so it is not in the tag.
+      const renumbered: ScopeState = { ...a, id: a.id + 1 }
+      assert.equal(scopeEtag(a), scopeEtag(renumbered))
+      assert.equal(scopeEtag(a) === scopeEtag(b), scopeJson(a) === scopeJson(b))
+      assert.notEqual(scopeEtag(a), scopeEtag({ ...a, active: !a.active }))
+    }), { numRuns: 1000 })
+  })
+
+  it('reads If-Match as RFC 9110 §13.1.1 writes it: *, or a list of which any strong tag must be the row\'s', () => {
+    fc.assert(fc.property(scopeState, fc.array(fc.stringMatching(/^"[!#-~]*"$/), { maxLength: 4 }), fc.nat(4), (scope, others, at) => {
+      const tag = scopeEtag(scope)
+      const strong = [...others.slice(0, at), tag, ...others.slice(at)]
+      assert.equal(patchOptionsFromWire(strong.join(', ')).precondition?.(scope), true)
+      assert.equal(patchOptionsFromWire(strong.join(',')).precondition?.(scope), true)
+      assert.equal(patchOptionsFromWire(strong).precondition?.(scope), true)
+      const weak = [...others.filter((o) => o !== tag), `W/${tag}`]
+      assert.equal(patchOptionsFromWire(weak.join(' , ')).precondition?.(scope), false)
+      assert.equal(patchOptionsFromWire('*').precondition?.(scope), true)
+    }))
+    assert.deepEqual(patchOptionsFromWire(undefined), {})
+    for (const bad of ['', ' ', ',', 'x', '"a', '"a" "b"', '*,*', '*, "a"', 'W/ "a"', 'w/"a"', '"a"x', '"\u0001"', '"a"b"']) {
+      assert.throws(() => patchOptionsFromWire(bad), /Invalid If-Match header/, JSON.stringify(bad))
+    }
+  })
+
+  it('sends a list ETag only for a first, not full page of one row of a scope_id query', () => {
+    const scope = { id: 7, scopeId: 'a', scopeKey: 'k', fetcher: 'f', collector: 'c', lastProcessedTimestamp: new Date(0), active: true, activationToggleDate: new Date(0) }
+    const page = { limit: 100, offset: 0 }
+    assert.equal(listEtag({ scopeIds: ['a'] }, page, { first: [scope] }), scopeEtag(scope))
+    assert.equal(listEtag({}, page, { first: [scope] }), undefined)
+    assert.equal(listEtag({ scopeIds: ['a'] }, { ...page, offset: 1 }, { first: [scope] }), undefined)
+    assert.equal(listEtag({ scopeIds: ['a'] }, { ...page, marker: 1 }, { first: [scope] }), undefined)
+    assert.equal(listEtag({ scopeIds: ['a'] }, { limit: 1, offset: 0 }, { first: [scope], nextMarker: 7 }), undefined)
+    assert.equal(listEtag({ scopeIds: ['a'] }, page, { first: [scope, { ...scope, id: 8 }] }), undefined)
+  })
+
+  it('reads dry_run in the words of active, and writes a PUT dry run as its reply schema says', () => {
+    for (const [word, expected] of [['true', true], ['TRUE', true], ['1', true], ['false', false], ['0', false], [undefined, false]] as const) {
+      assert.equal(dryRunFromWire({ dry_run: word }), expected, String(word))
+    }
+    fc.assert(fc.property(fc.array(scopeState, { maxLength: 3 }), fc.nat(), fc.nat(), instant, instant, (first, total, inactive, at, from) => {
+      const json = resetPreviewJson({ scopesTotal: total, scopesInactive: inactive, lastProcessedTimestamp: at, discardFrom: from, first })
+      const reply = JSON.parse(json)
+      assert.ok(Value.Check(ResetDryRunReply, reply))
+      assert.deepEqual(reply.results, first.map(expectedReply))
+      assert.equal(reply.scopes_total, total)
     }))
   })
 })
