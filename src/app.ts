@@ -106,7 +106,7 @@ export async function buildApp (config: Config, { database, logger, clock }: App
     clock,
   })
   registerScopeRoutes(app, scopes)
-  registerResetJobRoutes(app, new ResetJobService(database))
+  registerResetJobRoutes(app, new ResetJobService(database, clock))
 
   // Errors: unknown paths, known paths with another method, and everything thrown.
   registerErrorHandler(app)
