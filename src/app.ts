@@ -109,7 +109,7 @@ export async function buildApp (config: Config, { database, logger, clock }: App
     clock,
   })
   registerScopeRoutes(app, scopes)
-  registerResetJobRoutes(app, new ResetJobService(database))
+  registerResetJobRoutes(app, new ResetJobService(database, clock))
   registerEventRoutes(app, new EventService(database))
 
   // Errors: unknown paths, known paths with another method, and everything thrown.

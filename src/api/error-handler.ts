@@ -12,6 +12,7 @@ const STATUS: Record<ErrorCode, number> = {
   FORBIDDEN: 403,
   SCOPE_NOT_FOUND: 404,
   RESET_NOT_FOUND: 404,
+  RESET_NOT_CANCELLABLE: 409,
   SCOPE_AMBIGUOUS: 409,
   SCOPE_CONFLICT: 409,
   // RFC 9110 §15.5.13: a precondition (If-Match) evaluated to false.

@@ -19,10 +19,12 @@ function percent (job: ResetJobReply): number {
 export function describeJob (job: ResetJobReply): string {
   const waiting = job.scopes_waiting > 0 ? `, ${job.scopes_waiting} waiting on CloudKitty's processing lock` : ''
   const counts = `${job.scopes_applied}/${job.scopes_total} scopes applied${waiting}`
+  if (job.status === 'cancelled') return `cancelled, ${counts}; the other scopes were left as they were`
   if (job.status === 'failed') return `failed after ${job.attempts} attempt${job.attempts === 1 ? '' : 's'}, ${counts}: ${job.last_error ?? 'no error recorded'}`
   if (job.status === 'pending' && job.last_error !== null && job.attempts > 0) {
     return `pending, ${counts}; attempt ${job.attempts} of ${job.max_attempts} failed (${job.last_error}), retrying`
   }
+  if (job.status === 'running' && typeof job.cancel_requested_at === 'string') return `running, ${counts}; cancelling after the current batch`
   return `${job.status}, ${counts}`
 }
 

@@ -38,9 +38,9 @@ export interface ScopeClientOptions {
   transport?: HttpTransport
 }
 
-/** A job is over when it is `done` or `failed`; `pending` after a failed attempt is retried. */
+/** A job is over when it is `done`, `failed` or `cancelled`; `pending` after a failed attempt is retried. */
 export function isFinished (job: ResetJobReply): boolean {
-  return job.status === 'done' || job.status === 'failed'
+  return job.status === 'done' || job.status === 'failed' || job.status === 'cancelled'
 }
 
 function requestIdOf (response: HttpResponse): string | undefined {

@@ -279,7 +279,8 @@ Examples:
       progress.end()
     }
     io.stdout.write(formatOne(RESET_JOB_COLUMNS, job, output))
-    if (job.status === 'failed') {
+    // Only done is success: a cancelled reset left the rest of its scopes as they were.
+    if (job.status === 'failed' || job.status === 'cancelled') {
       io.stderr.write(`scopekeeper: Reset ${job.id} ${describeJob(job)}\n`)
       return 1
     }

@@ -43,8 +43,8 @@ export const SCOPE_STATE_FIELDS = fieldsOf<ScopeStateReply>()([
 /**
  * One reset job and its progress (GET /v2/scope/resets/{id}, a scopekeeper
  * extension; CloudKitty has no such route). `status` is `pending`,
- * `running`, `done` or `failed`; read as any string, so that a status a
- * newer server adds is shown rather than refused.
+ * `running`, `done`, `failed` or `cancelled`; read as any string, so that
+ * a status a newer server adds is shown rather than refused.
  */
 export type ResetJobReply = {
   id: number
@@ -61,12 +61,14 @@ export type ResetJobReply = {
   created_at: string
   started_at: string | null
   finished_at: string | null
+  /** When its cancellation was asked for (DELETE /v2/scope/resets/{id}); absent from servers older than cancellation. */
+  cancel_requested_at?: string | null
 }
 
 /** The fields of a reset job, in the order the server sends them and the CLI shows them. */
 export const RESET_JOB_FIELDS = fieldsOf<ResetJobReply>()([
   'id', 'status', 'last_processed_timestamp', 'scopes_total', 'scopes_applied', 'scopes_waiting',
-  'attempts', 'max_attempts', 'last_error', 'request_id', 'created_at', 'started_at', 'finished_at',
+  'attempts', 'max_attempts', 'last_error', 'request_id', 'created_at', 'started_at', 'finished_at', 'cancel_requested_at',
 ])
 
 /**

@@ -5,6 +5,8 @@ export type ErrorCode =
   | 'FORBIDDEN'
   | 'SCOPE_NOT_FOUND'
   | 'RESET_NOT_FOUND'
+  /** A reset job that is over (done or failed) cannot be cancelled. */
+  | 'RESET_NOT_CANCELLABLE'
   | 'SCOPE_AMBIGUOUS'
   | 'SCOPE_CONFLICT'
   /** A conditional change (If-Match) found the row changed since the caller read it. */

@@ -2,13 +2,18 @@ import type { Actor } from './change-context.ts'
 
 /**
  * Where a reset job stands: pending → running → done, or failed after its
- * last attempt. The one list of them: the schemas, the metrics and the
- * storage types derive theirs from it.
+ * last attempt, or cancelled (DELETE /v2/scope/resets/{id}: at once while
+ * pending, after its current batch while running). The one list of them:
+ * the schemas, the metrics and the storage types derive theirs from it.
  */
-export const RESET_JOB_STATUSES = ['pending', 'running', 'done', 'failed'] as const
+export const RESET_JOB_STATUSES = ['pending', 'running', 'done', 'failed', 'cancelled'] as const
 export type ResetJobStatus = typeof RESET_JOB_STATUSES[number]
 
-/** The statuses of a job that has yet to take effect: it still holds back later jobs of its scopes. */
+/**
+ * The statuses of a job that has yet to take effect: it still holds back
+ * later jobs of its scopes. A cancelled job holds back nothing: what it
+ * applied stays applied, and the rest is left to later jobs.
+ */
 export const UNFINISHED_STATUSES = ['pending', 'running'] as const satisfies readonly ResetJobStatus[]
 
 /**
@@ -41,7 +46,21 @@ export interface ResetJob {
   createdAt: Date
   startedAt: Date | null
   finishedAt: Date | null
+  /**
+   * When its cancellation was asked for; null if never. A running job with
+   * one ends `cancelled` after its current batch, or `done` if that batch was
+   * its last.
+   */
+  cancelRequestedAt: Date | null
 }
+
+/**
+ * What a cancellation did: `cancelled`, the job is over, cancelled (it was
+ * pending, its worker ended it at once, or it was cancelled before);
+ * `requested`, the job is still running and ends `cancelled` after its
+ * current batch (or `done`, if that batch was its last).
+ */
+export type CancelOutcome = 'cancelled' | 'requested'
 
 /** Which jobs a progress listing is about; absent fields do not filter. */
 export interface ResetJobFilter {

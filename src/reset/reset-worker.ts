@@ -76,6 +76,9 @@ export interface ResetWorkerDeps {
 /** The worker's lease was taken over by another worker: stop, roll back, do not count a failure. */
 class LeaseLost extends Error {}
 
+/** How a job's attempt ended here: applied in full, handed back (stopping), or cancelled after a batch. */
+type Outcome = 'done' | 'stopped' | 'cancelled'
+
 /**
  * Applies recorded resets: claim a job → for each batch of its scopes, take
  * CloudKitty's processing lock of each (without waiting), and in one
@@ -87,7 +90,9 @@ class LeaseLost extends Error {}
  *
  * Every step is idempotent, so a job resumed after a crash repeats at most
  * one batch. A job sharing a scope with an older unfinished job waits for
- * it, so the last accepted reset of a scope wins.
+ * it, so the last accepted reset of a scope wins. A job whose cancellation
+ * was asked for ends `cancelled` in the transaction of the batch that
+ * learns of it, and the worker goes on with the next job.
  */
 export class ResetWorker {
   readonly workerId = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`
@@ -97,6 +102,8 @@ export class ResetWorker {
   private loops: Promise<void> | undefined
   private lastPurge = 0
   private readonly stopping = new AbortController()
+  /** The claims whose job a batch ended `cancelled` (see saveJobProgress): stop at the next batch boundary. */
+  private readonly cancelled = new WeakSet<ClaimedResetJob>()
 
   constructor (private readonly deps: ResetWorkerDeps, options: Partial<ResetWorkerOptions> = {}) {
     this.options = { ...DEFAULT_WORKER_OPTIONS, ...options }
@@ -116,10 +123,15 @@ export class ResetWorker {
     const job = await claimNextJob(store, identity, now, new Date(now.getTime() - this.options.leaseMs))
     if (job === undefined) return false
     try {
-      if (await this.apply(job) === 'stopped') {
+      const outcome = await this.apply(job)
+      if (outcome === 'stopped') {
         await releaseJob(store, job)
         logger.info({ jobId: job.id, worker: identity }, 'reset job handed back: the next worker resumes it at its saved progress')
         return false
+      }
+      if (outcome === 'cancelled') {
+        logger.info({ jobId: job.id, worker: identity }, 'reset job cancelled after its current batch, as asked')
+        return true
       }
       await finishJob(store, job, this.now())
       logger.info({ jobId: job.id, scopes: job.scopesTotal, worker: identity }, 'reset job done')
@@ -185,7 +197,7 @@ export class ResetWorker {
     await this.loops
   }
 
-  private async apply (job: ClaimedResetJob): Promise<'done' | 'stopped'> {
+  private async apply (job: ClaimedResetJob): Promise<Outcome> {
     const { store } = this.deps
     const discardFrom = discardStart(job.lastProcessedTimestamp, this.options.periodSeconds)
     // The next batch is read while the current one is applied (on another
@@ -204,6 +216,7 @@ export class ResetWorker {
       for (;;) {
         // Stopping between batches hands the job back; the next claim resumes
         // at the saved cursor.
+        if (this.cancelled.has(job)) return 'cancelled'
         if (this.stopping.signal.aborted) return 'stopped'
         const batch = await next
         if (batch.scopes.length === 0) break
@@ -225,6 +238,7 @@ export class ResetWorker {
       // A read still in flight when the job stops or fails: let it end first.
       await next.catch(() => {})
     }
+    if (this.cancelled.has(job)) return 'cancelled'
     return await this.applyWaiting(job, { discardFrom, cursor })
   }
 
@@ -271,7 +285,7 @@ export class ResetWorker {
    * longer (up to lockRetryMaxMs) while no lock comes free, and renewing the
    * lease meanwhile.
    */
-  private async applyWaiting (job: ClaimedResetJob, at: { discardFrom: Date, cursor: ResetCursor }): Promise<'done' | 'stopped'> {
+  private async applyWaiting (job: ClaimedResetJob, at: { discardFrom: Date, cursor: ResetCursor }): Promise<Outcome> {
     if (this.deps.dispatcher !== undefined) return 'done'
     const { store } = this.deps
     let pause = this.options.pollIntervalMs
@@ -281,6 +295,7 @@ export class ResetWorker {
       let left = 0
       let applied = 0
       for (;;) {
+        if (this.cancelled.has(job)) return 'cancelled'
         const { scopes, gone, cursor } = await nextJobWaits(store, job, position, this.options.batchSize)
         if (scopes.length === 0 && gone.length === 0) break
         position = cursor
@@ -290,6 +305,7 @@ export class ResetWorker {
             await removeJobWaits(trx, job, gone)
             await this.saveProgress(trx, job, { cursor: at.cursor, applied: 0, waiting: -gone.length })
           })
+          if (this.cancelled.has(job)) return 'cancelled'
         }
         if (scopes.length > 0) {
           const stillWaiting = await this.applyUnderLocks(job, scopes, { ...at, waited: true })
@@ -300,13 +316,20 @@ export class ResetWorker {
       if (left === 0) return 'done'
       pause = applied > 0 ? this.options.pollIntervalMs : Math.min(pause * 2, this.options.lockRetryMaxMs)
       await inTransaction(store, async (trx) => { await this.saveProgress(trx, job, { cursor: at.cursor, applied: 0, waiting: 0 }) })
+      if (this.cancelled.has(job)) return 'cancelled'
       await sleep(pause, this.stopping.signal)
     }
   }
 
-  // Inside the batch's transaction: a lost lease rolls the batch back.
+  // Inside the batch's transaction: a lost lease rolls the batch back; a
+  // cancellation commits it (the job ends with it) and stops the job at the
+  // next boundary. If that transaction fails after all, the attempt fails
+  // and its end is rolled back; the recorded request stays, and the next
+  // claim ends the job instead of running it.
   private async saveProgress (trx: Store, job: ClaimedResetJob, progress: JobProgress): Promise<void> {
-    if (!await saveJobProgress(trx, job, progress, this.now())) throw new LeaseLost()
+    const saved = await saveJobProgress(trx, job, progress, this.now())
+    if (saved === 'lost') throw new LeaseLost()
+    if (saved === 'cancelled') this.cancelled.add(job)
   }
 }
 

@@ -54,6 +54,8 @@ export interface ResetJobsTable {
   created_at: DateTimeColumn
   started_at: DateTimeColumn | null
   finished_at: DateTimeColumn | null
+  /** When DELETE /v2/scope/resets/{id} asked a running job to stop; the worker reads it in each batch's transaction. */
+  cancel_requested_at: ColumnType<string | Date | null, string | null | undefined, string | null>
 }
 
 /** The scope states a reset job matched when it was accepted. */

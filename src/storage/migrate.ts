@@ -8,6 +8,7 @@ import { resetJobsThroughStateId } from './migrations/0004_reset_jobs_through_st
 import { createResetJobWaits } from './migrations/0005_create_reset_job_waits.ts'
 import { resetJobsLastProcessedTimestamp } from './migrations/0006_reset_jobs_last_processed_timestamp.ts'
 import { createEvents } from './migrations/0007_create_events.ts'
+import { resetJobCancellation } from './migrations/0008_reset_job_cancellation.ts'
 
 function migrations (traits: EngineTraits): Record<string, Migration> {
   // Listed explicitly, in order; names are never changed once merged.
@@ -19,6 +20,7 @@ function migrations (traits: EngineTraits): Record<string, Migration> {
     '0005_create_reset_job_waits': createResetJobWaits(traits),
     '0006_reset_jobs_last_processed_timestamp': resetJobsLastProcessedTimestamp,
     '0007_create_events': createEvents(traits),
+    '0008_reset_job_cancellation': resetJobCancellation(traits),
   }
 }
 

@@ -143,7 +143,8 @@ export async function claimNextJob (store: Store, holder: string, now: Date, lea
   return await inTransaction(store, async ({ db, traits }) => {
     const candidates = await db.selectFrom(JOBS).selectAll()
       .where('status', 'in', UNFINISHED_STATUSES)
-      .where('run_at', '<=', toStoredText(now))
+      // A job whose cancellation was asked for is due at once: to be ended.
+      .where((eb) => eb.or([eb('run_at', '<=', toStoredText(now)), eb('cancel_requested_at', 'is not', null)]))
       .where((eb) => eb.or([
         eb('locked_by', 'is', null),
         eb('locked_by', '=', holder),
@@ -154,6 +155,12 @@ export async function claimNextJob (store: Store, holder: string, now: Date, lea
       .$if(traits.supportsRowLocks && !traits.supportsSkipLocked, (q) => q.forUpdate())
       .execute()
     for (const job of candidates) {
+      // Asked to stop while its worker was handing it back, failing an
+      // attempt or dying: ended here instead of being run.
+      if (job.cancel_requested_at !== null) {
+        await endCancelled(db, job.id, now)
+        continue
+      }
       if (await waitsForOlderJob(db, job)) continue
       const stamp = toStoredText(now)
       await db.updateTable(JOBS).set({
@@ -222,19 +229,87 @@ export interface JobProgress {
 }
 
 /**
- * Saves a job's resume point and counts after a batch, and renews its
- * holder's lease. Returns false when the holder no longer holds the job
- * (its lease expired and another worker took it over): the caller must
- * then roll back.
+ * What became of a job when a batch saved its progress: `saved`, go on;
+ * `cancelled`, its cancellation had been asked for, so the batch's
+ * transaction also ended it (commit, then stop); `lost`, the holder no
+ * longer holds it (its lease expired and another worker took it over), so
+ * the caller must roll back.
  */
-export async function saveJobProgress ({ db }: Store, job: ClaimedResetJob, progress: JobProgress, now: Date): Promise<boolean> {
+export type SavedProgress = 'saved' | 'cancelled' | 'lost'
+
+/**
+ * Saves a job's resume point and counts after a batch, and renews its
+ * holder's lease; in the batch's transaction, so that the counts always
+ * match what the batch applied. Then reads whether the job's cancellation
+ * was asked for: the row is locked by the update from here to the commit,
+ * so a request either came before (and is seen) or waits for the commit
+ * (and is seen by the next batch, or finds the job over). If it was, the
+ * job ends `cancelled` in the same transaction: its batches up to this
+ * one stay applied and counted, and the rest is never touched.
+ */
+export async function saveJobProgress ({ db }: Store, job: ClaimedResetJob, progress: JobProgress, now: Date): Promise<SavedProgress> {
   const result = await db.updateTable(JOBS).set((eb) => ({
     cursor_state_id: fromCursor(progress.cursor).afterStateId,
     scopes_applied: eb('scopes_applied', '+', progress.applied),
     scopes_waiting: eb('scopes_waiting', '+', progress.waiting),
     locked_at: toStoredText(now),
   })).where('id', '=', job.id).where('locked_by', '=', job.holder).executeTakeFirst()
-  return Number(result.numUpdatedRows) === 1
+  if (Number(result.numUpdatedRows) !== 1) return 'lost'
+  const row = await db.selectFrom(JOBS).select('cancel_requested_at').where('id', '=', job.id).executeTakeFirstOrThrow()
+  if (row.cancel_requested_at === null) return 'saved'
+  await endCancelled(db, job.id, now)
+  return 'cancelled'
+}
+
+/**
+ * Ends a job `cancelled`: over, released, holding back no later job, its
+ * waiting list dropped (those scopes are left as they are). Its applied
+ * count stays what its committed batches applied. Uses the caller's
+ * transaction, whose lock or claim already makes the job the caller's to
+ * end, or, with `onlyIf`, ends it only while it has that status. Returns
+ * whether it ended it.
+ */
+async function endCancelled (db: Kysely<Database>, jobId: number, now: Date, onlyIf?: Extract<ResetJobStatus, 'pending'>): Promise<boolean> {
+  const stamp = toStoredText(now)
+  const result = await db.updateTable(JOBS).set((eb) => ({
+    status: 'cancelled',
+    finished_at: stamp,
+    cancel_requested_at: eb.fn.coalesce('cancel_requested_at', eb.val(stamp)).$castTo<string>(),
+    scopes_waiting: 0,
+    locked_by: null,
+    locked_at: null,
+  })).where('id', '=', jobId).$if(onlyIf !== undefined, (q) => q.where('status', '=', onlyIf!)).executeTakeFirst()
+  if (Number(result.numUpdatedRows) !== 1) return false
+  await db.deleteFrom(JOB_WAITS).where('job_id', '=', jobId).execute()
+  return true
+}
+
+/** How many times a cancellation follows a job between pending and running before it leaves the request recorded. */
+const CANCEL_ROUNDS = 5
+
+/**
+ * Cancels a job: a pending one at once (one update guarded by its status,
+ * so a claim and a cancellation never both win); a running one by recording
+ * the request, which its worker reads in its next batch's transaction (see
+ * {@link saveJobProgress}). A repeated request keeps the first one's time.
+ * Returns the job as it stands after, or undefined when there is none; a
+ * job already over is returned unchanged, for the caller to refuse.
+ */
+export async function cancelJob (store: Store, jobId: number, now: Date): Promise<ResetJob | undefined> {
+  const stamp = toStoredText(now)
+  for (let round = 0; ; round++) {
+    // Guarded by the status alone: a pending job has no holder.
+    const cancelled = await inTransaction(store, async ({ db }) => await endCancelled(db, jobId, now, 'pending'))
+    if (!cancelled) {
+      await store.db.updateTable(JOBS).set({ cancel_requested_at: stamp })
+        .where('id', '=', jobId).where('status', '=', 'running').where('cancel_requested_at', 'is', null).execute()
+    }
+    const job = await findJob(store, jobId)
+    // Pending again: handed back or retried between the two updates. Round
+    // again; past the last round the recorded request ends it at its next
+    // claim.
+    if (job?.status !== 'pending' || round + 1 >= CANCEL_ROUNDS) return job
+  }
 }
 
 /** Lists scope states of a job whose processing lock was held elsewhere, to come back to. */
@@ -306,7 +381,7 @@ export async function failJobAttempt ({ db }: Store, job: ClaimedResetJob, attem
 }
 
 function toResetJob (row: ResetJobRow): ResetJob {
-  const maybe = (value: ResetJobRow['started_at']) => value === null ? null : fromStored(value)
+  const maybe = (value: ResetJobRow['started_at'] | ResetJobRow['cancel_requested_at']) => value === null ? null : fromStored(value)
   return {
     id: row.id,
     status: row.status,
@@ -323,6 +398,7 @@ function toResetJob (row: ResetJobRow): ResetJob {
     createdAt: fromStored(row.created_at),
     startedAt: maybe(row.started_at),
     finishedAt: maybe(row.finished_at),
+    cancelRequestedAt: maybe(row.cancel_requested_at),
   }
 }
 

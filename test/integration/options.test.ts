@@ -23,7 +23,7 @@ describe('OPTIONS', () => {
       ['/v2/scope/', ['GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT']],
       ['/v2/scope?scope_id=a', ['GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT']],
       ['/v2/scope/resets', ['GET', 'HEAD', 'OPTIONS']],
-      ['/v2/scope/resets/7', ['GET', 'HEAD', 'OPTIONS']],
+      ['/v2/scope/resets/7', ['DELETE', 'GET', 'HEAD', 'OPTIONS']],
       ['/v2/openapi.json', ['GET', 'HEAD', 'OPTIONS']],
       ['/healthz', ['GET', 'HEAD', 'OPTIONS']],
     ]

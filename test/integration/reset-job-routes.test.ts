@@ -23,7 +23,7 @@ for (const engine of testEngines()) {
         id: 1, status: 'pending', last_processed_timestamp: '2019-07-16T08:00:00+00:00', scopes_total: 2, scopes_applied: 0, scopes_waiting: 0,
         attempts: 0, max_attempts: 10, last_error: null, request_id: put.headers['x-openstack-request-id'],
         created_by: { auth: 'noauth', user_id: null, user_name: null, project_id: null }, reason: null,
-        created_at: undefined, started_at: null, finished_at: null,
+        created_at: undefined, started_at: null, finished_at: null, cancel_requested_at: null,
       })
       assert.match(pending.body.created_at, TIME)
       await worker.drain()
@@ -71,9 +71,9 @@ for (const engine of testEngines()) {
         assert.equal(res.status, 400, url)
         assert.equal(typeof res.body.message, 'string')
       }
-      const wrongMethod = await call(app, 'DELETE', '/v2/scope/resets/1')
+      const wrongMethod = await call(app, 'PATCH', '/v2/scope/resets/1')
       assert.equal(wrongMethod.status, 405)
-      assert.equal(wrongMethod.headers.allow, 'GET, HEAD, OPTIONS')
+      assert.equal(wrongMethod.headers.allow, 'GET, HEAD, DELETE, OPTIONS')
     })
   })
 }

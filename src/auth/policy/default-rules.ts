@@ -18,7 +18,11 @@ export const BASE_RULES: readonly DefaultRule[] = [
   { name: 'default', check: '', description: 'Default rule for most APIs.', operations: [] },
 ]
 
-/** CloudKitty's scope rules, names verbatim (CONTRACT.md "Authorization"). */
+/**
+ * CloudKitty's scope rules, names verbatim (CONTRACT.md "Authorization"),
+ * and `scope:cancel_reset`, scopekeeper's own (CloudKitty cannot cancel a
+ * reset), which guards the scopes of the job it cancels as GET does.
+ */
 export const SCOPE_RULES = [
   { name: 'scope:get_state', check: 'role:admin', description: 'Get the state of one or several scopes', operations: [{ method: 'GET', path: '/v2/scope' }, { method: 'GET', path: '/v2/scope/resets' }, { method: 'GET', path: '/v2/scope/resets/{id}' }] },
   { name: 'scope:reset_state', check: 'role:admin', description: 'Reset the state of one or several scopes', operations: [{ method: 'PUT', path: '/v2/scope' }] },
@@ -26,6 +30,7 @@ export const SCOPE_RULES = [
   { name: 'scope:post_state', check: 'role:admin', description: 'Create a scope state ahead of discovery', operations: [{ method: 'POST', path: '/v2/scope' }] },
   // scopekeeper's own: the audit history of changes made through it.
   { name: 'scope:get_events', check: 'role:admin', description: 'List the audit history of changes made to scope states through scopekeeper', operations: [{ method: 'GET', path: '/v2/scope/events' }] },
+  { name: 'scope:cancel_reset', check: 'role:admin', description: 'Cancel a reset job: at once while pending, after its current batch while running', operations: [{ method: 'DELETE', path: '/v2/scope/resets/{id}' }] },
 ] as const satisfies readonly DefaultRule[]
 
 /**

@@ -20,7 +20,9 @@ export interface PolicyTarget {
 /**
  * The scopes a request names, as the policy sees them: `scopeIds` is
  * undefined when it names none (a listing without `scope_id`, a PUT with
- * `all_scopes`, a reset job by id); `reads` is true for GET.
+ * `all_scopes`, a reset job by id); `reads` is true for GET, and for the
+ * DELETE of a reset job: both are narrowed to the scopes the caller may
+ * see rather than refused when they name none.
  */
 export interface RequestedScopes {
   scopeIds: string[] | undefined
@@ -192,7 +194,10 @@ function forbidden (): ScopeKeeperError {
  * whose id is taken whole (`a,b` is one id there).
  */
 export function requestedScopes (method: string, scopeId: unknown): RequestedScopes {
-  const reads = method === 'GET' || method === 'HEAD'
+  // DELETE (a reset job by id) acts on one job, which the service finds
+  // among those the caller may see, as GET does: narrowed, never refused
+  // outright.
+  const reads = method === 'GET' || method === 'HEAD' || method === 'DELETE'
   const isFilter = reads || method === 'PUT'
   let scopeIds: string[] | undefined
   if (typeof scopeId === 'string') scopeIds = isFilter ? scopeId.split(',') : [scopeId]

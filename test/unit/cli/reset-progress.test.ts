@@ -8,7 +8,7 @@ function job (changes: Partial<ResetJobReply>): ResetJobReply {
     id: 7, status: 'pending', last_processed_timestamp: '2019-07-01T00:00:00+00:00', scopes_total: 200, scopes_applied: 0, scopes_waiting: 0,
     attempts: 0, max_attempts: 10, last_error: null, request_id: 'req-x', created_at: '2019-07-01T00:00:00+00:00', started_at: null, finished_at: null,
     created_by: null, reason: null,
-    ...changes,
+    cancel_requested_at: null, ...changes,
   }
 }
 
@@ -65,6 +65,17 @@ describe('reset progress', () => {
     const out = stream(false)
     new ResetProgress(out).update(job({ status: 'running', scopes_applied: 199, scopes_waiting: 1, attempts: 1 }))
     assert.deepEqual(out.chunks, ["Reset 7: running, 199/200 scopes applied, 1 waiting on CloudKitty's processing lock\n"])
+  })
+
+  it('says when a reset is being cancelled, and that a cancelled one left the other scopes alone', () => {
+    const out = stream(false)
+    const progress = new ResetProgress(out)
+    progress.update(job({ status: 'running', scopes_applied: 50, attempts: 1, cancel_requested_at: '2019-07-01T00:01:00+00:00' }))
+    progress.finish(job({ status: 'cancelled', scopes_applied: 100, attempts: 1, cancel_requested_at: '2019-07-01T00:01:00+00:00' }))
+    assert.deepEqual(out.chunks, [
+      'Reset 7: running, 50/200 scopes applied; cancelling after the current batch\n',
+      'Reset 7: cancelled, 100/200 scopes applied; the other scopes were left as they were\n',
+    ])
   })
 
   it('says why a failed reset failed', () => {

@@ -49,6 +49,16 @@ describe('ScopeClient', () => {
     assert.ok(readings.length >= 2)
   })
 
+  it('stops waiting at a cancelled job: cancelled is final, as done and failed are', async (t) => {
+    let readings = 0
+    const url = await startFakeRatingApi(t, (req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' })
+      res.end(JSON.stringify(++readings < 2 ? { ...pendingJob, status: 'running' } : { ...pendingJob, status: 'cancelled', scopes_applied: 1 }))
+    })
+    const job = await new ScopeClient({ endpoint: url }).waitForReset(5, { intervalMs: 10, timeoutMs: 5000 })
+    assert.deepEqual([job.status, job.scopes_applied, readings], ['cancelled', 1, 2])
+  })
+
   it("turns error answers into ApiError with the server's message, or the text of a non-JSON page", async (t) => {
     const url = await startFakeRatingApi(t, (req, res) => {
       if (req.url!.startsWith('/v2/scope?')) {

@@ -20,8 +20,11 @@ export const ListResetJobsQuery = Type.Object({
 }, { additionalProperties: false })
 export type ListResetJobsQuery = Static<typeof ListResetJobsQuery>
 
-/** GET /v2/scope/resets/{id} path. */
+/** GET and DELETE /v2/scope/resets/{id} path. */
 export const ResetJobParams = Type.Object({ id: BoundedInteger(1, MAX_INTEGER) })
+
+/** DELETE /v2/scope/resets/{id} takes no query parameter. */
+export const CancelResetJobQuery = Type.Object({}, { additionalProperties: false })
 
 const Time = Type.Union([Type.String(), Type.Null()])
 
@@ -47,7 +50,21 @@ export const ResetJobReply = Type.Object({
   created_at: Type.String(),
   started_at: Time,
   finished_at: Time,
+  cancel_requested_at: Type.Union([Type.String(), Type.Null()], {
+    description: 'When DELETE /v2/scope/resets/{id} asked for its cancellation; null if never. A running job with one ends cancelled after its current batch, or done if that batch was its last.',
+  }),
 })
 export type ResetJobReply = Static<typeof ResetJobReply>
+
+/**
+ * DELETE /v2/scope/resets/{id}: the job as it stands after the request.
+ * 200: it is `cancelled` already (it was pending, its worker ended it
+ * between two statements of the request, or it was cancelled before), and
+ * `scopes_applied` is final. 202: it is `running` (rarely `pending`,
+ * handed back meanwhile) with `cancel_requested_at` set, and ends
+ * `cancelled` after its current batch, or `done` if that batch was its
+ * last; GET it to see the end.
+ */
+export const CancelResetJobReply = ResetJobReply
 
 export const ResetJobListReply = Type.Object({ results: Type.Array(ResetJobReply) })

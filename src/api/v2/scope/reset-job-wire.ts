@@ -26,6 +26,7 @@ export function resetJobToWire (job: ResetJob): ResetJobReply {
     created_at: formatTimestamp(job.createdAt),
     started_at: time(job.startedAt),
     finished_at: time(job.finishedAt),
+    cancel_requested_at: time(job.cancelRequestedAt),
   }
 }
 

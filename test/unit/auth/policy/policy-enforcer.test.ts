@@ -48,6 +48,21 @@ describe('PolicyEnforcer with the default rules', () => {
   })
 })
 
+describe('scope:cancel_reset', () => {
+  it('admits only admins by default; a member is refused before any job is looked at', () => {
+    const enforcer = new PolicyEnforcer()
+    assert.equal(SCOPE_RULES.find((r) => r.name === 'scope:cancel_reset')?.check, 'role:admin')
+    assert.deepEqual(enforcer.authorizeScopes('scope:cancel_reset', requestedScopes('DELETE', undefined), ADMIN).all, true)
+    assert.throws(() => enforcer.authorizeScopes('scope:cancel_reset', requestedScopes('DELETE', undefined), MEMBER), isForbidden)
+  })
+
+  it('under an owner rule, narrows a member to their own project, as GET of a job does', (t) => {
+    const enforcer = loadPolicy(policyFile(t, 'policy.yaml', '"scope:cancel_reset": "role:admin or project_id:%(project_id)s"\n'))
+    assert.deepEqual(enforcer.authorizeScopes('scope:cancel_reset', requestedScopes('DELETE', undefined), MEMBER), { all: false, scopeIds: ['p-demo'] })
+    assert.equal(enforcer.authorizeScopes('scope:cancel_reset', requestedScopes('DELETE', undefined), ADMIN).all, true)
+  })
+})
+
 describe('loadPolicy', () => {
   it('uses the defaults when no policy file is set', () => {
     assert.throws(() => loadPolicy('').authorize('scope:get_state', { project_id: null }, MEMBER), isForbidden)
@@ -126,6 +141,8 @@ describe('requestedScopes', () => {
     assert.deepEqual(requestedScopes('GET', undefined), { scopeIds: undefined, reads: true })
     assert.deepEqual(requestedScopes('PUT', undefined), { scopeIds: undefined, reads: false })
     assert.deepEqual(requestedScopes('GET', [',']), { scopeIds: [], reads: true })
+    // A reset job's DELETE names no scope, and is narrowed to the caller's as a read is.
+    assert.deepEqual(requestedScopes('DELETE', undefined), { scopeIds: undefined, reads: true })
   })
 })
 
