@@ -1,5 +1,6 @@
 import { cancelJob, findJob, findJobs } from '../storage/reset-job-repository.ts'
 import type { Store } from '../storage/store.ts'
+import type { ChangeContext } from './change-context.ts'
 import { ScopeKeeperError } from './errors.ts'
 import type { CancelOutcome, ResetJob, ResetJobFilter } from './reset-job.ts'
 import type { Page } from './scope-state.ts'
@@ -45,9 +46,9 @@ export class ResetJobService {
    * harmless. A job that is done or failed is over: RESET_NOT_CANCELLABLE.
    * A job the caller may not see is RESET_NOT_FOUND, as for {@link get}.
    */
-  async cancel (id: number, visibleScopeIds?: readonly string[]): Promise<{ job: ResetJob, outcome: CancelOutcome }> {
+  async cancel (id: number, context: ChangeContext, visibleScopeIds?: readonly string[]): Promise<{ job: ResetJob, outcome: CancelOutcome }> {
     await this.get(id, visibleScopeIds)
-    const job = await cancelJob(this.store, id, this.now())
+    const job = await cancelJob(this.store, id, this.now(), context)
     if (job === undefined) throw notFound(id)
     switch (job.status) {
       case 'cancelled':

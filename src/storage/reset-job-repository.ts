@@ -7,6 +7,7 @@ import { fromStored, toStoredText } from '../domain/timestamps.ts'
 import type { Actor, ChangeContext } from '../domain/change-context.ts'
 import type { Database, ResetJobRow } from './database.ts'
 import type { EngineTraits } from './engine-traits.ts'
+import { recordEvents } from './event-repository.ts'
 import { insertReturningId } from './insert-returning-id.ts'
 import { matchesFilter, toScopeState } from './scope-state-repository.ts'
 import { inTransaction, type Store } from './store.ts'
@@ -295,14 +296,26 @@ const CANCEL_ROUNDS = 5
  * Returns the job as it stands after, or undefined when there is none; a
  * job already over is returned unchanged, for the caller to refuse.
  */
-export async function cancelJob (store: Store, jobId: number, now: Date): Promise<ResetJob | undefined> {
+export async function cancelJob (store: Store, jobId: number, now: Date, context: ChangeContext): Promise<ResetJob | undefined> {
   const stamp = toStoredText(now)
+  // The audit event of whoever asked, in the transaction of the change it records.
+  const recordCancel = async (trx: Store, status: 'pending' | 'running') => {
+    const job = await trx.db.selectFrom(JOBS).select('scopes_applied').where('id', '=', jobId).executeTakeFirstOrThrow()
+    await recordEvents(trx, [{ kind: 'reset_cancelled', scopeId: null, jobId, details: { status, scopes_applied: job.scopes_applied }, context, at: now }])
+  }
   for (let round = 0; ; round++) {
     // Guarded by the status alone: a pending job has no holder.
-    const cancelled = await inTransaction(store, async ({ db }) => await endCancelled(db, jobId, now, 'pending'))
+    const cancelled = await inTransaction(store, async (trx) => {
+      if (!await endCancelled(trx.db, jobId, now, 'pending')) return false
+      await recordCancel(trx, 'pending')
+      return true
+    })
     if (!cancelled) {
-      await store.db.updateTable(JOBS).set({ cancel_requested_at: stamp })
-        .where('id', '=', jobId).where('status', '=', 'running').where('cancel_requested_at', 'is', null).execute()
+      await inTransaction(store, async (trx) => {
+        const requested = await trx.db.updateTable(JOBS).set({ cancel_requested_at: stamp })
+          .where('id', '=', jobId).where('status', '=', 'running').where('cancel_requested_at', 'is', null).executeTakeFirst()
+        if (Number(requested.numUpdatedRows) === 1) await recordCancel(trx, 'running')
+      })
     }
     const job = await findJob(store, jobId)
     // Pending again: handed back or retried between the two updates. Round

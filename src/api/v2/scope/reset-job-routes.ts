@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { visibleScopeIds } from '../../../auth/policy/scope-access.ts'
+import { changeContext } from '../../change-context.ts'
 import type { ResetJobService } from '../../../domain/reset-job-service.ts'
 import {
   CancelResetJobQuery, CancelResetJobReply, ListResetJobsQuery, ResetJobListReply, ResetJobParams, ResetJobReply,
@@ -40,7 +41,7 @@ export function registerResetJobRoutes (parent: FastifyInstance, jobs: ResetJobS
     },
     config: { rule: 'scope:cancel_reset' },
   }, async (req, reply) => {
-    const { job, outcome } = await jobs.cancel(req.params.id, visibleScopeIds(req.scopeAccess))
+    const { job, outcome } = await jobs.cancel(req.params.id, changeContext(req, {}), visibleScopeIds(req.scopeAccess))
     return await reply.code(outcome === 'cancelled' ? 200 : 202).send(resetJobToWire(job))
   })
 }
