@@ -63,12 +63,31 @@ export interface ResetJobWaitsTable {
   state_id: number
 }
 
+/**
+ * One Idempotency-Key of one caller: the request it came with, and once that
+ * request is answered (`status` not null) the answer replayed to its repeats.
+ */
+export interface IdempotencyKeysTable {
+  caller: string
+  idempotency_key: string
+  method: string
+  path: string
+  request_hash: string
+  claim_token: string
+  status: number | null
+  response_headers: string | null
+  response_body: string | null
+  created_at: DateTimeColumn
+  completed_at: DateTimeColumn | null
+}
+
 /** Every table scopekeeper reads or writes. */
 export interface Database {
   cloudkitty_storage_states: StorageStatesTable
   scopekeeper_reset_jobs: ResetJobsTable
   scopekeeper_reset_job_scopes: ResetJobScopesTable
   scopekeeper_reset_job_waits: ResetJobWaitsTable
+  scopekeeper_idempotency_keys: IdempotencyKeysTable
 }
 
 export type StorageStateRow = Selectable<StorageStatesTable>

@@ -7,6 +7,7 @@ import { hotTimestampUpdates } from './migrations/0003_hot_timestamp_updates.ts'
 import { resetJobsThroughStateId } from './migrations/0004_reset_jobs_through_state_id.ts'
 import { createResetJobWaits } from './migrations/0005_create_reset_job_waits.ts'
 import { resetJobsLastProcessedTimestamp } from './migrations/0006_reset_jobs_last_processed_timestamp.ts'
+import { createIdempotencyKeys } from './migrations/0009_create_idempotency_keys.ts'
 
 function migrations (traits: EngineTraits): Record<string, Migration> {
   // Listed explicitly, in order; names are never changed once merged.
@@ -17,6 +18,7 @@ function migrations (traits: EngineTraits): Record<string, Migration> {
     '0004_reset_jobs_through_state_id': resetJobsThroughStateId,
     '0005_create_reset_job_waits': createResetJobWaits(traits),
     '0006_reset_jobs_last_processed_timestamp': resetJobsLastProcessedTimestamp,
+    '0009_create_idempotency_keys': createIdempotencyKeys(traits),
   }
 }
 
