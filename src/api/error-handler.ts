@@ -14,6 +14,9 @@ const STATUS: Record<ErrorCode, number> = {
   RESET_NOT_FOUND: 404,
   SCOPE_AMBIGUOUS: 409,
   SCOPE_CONFLICT: 409,
+  // draft-ietf-httpapi-idempotency-key-header: 409 while the first request is in progress, 422 for a key reused with another payload.
+  IDEMPOTENCY_KEY_IN_PROGRESS: 409,
+  IDEMPOTENCY_KEY_REUSED: 422,
   DATABASE_UNAVAILABLE: 503,
   IDENTITY_UNAVAILABLE: 503,
 }
