@@ -75,6 +75,13 @@ function validationMessage (errors: ErrorObject[], context: string | undefined, 
     const field = String(first.params.additionalProperty)
     return context === 'querystring' ? `Unknown query parameter '${field}'.` : `Unknown field '${field}' in the request body.`
   }
+  if (context === 'headers') {
+    // `idempotency-key` → `Idempotency-Key`, as the header is written.
+    const header = first.instancePath.split('/')[1] ?? ''
+    const name = header.split('-').map((word) => word.charAt(0).toUpperCase() + word.slice(1)).join('-')
+    const rule = ruleOf(request, 'headers', header)
+    return `Invalid ${name} header: must be ${rule ?? first.message ?? 'a valid value'}.`
+  }
   if (first.keyword === 'required') return `Missing required field '${String(first.params.missingProperty)}' in the ${where}.`
   const field = first.instancePath.split('/')[1]
   if (field === undefined) return context === 'querystring' ? 'Invalid query string.' : 'The request body must be a JSON object.'

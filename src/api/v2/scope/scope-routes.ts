@@ -6,13 +6,15 @@ import type { ScopeStateService } from '../../../domain/scope-state-service.ts'
 import { changeContext } from '../../change-context.ts'
 import { absoluteUrl } from '../../proxy-headers.ts'
 import {
-  AcceptedReply, CreateScopeBody, ErrorReply, ListScopesQuery, PatchScopeBody, ResetScopesBody,
+  AcceptedReply, CreateScopeBody, ErrorReply, IdempotentHeaders, ListScopesQuery, PatchScopeBody, ResetScopesBody,
   ScopeStateListReply, ScopeStateReply,
 } from './scope-schemas.ts'
 import { resetJobLocation } from './reset-job-wire.ts'
 import { createFromWire, listJson, listQueryFromWire, nextLink, patchFromWire, resetFromWire, scopeJson } from './scope-wire.ts'
 
 const errors = { 400: ErrorReply, 403: ErrorReply, 404: ErrorReply, 405: ErrorReply, 409: ErrorReply }
+// The changes also answer 422: an Idempotency-Key already used with another body.
+const changeErrors = { ...errors, 422: ErrorReply }
 
 // Already JSON text (or a stream of it), written by scope-wire.ts: Fastify
 // sends it as is, past the response schema, which documents it.
@@ -37,8 +39,8 @@ export function registerScopeRoutes (parent: FastifyInstance, scopes: ScopeState
   })
 
   app.put('/v2/scope', {
-    schema: { summary: 'Reset the state of several scopes (asynchronous)', body: ResetScopesBody, response: { 202: AcceptedReply, ...errors } },
-    config: { rule: 'scope:reset_state' },
+    schema: { summary: 'Reset the state of several scopes (asynchronous)', headers: IdempotentHeaders, body: ResetScopesBody, response: { 202: AcceptedReply, ...changeErrors } },
+    config: { rule: 'scope:reset_state', idempotent: true },
   }, async (req, reply) => {
     const { jobId } = await scopes.requestReset(resetFromWire(req.body), changeContext(req, req.body))
     // CloudKitty's `{}` body; where to watch the reset is our addition.
@@ -46,15 +48,15 @@ export function registerScopeRoutes (parent: FastifyInstance, scopes: ScopeState
   })
 
   app.patch('/v2/scope', {
-    schema: { summary: 'Update one scope', body: PatchScopeBody, response: { 200: ScopeStateReply, ...errors } },
-    config: { rule: 'scope:patch_state' },
+    schema: { summary: 'Update one scope', headers: IdempotentHeaders, body: PatchScopeBody, response: { 200: ScopeStateReply, ...changeErrors } },
+    config: { rule: 'scope:patch_state', idempotent: true },
   }, async (req, reply) => {
     const { scopeId, changes } = patchFromWire(req.body)
     return await sendJson(reply, scopeJson(await scopes.patch(scopeId, changes, changeContext(req, req.body))))
   })
 
   app.post('/v2/scope', {
-    schema: { summary: 'Create a scope ahead of discovery', body: CreateScopeBody, response: { 200: ScopeStateReply, ...errors } },
-    config: { rule: 'scope:post_state' },
+    schema: { summary: 'Create a scope ahead of discovery', headers: IdempotentHeaders, body: CreateScopeBody, response: { 200: ScopeStateReply, ...changeErrors } },
+    config: { rule: 'scope:post_state', idempotent: true },
   }, async (req, reply) => await sendJson(reply, scopeJson(await scopes.create(createFromWire(req.body), changeContext(req, req.body)))))
 }
