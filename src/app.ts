@@ -4,6 +4,7 @@ import type { Logger } from 'pino'
 import { actorOf } from './api/change-context.ts'
 import { registerErrorHandler, registerNotFoundHandler } from './api/error-handler.ts'
 import { registerHealthcheck } from './api/healthcheck.ts'
+import { registerIdempotency } from './api/idempotency.ts'
 import { registerMetrics } from './api/metrics.ts'
 import { absoluteUrl, registerProxyHeaders } from './api/proxy-headers.ts'
 import { registerRequestLog } from './api/request-log.ts'
@@ -21,9 +22,11 @@ import type { ScopeAccess } from './auth/policy/scope-access.ts'
 import type { Config } from './config/config-schema.ts'
 import type { Actor } from './domain/change-context.ts'
 import { EventService } from './domain/event-service.ts'
+import { IdempotencyService } from './domain/idempotency.ts'
 import { ResetJobService } from './domain/reset-job-service.ts'
 import { ScopeStateService } from './domain/scope-state-service.ts'
 import type { OpenDatabase } from './storage/open-database.ts'
+import { idempotencyKeys } from './storage/idempotency-repository.ts'
 import { serviceFigures } from './storage/service-figures.ts'
 
 declare module 'fastify' {
@@ -92,6 +95,17 @@ export async function buildApp (config: Config, { database, logger, clock }: App
     const input = (request.body ?? request.query) as { scope_id?: unknown } | undefined
     request.scopeAccess = enforcer.authorizeScopes(rule, requestedScopes(request.method, input?.scope_id), request.credentials)
   })
+  // Idempotency-Key on PUT, PATCH and POST /v2/scope: after the policy check, a
+  // repeat is answered as its first request was. A repeat waits for the first
+  // as long as a request may take to arrive; a claim in progress for longer
+  // than that and a statement's bound was abandoned by a process that died.
+  registerIdempotency(app, new IdempotencyService({
+    keys: idempotencyKeys(database),
+    ttlSeconds: config.api.idempotencyTtl,
+    leaseSeconds: config.api.requestTimeout + config.database.statementTimeout,
+    waitSeconds: config.api.requestTimeout,
+    clock,
+  }))
 
   // Routes.
   registerNotFoundHandler(app)

@@ -17,6 +17,9 @@ const STATUS: Record<ErrorCode, number> = {
   SCOPE_CONFLICT: 409,
   // RFC 9110 §15.5.13: a precondition (If-Match) evaluated to false.
   SCOPE_CHANGED: 412,
+  // draft-ietf-httpapi-idempotency-key-header: 409 while the first request is in progress, 422 for a key reused with another payload.
+  IDEMPOTENCY_KEY_IN_PROGRESS: 409,
+  IDEMPOTENCY_KEY_REUSED: 422,
   DATABASE_UNAVAILABLE: 503,
   IDENTITY_UNAVAILABLE: 503,
 }
@@ -74,6 +77,13 @@ function validationMessage (errors: ErrorObject[], context: string | undefined, 
   if (first.keyword === 'additionalProperties') {
     const field = String(first.params.additionalProperty)
     return context === 'querystring' ? `Unknown query parameter '${field}'.` : `Unknown field '${field}' in the request body.`
+  }
+  if (context === 'headers') {
+    // `idempotency-key` → `Idempotency-Key`, as the header is written.
+    const header = first.instancePath.split('/')[1] ?? ''
+    const name = header.split('-').map((word) => word.charAt(0).toUpperCase() + word.slice(1)).join('-')
+    const rule = ruleOf(request, 'headers', header)
+    return `Invalid ${name} header: must be ${rule ?? first.message ?? 'a valid value'}.`
   }
   if (first.keyword === 'required') return `Missing required field '${String(first.params.missingProperty)}' in the ${where}.`
   const field = first.instancePath.split('/')[1]

@@ -11,6 +11,8 @@ export type ErrorCode =
   | 'SCOPE_CONFLICT'
   /** A conditional change (If-Match) found the row changed since the caller read it. */
   | 'SCOPE_CHANGED'
+  | 'IDEMPOTENCY_KEY_IN_PROGRESS'
+  | 'IDEMPOTENCY_KEY_REUSED'
   | 'DATABASE_UNAVAILABLE'
   | 'IDENTITY_UNAVAILABLE'
 

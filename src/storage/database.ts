@@ -91,6 +91,24 @@ export interface EventsTable {
   details: string
 }
 
+/**
+ * One Idempotency-Key of one caller: the request it came with, and once that
+ * request is answered (`status` not null) the answer replayed to its repeats.
+ */
+export interface IdempotencyKeysTable {
+  caller: string
+  idempotency_key: string
+  method: string
+  path: string
+  request_hash: string
+  claim_token: string
+  status: number | null
+  response_headers: string | null
+  response_body: string | null
+  created_at: DateTimeColumn
+  completed_at: DateTimeColumn | null
+}
+
 /** Every table scopekeeper reads or writes. */
 export interface Database {
   cloudkitty_storage_states: StorageStatesTable
@@ -98,6 +116,7 @@ export interface Database {
   scopekeeper_reset_job_scopes: ResetJobScopesTable
   scopekeeper_reset_job_waits: ResetJobWaitsTable
   scopekeeper_events: EventsTable
+  scopekeeper_idempotency_keys: IdempotencyKeysTable
 }
 
 export type StorageStateRow = Selectable<StorageStatesTable>

@@ -9,6 +9,7 @@ import { createResetJobWaits } from './migrations/0005_create_reset_job_waits.ts
 import { resetJobsLastProcessedTimestamp } from './migrations/0006_reset_jobs_last_processed_timestamp.ts'
 import { createEvents } from './migrations/0007_create_events.ts'
 import { resetJobCancellation } from './migrations/0008_reset_job_cancellation.ts'
+import { createIdempotencyKeys } from './migrations/0009_create_idempotency_keys.ts'
 
 function migrations (traits: EngineTraits): Record<string, Migration> {
   // Listed explicitly, in order; names are never changed once merged.
@@ -21,6 +22,7 @@ function migrations (traits: EngineTraits): Record<string, Migration> {
     '0006_reset_jobs_last_processed_timestamp': resetJobsLastProcessedTimestamp,
     '0007_create_events': createEvents(traits),
     '0008_reset_job_cancellation': resetJobCancellation(traits),
+    '0009_create_idempotency_keys': createIdempotencyKeys(traits),
   }
 }
 

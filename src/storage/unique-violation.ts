@@ -2,7 +2,7 @@ import { ScopeKeeperError } from '../domain/errors.ts'
 
 // SQLite (better-sqlite3), PostgreSQL (pg: SQLSTATE 23505) and MySQL/MariaDB
 // (mysql2: ER_DUP_ENTRY) report a unique violation each in its own way.
-function isUniqueViolation (error: unknown): boolean {
+export function isUniqueViolation (error: unknown): boolean {
   if (typeof error !== 'object' || error === null) return false
   const code = (error as { code?: unknown }).code
   return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY' ||

@@ -48,7 +48,7 @@ auth_url = http://keystone:5000
 describe('loadConfig', () => {
   it('uses the defaults when nothing is set', () => {
     const config = loadConfig({ env: {} })
-    assert.deepEqual(config.api, { host: '127.0.0.1', port: 8889, requestTimeout: 60, shutdownTimeout: 30, enableProxyHeadersParsing: false })
+    assert.deepEqual(config.api, { host: '127.0.0.1', port: 8889, requestTimeout: 60, shutdownTimeout: 30, enableProxyHeadersParsing: false, idempotencyTtl: 86_400 })
     assert.equal(config.database.url, 'sqlite:///data/scopekeeper.sqlite')
     // CloudKitty's defaults for CloudKitty's settings (cloudkitty/api/app.py auth_opts, oslo_db/options.py, cloudkitty/orchestrator.py).
     assert.equal(config.auth.strategy, 'keystone')
@@ -92,6 +92,14 @@ describe('loadConfig', () => {
     assert.throws(() => loadConfig({ env: {}, flags: { port: '70000' } }), /\[api\] port \(from flag --port\)/)
     const file = confFile(t, '[collect]\nperiod = -5\n')
     assert.throws(() => loadConfig({ file, env: {} }), (e: Error) => /\[collect\] period/.test(e.message) && e.message.includes(file))
+  })
+
+  it('reads [api] idempotency_ttl in whole seconds, from 1', (t) => {
+    assert.equal(loadConfig({ env: { SCOPEKEEPER_API_IDEMPOTENCY_TTL: '3600' } }).api.idempotencyTtl, 3600)
+    assert.equal(loadConfig({ file: confFile(t, '[api]\nidempotency_ttl = 120\n'), env: {} }).api.idempotencyTtl, 120)
+    for (const bad of ['0', '1.5', 'a day']) {
+      assert.throws(() => loadConfig({ env: { SCOPEKEEPER_API_IDEMPOTENCY_TTL: bad } }), /\[api\] idempotency_ttl/, bad)
+    }
   })
 
   it("never shows a secret setting's value in its error, whatever the source", (t) => {

@@ -1,13 +1,14 @@
 import type { Readable } from 'node:stream'
 import type { FastifyInstance, FastifyReply } from 'fastify'
+import { Type } from 'typebox'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { visibleScopeIds } from '../../../auth/policy/scope-access.ts'
 import type { ScopeStateService } from '../../../domain/scope-state-service.ts'
 import { changeContext } from '../../change-context.ts'
 import { absoluteUrl } from '../../proxy-headers.ts'
 import {
-  AcceptedReply, CreateScopeBody, DryRunQuery, ErrorReply, IfMatchHeaders, ListScopesQuery, PatchScopeBody, ResetDryRunReply, ResetScopesBody,
-  ScopeStateListResponse, ScopeStateResponse,
+  AcceptedReply, CreateScopeBody, DryRunQuery, ErrorReply, IdempotentHeaders, IfMatchHeaders, ListScopesQuery, PatchScopeBody, ResetDryRunReply,
+  ResetScopesBody, ScopeStateListResponse, ScopeStateResponse,
 } from './scope-schemas.ts'
 import { resetJobLocation } from './reset-job-wire.ts'
 import {
@@ -16,6 +17,8 @@ import {
 } from './scope-wire.ts'
 
 const errors = { 400: ErrorReply, 403: ErrorReply, 404: ErrorReply, 405: ErrorReply, 409: ErrorReply }
+// The changes also answer 422: an Idempotency-Key already used with another body.
+const changeErrors = { ...errors, 422: ErrorReply }
 
 // Already JSON text (or a stream of it), written by scope-wire.ts: Fastify
 // sends it as is, past the response schema, which documents it.
@@ -46,10 +49,11 @@ export function registerScopeRoutes (parent: FastifyInstance, scopes: ScopeState
     schema: {
       summary: 'Reset the state of several scopes (asynchronous)',
       querystring: DryRunQuery,
+      headers: IdempotentHeaders,
       body: ResetScopesBody,
-      response: { 200: ResetDryRunReply, 202: AcceptedReply, ...errors },
+      response: { 200: ResetDryRunReply, 202: AcceptedReply, ...changeErrors },
     },
-    config: { rule: 'scope:reset_state' },
+    config: { rule: 'scope:reset_state', idempotent: true },
   }, async (req, reply) => {
     const reset = resetFromWire(req.body)
     const context = changeContext(req, req.body)
@@ -64,11 +68,11 @@ export function registerScopeRoutes (parent: FastifyInstance, scopes: ScopeState
     schema: {
       summary: 'Update one scope',
       querystring: DryRunQuery,
-      headers: IfMatchHeaders,
+      headers: Type.Object({ ...IfMatchHeaders.properties, ...IdempotentHeaders.properties }),
       body: PatchScopeBody,
-      response: { 200: ScopeStateResponse, ...errors, 412: ErrorReply },
+      response: { 200: ScopeStateResponse, ...changeErrors, 412: ErrorReply },
     },
-    config: { rule: 'scope:patch_state' },
+    config: { rule: 'scope:patch_state', idempotent: true },
   }, async (req, reply) => {
     const { scopeId, changes } = patchFromWire(req.body)
     const context = changeContext(req, req.body)
@@ -84,10 +88,11 @@ export function registerScopeRoutes (parent: FastifyInstance, scopes: ScopeState
     schema: {
       summary: 'Create a scope ahead of discovery',
       querystring: DryRunQuery,
+      headers: IdempotentHeaders,
       body: CreateScopeBody,
-      response: { 200: ScopeStateResponse, ...errors },
+      response: { 200: ScopeStateResponse, ...changeErrors },
     },
-    config: { rule: 'scope:post_state' },
+    config: { rule: 'scope:post_state', idempotent: true },
   }, async (req, reply) => {
     const scope = createFromWire(req.body)
     const context = changeContext(req, req.body)

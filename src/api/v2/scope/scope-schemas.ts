@@ -1,5 +1,6 @@
 import { Type, type Static } from 'typebox'
 import { REASON_MAX_LENGTH } from '../../../domain/change-context.ts'
+import { IDEMPOTENCY_KEY_MAX_LENGTH, IDEMPOTENCY_KEY_PATTERN, IDEMPOTENCY_KEY_RULE } from '../../../domain/idempotency.ts'
 import { ACTIVE_NUMBERS, ACTIVE_RULE, ACTIVE_WORDS, wordList } from '../../../domain/scope-fields.ts'
 import { DEFAULT_PAGE_SIZE } from '../../../domain/scope-state.ts'
 import { FIELD_MAX_LENGTH, MAX_FILTER_VALUES, MAX_INTEGER, TIMESTAMP_MAX_LENGTH, type ScopeField } from './input-limits.ts'
@@ -215,6 +216,22 @@ export const ResetDryRunReply = Type.Object({
   discard_from: Type.String({ description: 'rated data from this instant on would be discarded: the timestamp plus [collect] period' }),
   results: Type.Array(ScopeStateReply, { description: `the first ${DEFAULT_PAGE_SIZE} of them, in creation order` }),
 }, { description: 'a dry run: what the reset would do' })
+/**
+ * The headers of PUT, PATCH and POST /v2/scope: an optional Idempotency-Key
+ * (`api/idempotency.ts`). Other headers are not ours to refuse.
+ */
+export const IdempotentHeaders = Type.Object({
+  'idempotency-key': Type.Optional(Type.String({
+    minLength: 1,
+    maxLength: IDEMPOTENCY_KEY_MAX_LENGTH,
+    pattern: IDEMPOTENCY_KEY_PATTERN.source,
+    description: 'Makes the request safe to retry: a repeat with the same key and body, within `[api] idempotency_ttl` ' +
+      '(24 h by default), gets the first answer back (with `Idempotent-Replayed: true`) and acts no more; ' +
+      'a repeat sent while the first is in progress waits for it. The same key with another body is a 422. ' +
+      `Keys are the caller's own (Keystone user and project). ${IDEMPOTENCY_KEY_RULE}.`,
+    ...rule(IDEMPOTENCY_KEY_RULE),
+  })),
+})
 
 /** Every error: one human sentence. */
 export const ErrorReply = Type.Object({ message: Type.String() })
