@@ -1,11 +1,11 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { invalidInput } from '../domain/errors.ts'
 import {
-import type { DryRunQuery } from './v2/scope/scope-schemas.ts'
-import { dryRunFromWire } from './v2/scope/scope-wire.ts'
   callerOf, IDEMPOTENCY_KEY_MAX_LENGTH, IDEMPOTENCY_KEY_PATTERN, IDEMPOTENCY_KEY_RULE, requestHash,
   type IdempotencyClaim, type IdempotencyService,
 } from '../domain/idempotency.ts'
+import type { DryRunQuery } from './v2/scope/scope-schemas.ts'
+import { dryRunFromWire } from './v2/scope/scope-wire.ts'
 
 declare module 'fastify' {
   // `idempotent`: the route honours an Idempotency-Key header (PUT, PATCH, POST /v2/scope).
