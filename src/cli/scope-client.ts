@@ -277,9 +277,10 @@ export class ScopeClient {
   }
 
   private async send (method: string, url: URL, body?: unknown, options: WriteOptions = {}): Promise<HttpResponse> {
-    const headers: Record<string, string> = this.token === undefined ? {} : { 'x-auth-token': this.token }
+    const headers: Record<string, string> = {}
     if (options.idempotencyKey !== undefined) headers['idempotency-key'] = options.idempotencyKey
     if (options.ifMatch !== undefined) headers['if-match'] = options.ifMatch
+    if (this.token !== undefined) headers['x-auth-token'] = this.token
     let response: HttpResponse
     for (let attempt = 1; ; attempt++) {
       try {

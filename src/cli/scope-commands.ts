@@ -171,12 +171,10 @@ async function connect (io: CliIo, options: Record<string, unknown>): Promise<Sc
   const debug = options.debug === true ? (text: string) => { io.stderr.write(text + '\n') } : undefined
   const transport = new HttpTransport({ ...settings.transport, debug, userAgent: 'scopekeeper-cli' })
   const session = await openSession(settings, transport)
-  const retryDelay = Number(io.env.SCOPEKEEPER_CLI_RETRY_DELAY)
   return new ScopeClient({
     endpoint: session.endpoint,
     token: session.token,
     transport,
-    retryDelayMs: Number.isFinite(retryDelay) && retryDelay >= 0 && io.env.SCOPEKEEPER_CLI_RETRY_DELAY !== '' ? retryDelay * 1000 : undefined,
     onRetry: (error, method) => { io.stderr.write(`scopekeeper: ${error.message} Sending the ${method} once more, with the same Idempotency-Key.\n`) },
   })
 }
