@@ -43,7 +43,7 @@ export const RESET_PREVIEW_COLUMNS: Column[] = columnsOf(RESET_PREVIEW_FIELDS, [
 export function jobRow (job: ResetJobReply): Record<string, unknown> {
   const author = job.created_by
   if (author === undefined || author === null) return { ...job }
-  const who = userText(author)
+  const who = userText(author) ?? 'unknown user'
   return { ...job, created_by: author.project_id === null || author.project_id === undefined ? who : `${who} (project ${author.project_id})` }
 }
 
@@ -82,6 +82,11 @@ function integerAtLeast (min: number) {
     }
     return Number(value)
   }
+}
+
+function nonEmpty (value: string): string {
+  if (value.trim() === '') throw new InvalidArgumentError('Give a non-empty text.')
+  return value
 }
 
 // An Idempotency-Key goes out as a header: visible ASCII, and short enough for any proxy.
@@ -182,7 +187,7 @@ async function connect (io: CliIo, options: Record<string, unknown>): Promise<Sc
 /** `--reason`, `--idempotency-key` and, where asked, `--dry-run`: the options every changing command shares. */
 function addWriteOptions (command: Command, { dryRun }: { dryRun: string }): void {
   command
-    .addOption(new Option('--reason <text>', "why: recorded with the change in the scope's history (scope history)"))
+    .addOption(new Option('--reason <text>', "why: recorded with the change in the scope's history (scope history)").argParser(nonEmpty))
     .addOption(new Option('--idempotency-key <key>', 'sent as Idempotency-Key: a repeat with the same key is answered as the first time and acts once ' +
       '(default: a new random key per invocation, reused by the one retry after a connection failure)').argParser(headerToken))
     .addOption(new Option('--dry-run', dryRun))
@@ -457,10 +462,11 @@ function historyCommand (scope: Command, io: CliIo): void {
   const command = scope.command('history')
     .description("A scope's audit events, newest first: who changed what, when, and why (GET /v2/scope/events, scopekeeper only).")
     .argument('<scope_id>', 'the scope')
-    .addOption(new Option('--kind <kind>', 'only events of this kind: created, patched, activated, deactivated, reset_requested, reset_applied, reset_cancelled'))
-    .addOption(new Option('--user-id <id>', 'only changes made by this user'))
+    .addOption(new Option('--kind <kind>', 'only events of this kind: created, patched, activated, deactivated, reset_requested, reset_applied, ' +
+      'reset_cancelled (repeatable; any value matches)').argParser(collect))
+    .addOption(new Option('--user-id <id>', 'only changes made by this Keystone user id (repeatable; any value matches)').argParser(collect))
     .addOption(new Option('--since <timestamp>', `only events at or after this time: ${TIMESTAMP_HELP}`))
-    .addOption(new Option('--until <timestamp>', `only events before this time: ${TIMESTAMP_HELP}`))
+    .addOption(new Option('--until <timestamp>', `only events at or before this time: ${TIMESTAMP_HELP}`))
     .addOption(new Option('--limit <n>', "page size (the server's default when not given)").argParser(integerAtLeast(1)))
     .addOption(new Option('--marker <id>', 'start after this event: the marker of a previous page\'s Link rel="next"').argParser(integerAtLeast(0)))
     .addOption(new Option('--all', 'follow the pages to the end (--limit sets the page size)'))
@@ -474,9 +480,9 @@ Examples:
     const output = outputOptions(options)
     formatList(HISTORY_COLUMNS, [], output)
     const query: ListScopeEventsQuery = {
-      scope_id: scopeId,
-      kind: options.kind as string | undefined,
-      user_id: options.userId as string | undefined,
+      scope_id: [scopeId!],
+      kind: listOf(options.kind),
+      user_id: listOf(options.userId),
       since: options.since as string | undefined,
       until: options.until as string | undefined,
       limit: options.limit as number | undefined,
@@ -492,6 +498,12 @@ Examples:
     io.stdout.write(formatList(HISTORY_COLUMNS, events.map(historyRow), output))
     return 0
   }))
+}
+
+/** A repeatable filter's values as the query sends them: comma-joined, or absent. */
+function listOf (values: unknown): string[] | undefined {
+  const value = joined(values as string[] | undefined)
+  return value === undefined ? undefined : [value]
 }
 
 function jobIdArgument (): Argument {

@@ -40,8 +40,9 @@ export const SCOPE_STATE_FIELDS = fieldsOf<ScopeStateReply>()([
   'scope_id', 'scope_key', 'fetcher', 'collector', 'state', 'last_processed_timestamp', 'active', 'scope_activation_toggle_date',
 ])
 
-/** Who made a change, as the server recorded it; all null under noauth. */
+/** Who made a change, as the server recorded it: `auth` is `keystone`, or `noauth` (the ids then null). */
 export type ChangeAuthor = {
+  auth?: string
   user_id: string | null
   user_name: string | null
   project_id: string | null
@@ -65,17 +66,19 @@ export type ResetJobReply = {
   max_attempts: number
   last_error: string | null
   request_id: string | null
+  /** Who asked for the reset: null for a job older than the audit history, absent on a server without one. */
+  created_by?: ChangeAuthor | null
+  /** Why, as the PUT said it; absent on a server without an audit history. */
+  reason?: string | null
   created_at: string
   started_at: string | null
   finished_at: string | null
-  /** Who asked for the reset; absent on a server older than issue 14. */
-  created_by?: ChangeAuthor
 }
 
 /** The fields of a reset job, in the order the server sends them and the CLI shows them. */
 export const RESET_JOB_FIELDS = fieldsOf<ResetJobReply>()([
   'id', 'status', 'last_processed_timestamp', 'scopes_total', 'scopes_applied', 'scopes_waiting',
-  'attempts', 'max_attempts', 'last_error', 'request_id', 'created_at', 'started_at', 'finished_at', 'created_by',
+  'attempts', 'max_attempts', 'last_error', 'request_id', 'created_by', 'reason', 'created_at', 'started_at', 'finished_at',
 ])
 
 /**
@@ -195,31 +198,37 @@ export type ScopeEventReply = {
   id: number
   kind: string
   scope_id: string | null
+  /** The reset job of a `reset_*` event. */
+  job_id: number | null
   created_at: string
+  /** `keystone`, or `noauth` when the API ran without authentication. */
+  auth: string
   user_id: string | null
   user_name: string | null
   project_id: string | null
   roles: string[]
-  auth: string
   request_id: string | null
   reason: string | null
-  job_id: number | null
   details: Record<string, unknown>
 }
 
 /** The fields of an event, in the order the server sends them. */
 export const SCOPE_EVENT_FIELDS = fieldsOf<ScopeEventReply>()([
-  'id', 'kind', 'scope_id', 'created_at', 'user_id', 'user_name', 'project_id', 'roles', 'auth', 'request_id', 'reason', 'job_id', 'details',
+  'id', 'kind', 'scope_id', 'job_id', 'created_at', 'auth', 'user_id', 'user_name', 'project_id', 'roles', 'request_id', 'reason', 'details',
 ])
 
-/** GET /v2/scope/events' query string: newest first; `marker` is the `Link: rel="next"` cursor. */
+/**
+ * GET /v2/scope/events' query string: newest first; `marker` is the
+ * `Link: rel="next"` cursor. `scope_id`, `kind` and `user_id` may be
+ * repeated or comma-joined; any of them matches.
+ */
 export type ListScopeEventsQuery = {
-  scope_id?: string
-  kind?: string
-  user_id?: string
+  scope_id?: string[]
+  kind?: string[]
+  user_id?: string[]
   /** ISO 8601; events at or after it. */
   since?: string
-  /** ISO 8601; events before it. */
+  /** ISO 8601; events at or before it. */
   until?: string
   limit?: number
   marker?: number

@@ -37,8 +37,8 @@ describe('scope commands', () => {
 
   it('shows every field of the reply schemas but the deprecated state alias', () => {
     assert.deepEqual(SCOPE_COLUMNS.map((c) => c.key), Object.keys(ScopeStateReply.properties).filter((k) => k !== 'state'))
-    // created_by (issue 14) is read ahead of the server that sends it: the columns are the schema's, plus it until the schema has it.
-    const ahead = ['created_by'].filter((key) => !(key in ResetJobReply.properties))
+    // created_by and reason (issue 14) are read ahead of the server that sends them: the columns are the schema's, plus them until it has them.
+    const ahead = ['created_by', 'reason'].filter((key) => !(key in ResetJobReply.properties))
     assert.deepEqual(RESET_JOB_COLUMNS.map((c) => c.key).filter((key) => !ahead.includes(key)), Object.keys(ResetJobReply.properties))
   })
 
