@@ -189,23 +189,26 @@ export class ScopeClient {
    * (CloudKitty ignores `dry_run` and resets) is an {@link ApiError}.
    */
   async previewReset (body: ResetScopesBody, options: Omit<WriteOptions, 'dryRun' | 'ifMatch'> = {}): Promise<ResetPreviewReply> {
+    await this.requireDryRun('PUT')
     const url = withQuery(this.url('/v2/scope'), { dry_run: 'true' })
     const response = await this.send('PUT', url, body, options)
     const preview = parseJson(response, 'PUT', url) as Partial<ResetPreviewReply> | null
     if (response.status !== 200 || preview?.dry_run !== true) {
-      throw new ApiError(response.status, `The server does not do dry runs: it answered PUT ${url.pathname}?dry_run=true with HTTP ${response.status}` +
-        `${response.status === 202 ? ' and accepted the reset as a real one' : ''}.`, requestIdOf(response))
+      throw new ApiError(response.status, `The server answered PUT ${url.pathname}?dry_run=true with no preview` +
+        `${response.status === 202 ? ': it accepted the reset as a real one' : ''}.`, requestIdOf(response))
     }
     return preview as ResetPreviewReply
   }
 
   /** Changes one scope's key, fetcher, collector or active flag (PATCH /v2/scope); only the fields sent change. */
   async patchScope (body: PatchScopeBody, options: WriteOptions = {}): Promise<ScopeStateReply> {
+    if (options.dryRun === true) await this.requireDryRun('PATCH')
     return await this.call('PATCH', withQuery(this.url('/v2/scope'), { dry_run: options.dryRun === true ? 'true' : undefined }), body, options) as ScopeStateReply
   }
 
   /** Registers a scope ahead of discovery (POST /v2/scope); 409 when it already exists. */
   async createScope (body: CreateScopeBody, options: Omit<WriteOptions, 'ifMatch'> = {}): Promise<ScopeStateReply> {
+    if (options.dryRun === true) await this.requireDryRun('POST')
     return await this.call('POST', withQuery(this.url('/v2/scope'), { dry_run: options.dryRun === true ? 'true' : undefined }), body, options) as ScopeStateReply
   }
 
@@ -272,6 +275,30 @@ export class ScopeClient {
     }
   }
 
+  /**
+   * Whether the server's API description (`GET /v2/openapi.json`,
+   * scopekeeper's; CloudKitty has none) lists a `dry_run` query parameter
+   * for `method` on /v2/scope. Any failure to read it means no.
+   */
+  async offersDryRun (method: 'PUT' | 'PATCH' | 'POST'): Promise<boolean> {
+    try {
+      const document = await this.call('GET', this.url('/v2/openapi.json')) as {
+        paths?: Record<string, Record<string, { parameters?: Array<{ name?: unknown, in?: unknown }> } | undefined> | undefined>
+      }
+      const parameters = document.paths?.['/v2/scope']?.[method.toLowerCase()]?.parameters ?? []
+      return parameters.some((p) => p.name === 'dry_run' && p.in === 'query')
+    } catch (error) {
+      if (error instanceof ApiError) return false
+      throw error
+    }
+  }
+
+  private async requireDryRun (method: 'PUT' | 'PATCH' | 'POST'): Promise<void> {
+    if (await this.offersDryRun(method)) return
+    throw new DryRunUnsupportedError(`The server at ${this.endpoint} does not offer dry runs of ${method} /v2/scope (no dry_run in its /v2/openapi.json), ` +
+      'and would make the change for real: nothing was sent.')
+  }
+
   private url (path: string): URL {
     return new URL(this.endpoint + path)
   }
@@ -314,6 +341,15 @@ function parseJson (response: HttpResponse, method: string, url: URL): unknown {
   } catch {
     throw new ApiError(response.status, `The server answered ${method} ${url.pathname} with a body that is not JSON.`, requestIdOf(response))
   }
+}
+
+/**
+ * The server does not say that it takes `?dry_run=true` on this method:
+ * nothing was sent, since a server that ignores the parameter (CloudKitty,
+ * an older scopekeeper) would make the change for real.
+ */
+export class DryRunUnsupportedError extends Error {
+  override name = 'DryRunUnsupportedError'
 }
 
 /** {@link ScopeClient.waitForReset} gave up; `job` is the last reading. */

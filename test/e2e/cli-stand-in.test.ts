@@ -71,6 +71,7 @@ describe('scopekeeper scope … for issue 14, the real CLI against a stand-in se
   let actions: number
   let dropNext: number
   let polls: number
+  let offersDryRun: boolean
 
   function send (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
     res.writeHead(status, { 'content-type': 'application/json', 'x-openstack-request-id': 'req-stand-in', ...headers })
@@ -100,6 +101,10 @@ describe('scopekeeper scope … for issue 14, the real CLI against a stand-in se
     const q = target.searchParams
     const body = (raw === '' ? {} : JSON.parse(raw)) as Record<string, unknown>
     const route = `${req.method} ${target.pathname}`
+    if (route === 'GET /v2/openapi.json') {
+      const dryRun = offersDryRun ? [{ name: 'dry_run', in: 'query', schema: { type: 'boolean' } }] : []
+      return send(res, 200, { openapi: '3.1.0', paths: { '/v2/scope': { put: { parameters: dryRun }, patch: { parameters: dryRun }, post: { parameters: dryRun } } } })
+    }
     if (route === 'GET /v2/scope/events') {
       let list = events().filter((e) => e.scope_id === q.get('scope_id'))
       if (q.has('kind')) list = list.filter((e) => e.kind === q.get('kind'))
@@ -200,6 +205,7 @@ describe('scopekeeper scope … for issue 14, the real CLI against a stand-in se
     actions = 0
     dropNext = 0
     polls = 0
+    offersDryRun = true
   })
 
   describe('scope history', () => {
@@ -238,15 +244,31 @@ describe('scopekeeper scope … for issue 14, the real CLI against a stand-in se
   describe('scope state reset --dry-run and --reason', () => {
     it('sends ?dry_run=true and prints the preview: its figures, then the first page of scopes', async () => {
       const run = ok(await cli(['state', 'reset', '--all-scopes', '--collector', 'gnocchi', '2019-07-01', '--dry-run', '--reason', 'INC-1: rules fixed']))
-      assert.equal(seen.length, 1)
-      assert.equal(seen[0].method, 'PUT')
-      assert.equal(seen[0].url.search, '?dry_run=true')
-      assert.deepEqual(seen[0].body, { all_scopes: true, collector: 'gnocchi', state: '2019-07-01', reason: 'INC-1: rules fixed' })
+      // First a look at the server's API description: does it take dry_run?
+      assert.deepEqual(seen.map((s) => `${s.method} ${s.url.pathname}${s.url.search}`), ['GET /v2/openapi.json', 'PUT /v2/scope?dry_run=true'])
+      assert.deepEqual(seen[1].body, { all_scopes: true, collector: 'gnocchi', state: '2019-07-01', reason: 'INC-1: rules fixed' })
       assert.match(run.stdout, /\| Scopes Total +\| 2 +\|\n\| Scopes Inactive +\| 1 +\|\n\| Last Processed Timestamp +\| 2019-07-01T00:00:00\+00:00 \|\n\| Discard From +\| 2019-07-01T00:00:00\+00:00 \|/)
       assert.match(run.stdout, /\| s2 +\| project_id +\| keystone +\| gnocchi +\| 2026-01-01T00:00:00\+00:00 +\| False +\|/)
       assert.equal(jobs.size, 3, 'nothing recorded')
       const figure = ok(await cli(['state', 'reset', '--all-scopes', '2019-07-01', '--dry-run', '-f', 'value', '-c', 'scopes_total']))
       assert.equal(figure.stdout, '2\n')
+    })
+
+    it('sends nothing, and exits 1, when the server does not list dry_run (it would reset for real)', async () => {
+      offersDryRun = false
+      for (const args of [['state', 'reset', '--all-scopes', '2019-07-01', '--dry-run'], ['patch', 's1', '--active', 'false', '--dry-run'], ['create', 's5', '--dry-run']]) {
+        const run = await cli(args)
+        assert.equal(run.code, 1, args.join(' '))
+        assert.match(run.stderr, /^scopekeeper: The server at http:\/\/127\.0\.0\.1:\d+ does not offer dry runs of (PUT|PATCH|POST) \/v2\/scope \(no dry_run in its \/v2\/openapi\.json\), and would make the change for real: nothing was sent\.\n$/)
+      }
+      assert.deepEqual(seen.map((s) => s.method), ['GET', 'GET', 'GET'])
+    })
+
+    it('sends ?dry_run=true on a patch and a create, and prints the scope as it would be', async () => {
+      const patch = ok(await cli(['patch', 's1', '--collector', 'prometheus', '--dry-run', '-f', 'value', '-c', 'collector']))
+      assert.equal(patch.stdout, 'prometheus\n')
+      ok(await cli(['create', 's6', '--dry-run']))
+      assert.deepEqual(seen.filter((s) => s.method !== 'GET').map((s) => `${s.method} ${s.url.search}`), ['PATCH ?dry_run=true', 'POST ?dry_run=true'])
     })
 
     it('refuses --dry-run with --wait, as a usage error', async () => {
