@@ -37,7 +37,18 @@ export interface HttpResponse {
  */
 export class ConnectionError extends Error {
   override name = 'ConnectionError'
+  constructor (message: string, readonly kind: ConnectionFailure = 'other') {
+    super(message)
+  }
 }
+
+/**
+ * What went wrong on the way: `refused`, `reset` (closed before an
+ * answer), `timeout`, `unreachable`, `dns`, `tls`, or `other`. A retry
+ * can help the first four; the CLI's retry decision reads it
+ * (idempotency.ts).
+ */
+export type ConnectionFailure = 'refused' | 'reset' | 'timeout' | 'unreachable' | 'dns' | 'tls' | 'other'
 
 // Headers whose values are credentials: shown in --debug as keystoneauth does.
 const SECRET_HEADERS = new Set(['x-auth-token', 'x-subject-token', 'authorization'])
@@ -85,14 +96,14 @@ const TLS_CODES = new Set([
 function connectionError (url: URL, error: NodeJS.ErrnoException): ConnectionError {
   const where = url.origin
   const code = error.code ?? ''
-  if (code === 'ECONNREFUSED') return new ConnectionError(`Connection refused by ${where}: is the API running there?`)
-  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return new ConnectionError(`Cannot resolve the host of ${where}.`)
-  if (code === 'ECONNRESET' || code === 'EPIPE') return new ConnectionError(`The connection to ${where} was closed before an answer arrived.`)
-  if (code === 'EHOSTUNREACH' || code === 'ENETUNREACH') return new ConnectionError(`Cannot reach ${where} (${code}).`)
+  if (code === 'ECONNREFUSED') return new ConnectionError(`Connection refused by ${where}: is the API running there?`, 'refused')
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return new ConnectionError(`Cannot resolve the host of ${where}.`, 'dns')
+  if (code === 'ECONNRESET' || code === 'EPIPE') return new ConnectionError(`The connection to ${where} was closed before an answer arrived.`, 'reset')
+  if (code === 'EHOSTUNREACH' || code === 'ENETUNREACH') return new ConnectionError(`Cannot reach ${where} (${code}).`, 'unreachable')
   if (TLS_CODES.has(code)) {
-    return new ConnectionError(`TLS verification of ${where} failed: ${error.message}; trust its CA with --os-cacert FILE, or skip verification with --insecure.`)
+    return new ConnectionError(`TLS verification of ${where} failed: ${error.message}; trust its CA with --os-cacert FILE, or skip verification with --insecure.`, 'tls')
   }
-  if (code.startsWith('ERR_SSL') || code === 'EPROTO') return new ConnectionError(`TLS handshake with ${where} failed: ${error.message}.`)
+  if (code.startsWith('ERR_SSL') || code === 'EPROTO') return new ConnectionError(`TLS handshake with ${where} failed: ${error.message}.`, 'tls')
   return new ConnectionError(`Cannot reach ${where}: ${error.message}${code === '' ? '' : ` (${code})`}.`)
 }
 
@@ -153,7 +164,7 @@ export class HttpTransport {
       })
       const timer = setTimeout(() => {
         req.destroy()
-        reject(new ConnectionError(`No answer from ${target.origin} within ${this.timeoutMs / 1000} s (--timeout).`))
+        reject(new ConnectionError(`No answer from ${target.origin} within ${this.timeoutMs / 1000} s (--timeout).`, 'timeout'))
       }, this.timeoutMs)
       req.on('error', (error: NodeJS.ErrnoException) => {
         clearTimeout(timer)

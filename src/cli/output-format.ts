@@ -58,7 +58,8 @@ function findColumn (name: string, columns: Column[]): Column {
   return found
 }
 
-function selectColumns (columns: Column[], names: string[] | undefined): Column[] {
+/** The columns `-c` names (all when none), in the command's order; throws {@link UsageError} on an unknown one. */
+export function selectColumns (columns: Column[], names: string[] | undefined): Column[] {
   if (names === undefined || names.length === 0) return columns
   const chosen = new Set(names.map((name) => findColumn(name, columns).key))
   return columns.filter((c) => chosen.has(c.key))

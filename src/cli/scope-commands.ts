@@ -1,17 +1,21 @@
-import { type Command, InvalidArgumentError, Option } from 'commander'
+import { Argument, type Command, InvalidArgumentError, Option } from 'commander'
 import type { Env } from './clouds-yaml.ts'
 import { ConnectionError, HttpTransport } from './http-transport.ts'
 import {
   CatalogError, connectionFlag, connectionHelp, CONNECTION_OPTIONS, openSession, resolveConnection,
   type ConnectionFlags, type ConnectionKey, type ConnectionOption,
 } from './os-auth.ts'
-import { columnsOf, CSV_QUOTE_MODES, formatList, formatOne, OUTPUT_FORMATS, type OutputOptions } from './output-format.ts'
+import { idempotencyKeyOf } from './idempotency.ts'
+import { columnsOf, CSV_QUOTE_MODES, formatList, formatOne, OUTPUT_FORMATS, selectColumns, type Column, type OutputOptions } from './output-format.ts'
 import { describeJob, ResetProgress, type ProgressStream } from './reset-progress.ts'
 import { ApiError, ScopeClient, WaitTimeoutError } from './scope-client.ts'
+import { historyRow, HISTORY_COLUMNS, userText } from './scope-history.ts'
 import { UsageError } from './usage-error.ts'
 import {
-  CREATE_SCOPE_FIELDS, DEFAULT_PAGE_SIZE, LIST_SCOPES_PARAMETERS, PATCH_SCOPE_FIELDS, RESET_JOB_FIELDS, RESET_SCOPES_FIELDS, SCOPE_STATE_FIELDS,
-  type CreateScopeBody, type ListScopesQuery, type PatchScopeBody, type ResetScopesBody,
+  CREATE_SCOPE_FIELDS, DEFAULT_PAGE_SIZE, LIST_SCOPES_PARAMETERS, PATCH_SCOPE_FIELDS, RESET_JOB_FIELDS, RESET_PREVIEW_FIELDS, RESET_SCOPES_FIELDS,
+  SCOPE_STATE_FIELDS,
+  type CreateScopeBody, type ListResetJobsQuery, type ListScopeEventsQuery, type ListScopesQuery, type PatchScopeBody, type ResetJobReply,
+  type ResetPreviewReply, type ResetScopesBody, type ScopeEventReply,
 } from './wire.ts'
 
 /** Where the scope commands read their environment and write their output; tests pass their own. */
@@ -31,6 +35,17 @@ function processIo (): CliIo {
 export const SCOPE_COLUMNS = columnsOf(SCOPE_STATE_FIELDS, ['state'])
 /** Reset job columns: the progress reply's fields. */
 export const RESET_JOB_COLUMNS = columnsOf(RESET_JOB_FIELDS)
+/** Columns of a reset's dry run: the preview's fields, its first page of scopes last, as `Scopes`. */
+export const RESET_PREVIEW_COLUMNS: Column[] = columnsOf(RESET_PREVIEW_FIELDS, ['dry_run'])
+  .map((column) => column.key === 'results' ? { key: 'results', label: 'Scopes' } : column)
+
+/** A job as the CLI shows it: `created_by` as one text, `alice (project 0c1d…)`; absent on an older server. */
+export function jobRow (job: ResetJobReply): Record<string, unknown> {
+  const author = job.created_by
+  if (author === undefined || author === null) return { ...job }
+  const who = userText(author) ?? 'unknown user'
+  return { ...job, created_by: author.project_id === null || author.project_id === undefined ? who : `${who} (project ${author.project_id})` }
+}
 
 const SCOPE_FIELD_HELP: Record<string, string> = {
   scope_id: 'scope id (usually a project id)',
@@ -67,6 +82,23 @@ function integerAtLeast (min: number) {
     }
     return Number(value)
   }
+}
+
+function nonEmpty (value: string): string {
+  if (value.trim() === '') throw new InvalidArgumentError('Give a non-empty text.')
+  return value
+}
+
+// An Idempotency-Key goes out as a header: visible ASCII, and short enough for any proxy.
+function headerToken (value: string): string {
+  if (!/^[\x21-\x7e]{1,255}$/.test(value)) throw new InvalidArgumentError('Give 1 to 255 visible ASCII characters, without spaces.')
+  return value
+}
+
+// An ETag as the server sent it, quotes included ("…" or W/"…"), or `*`.
+function entityTag (value: string): string {
+  if (!/^(\*|(W\/)?"[\x21\x23-\x7e]*")$/.test(value.trim())) throw new InvalidArgumentError('Give the ETag as the server sent it, quotes included, e.g. \'"3f2a…"\'.')
+  return value.trim()
 }
 
 function positiveSeconds (value: string): number {
@@ -144,7 +176,21 @@ async function connect (io: CliIo, options: Record<string, unknown>): Promise<Sc
   const debug = options.debug === true ? (text: string) => { io.stderr.write(text + '\n') } : undefined
   const transport = new HttpTransport({ ...settings.transport, debug, userAgent: 'scopekeeper-cli' })
   const session = await openSession(settings, transport)
-  return new ScopeClient({ endpoint: session.endpoint, token: session.token, transport })
+  return new ScopeClient({
+    endpoint: session.endpoint,
+    token: session.token,
+    transport,
+    onRetry: (error, method) => { io.stderr.write(`scopekeeper: ${error.message} Sending the ${method} once more, with the same Idempotency-Key.\n`) },
+  })
+}
+
+/** `--reason`, `--idempotency-key` and, where asked, `--dry-run`: the options every changing command shares. */
+function addWriteOptions (command: Command, { dryRun }: { dryRun: string }): void {
+  command
+    .addOption(new Option('--reason <text>', "why: recorded with the change in the scope's history (scope history)").argParser(nonEmpty))
+    .addOption(new Option('--idempotency-key <key>', 'sent as Idempotency-Key: a repeat with the same key is answered as the first time and acts once ' +
+      '(default: a new random key per invocation, reused by the one retry after a connection failure)').argParser(headerToken))
+    .addOption(new Option('--dry-run', dryRun))
 }
 
 /** Prints a failure as one line and returns the exit code: 1 when the API or the network refused. */
@@ -222,7 +268,7 @@ Examples:
 }
 
 function resetCommand (state: Command, io: CliIo): void {
-  const filters = filterFields(RESET_SCOPES_FIELDS, ['all_scopes', 'last_processed_timestamp', 'state'])
+  const filters = filterFields(RESET_SCOPES_FIELDS, ['all_scopes', 'last_processed_timestamp', 'state', 'reason'])
   const command = state.command('reset')
     .description('Reset the state of several scopes to a timestamp (PUT /v2/scope). The server applies it in the background; --wait follows it.')
     .argument('[timestamp]', `the timestamp to reset to, as the CloudKitty client takes it (sent as 'state'): ${TIMESTAMP_HELP}`)
@@ -231,22 +277,29 @@ function resetCommand (state: Command, io: CliIo): void {
   command
     .addOption(new Option('--last-processed-timestamp <timestamp>', `the timestamp to reset to: ${TIMESTAMP_HELP}`).conflicts('state'))
     .addOption(new Option('--state <timestamp>', "deprecated alias of --last-processed-timestamp (sent as 'state')"))
-    .addOption(new Option('--wait', 'follow the reset until it is done (exit 0) or failed (exit 1), where the server reports progress'))
-    .addOption(new Option('--poll-interval <seconds>', 'seconds between two looks at the progress').argParser(positiveSeconds).default(1))
-    .addOption(new Option('--wait-timeout <seconds>', 'stop waiting after this long (exit 1; the reset goes on)').argParser(positiveSeconds))
+  addWaitOptions(command, 'follow the reset until it is done (exit 0), or failed or cancelled (exit 1), where the server reports progress')
+  addWriteOptions(command, {
+    dryRun: 'show what the reset would do (how many scopes, from when rated data is discarded, the first scopes) and change nothing (scopekeeper only)',
+  })
+  command.options.find((o) => o.long === '--dry-run')!.conflicts('wait')
   addOutputOptions(command, 'one')
   addConnectionOptions(command)
   command.addHelpText('after', `
 Examples:
   scopekeeper scope state reset --scope-id 8f2c… 2019-07-01T00:00:00Z --wait
-  scopekeeper scope state reset --all-scopes --collector gnocchi --last-processed-timestamp 2019-07-01`)
+  scopekeeper scope state reset --all-scopes --collector gnocchi --last-processed-timestamp 2019-07-01
+  scopekeeper scope state reset --all-scopes --collector gnocchi 2019-07-01 --dry-run
+  scopekeeper scope state reset --scope-id 8f2c… 2019-07-01 --reason 'INC-4711: rating rules fixed'`)
   command.action(action(io, async (options, [positional]) => {
     const scopeIds = options.scopeId as string[] | undefined
     if (options.allScopes !== true && scopeIds === undefined) throw new UsageError('Give --all-scopes or at least one --scope-id.')
     const given = [positional, options.lastProcessedTimestamp, options.state].filter((v) => v !== undefined)
     if (given.length !== 1) throw new UsageError('Give the timestamp once: as the argument, --last-processed-timestamp or --state.')
     const output = outputOptions(options)
-    formatOne(RESET_JOB_COLUMNS, {}, output)
+    const dryRun = options.dryRun === true
+    // An unknown -c is a usage error before any request.
+    if (dryRun) selectColumns(RESET_PREVIEW_COLUMNS, output.columns)
+    else formatOne(RESET_JOB_COLUMNS, {}, output)
     const body: ResetScopesBody = options.allScopes === true ? { all_scopes: true } : { scope_id: joined(scopeIds) }
     for (const field of filters.filter((f) => f !== 'scope_id')) {
       const value = joined(options[optionKey(field)] as string[] | undefined)
@@ -255,44 +308,88 @@ Examples:
     // The positional form and --state send `state`, which every CloudKitty version reads.
     if (options.lastProcessedTimestamp !== undefined) body.last_processed_timestamp = options.lastProcessedTimestamp as string
     else body.state = (positional ?? options.state) as string
+    if (options.reason !== undefined) body.reason = options.reason as string
+    const write = { idempotencyKey: idempotencyKeyOf(options.idempotencyKey as string | undefined) }
 
     const client = await connect(io, options)
-    const { jobId } = await client.resetScopes(body)
+    if (dryRun) {
+      io.stdout.write(formatPreview(await client.previewReset(body, write), output))
+      return 0
+    }
+    const { jobId } = await client.resetScopes(body, write)
     if (jobId === undefined) {
       io.stderr.write(`Reset accepted. The server does not report its progress${options.wait === true ? ', so there is nothing to wait for' : ''}.\n`)
       return 0
     }
     if (options.wait !== true) {
-      io.stdout.write(formatOne(RESET_JOB_COLUMNS, await client.getResetJob(jobId), output))
+      io.stdout.write(formatOne(RESET_JOB_COLUMNS, jobRow(await client.getResetJob(jobId)), output))
       return 0
     }
-    const progress = new ResetProgress(io.stderr)
-    const waitTimeout = options.waitTimeout as number | undefined
-    let job
-    try {
-      job = await client.waitForReset(jobId, {
-        intervalMs: (options.pollInterval as number) * 1000,
-        timeoutMs: waitTimeout === undefined ? undefined : waitTimeout * 1000,
-        onProgress: (reading) => { progress.update(reading) },
-      })
-    } finally {
-      progress.end()
-    }
-    io.stdout.write(formatOne(RESET_JOB_COLUMNS, job, output))
-    // Only done is success: a cancelled reset left the rest of its scopes as they were.
-    if (job.status === 'failed' || job.status === 'cancelled') {
-      io.stderr.write(`scopekeeper: Reset ${job.id} ${describeJob(job)}\n`)
-      return 1
-    }
-    return 0
+    return await followJob(io, client, jobId, options, output)
   }))
 }
 
+/** Polls a job until it ends (`--wait`), progress on stderr, then prints it: exit 0 when done, 1 when failed or cancelled. */
+async function followJob (io: CliIo, client: ScopeClient, jobId: number, options: Record<string, unknown>, output: OutputOptions): Promise<number> {
+  const progress = new ResetProgress(io.stderr)
+  const waitTimeout = options.waitTimeout as number | undefined
+  let job
+  try {
+    job = await client.waitForReset(jobId, {
+      intervalMs: (options.pollInterval as number) * 1000,
+      timeoutMs: waitTimeout === undefined ? undefined : waitTimeout * 1000,
+      onProgress: (reading) => { progress.update(reading) },
+    })
+  } finally {
+    progress.end()
+  }
+  io.stdout.write(formatOne(RESET_JOB_COLUMNS, jobRow(job), output))
+  if (job.status === 'failed' || job.status === 'cancelled') {
+    io.stderr.write(`scopekeeper: Reset ${job.id} ${describeJob(job)}\n`)
+    return 1
+  }
+  return 0
+}
+
+function addWaitOptions (command: Command, what: string): void {
+  command
+    .addOption(new Option('--wait', what))
+    .addOption(new Option('--poll-interval <seconds>', 'seconds between two looks at the progress').argParser(positiveSeconds).default(1))
+    .addOption(new Option('--wait-timeout <seconds>', 'stop waiting after this long (exit 1; the reset goes on)').argParser(positiveSeconds))
+}
+
+/**
+ * A reset's dry run: the preview's figures as a Field/Value table, then its
+ * first page of scopes as a list; in JSON and YAML, one object whose
+ * `Scopes` holds them. `-c` picks among the figures and `Scopes`.
+ */
+export function formatPreview (preview: ResetPreviewReply, output: OutputOptions): string {
+  const shown = selectColumns(RESET_PREVIEW_COLUMNS, output.columns)
+  const results = preview.results ?? []
+  if (output.format === 'json' || output.format === 'yaml') {
+    const scopes = results.map((scope) => Object.fromEntries(SCOPE_COLUMNS.map((c) => [c.label, (scope as Record<string, unknown>)[c.key] ?? null])))
+    return formatOne(shown, { ...preview, results: scopes }, { ...output, columns: undefined })
+  }
+  const figures = shown.filter((c) => c.key !== 'results')
+  const head = figures.length === 0 ? '' : formatOne(figures, preview, { ...output, columns: undefined })
+  const tail = shown.some((c) => c.key === 'results') ? formatList(SCOPE_COLUMNS, results, { ...output, columns: undefined }) : ''
+  return head + (head !== '' && tail !== '' && (output.format ?? 'table') === 'table' ? '\n' : '') + tail
+}
+
 function scopeBodyFields (command: Command, bodyFields: readonly string[]): string[] {
-  const fields = filterFields(bodyFields, ['scope_id', 'active', 'last_processed_timestamp', 'state'])
+  const fields = filterFields(bodyFields, ['scope_id', 'active', 'last_processed_timestamp', 'state', 'reason'])
   addFieldOptions(command, fields, false, 'new')
   command.addOption(new Option('--active <true|false>', 'whether the processor rates this scope').argParser(booleanWord))
   return fields
+}
+
+/** The headers and `dry_run` of a PATCH or POST, from its flags; a new Idempotency-Key unless one was given. */
+function writeOptions (options: Record<string, unknown>): { idempotencyKey: string, ifMatch?: string, dryRun: boolean } {
+  return {
+    idempotencyKey: idempotencyKeyOf(options.idempotencyKey as string | undefined),
+    ...(options.ifMatch === undefined ? {} : { ifMatch: options.ifMatch as string }),
+    dryRun: options.dryRun === true,
+  }
 }
 
 function patchCommand (scope: Command, io: CliIo): void {
@@ -301,12 +398,15 @@ function patchCommand (scope: Command, io: CliIo): void {
     .argument('[scope_id]', 'the scope to change')
     .addOption(new Option('--scope-id <scope_id>', "the scope to change, as the CloudKitty client's 'scope patch --scope-id' takes it"))
   const fields = scopeBodyFields(command, PATCH_SCOPE_FIELDS)
+  command.addOption(new Option('--if-match <etag>', "change it only if its ETag is still this one (sent as If-Match; the server answers 412 if it changed)").argParser(entityTag))
+  addWriteOptions(command, { dryRun: 'show the scope as the change would leave it, and change nothing (scopekeeper only)' })
   addOutputOptions(command, 'one')
   addConnectionOptions(command)
   command.addHelpText('after', `
 Examples:
   scopekeeper scope patch 8f2c… --active true
-  scopekeeper scope patch 8f2c… --collector prometheus -f json`)
+  scopekeeper scope patch 8f2c… --collector prometheus -f json
+  scopekeeper scope patch 8f2c… --active false --reason 'project closed' --if-match '"3f2a…"'`)
   command.action(action(io, async (options, [positional]) => {
     const ids = [positional, options.scopeId as string | undefined].filter((v) => v !== undefined)
     if (ids.length !== 1) throw new UsageError('Give the scope id once: as the argument or as --scope-id.')
@@ -318,8 +418,9 @@ Examples:
       if (value !== undefined) (body as Record<string, unknown>)[field] = value
     }
     if (options.active !== undefined) body.active = options.active as boolean
+    if (options.reason !== undefined) body.reason = options.reason as string
     const client = await connect(io, options)
-    io.stdout.write(formatOne(SCOPE_COLUMNS, await client.patchScope(body), output))
+    io.stdout.write(formatOne(SCOPE_COLUMNS, await client.patchScope(body, writeOptions(options)), output))
     return 0
   }))
 }
@@ -332,6 +433,7 @@ function createCommand (scope: Command, io: CliIo): void {
   command
     .addOption(new Option('--last-processed-timestamp <timestamp>', `where the processor starts: ${TIMESTAMP_HELP}`).conflicts('state'))
     .addOption(new Option('--state <timestamp>', "deprecated alias of --last-processed-timestamp (sent as 'state')"))
+  addWriteOptions(command, { dryRun: 'show the scope as it would be registered, and register nothing (scopekeeper only)' })
   addOutputOptions(command, 'one')
   addConnectionOptions(command)
   command.addHelpText('after', `
@@ -349,14 +451,138 @@ Examples:
     if (options.active !== undefined) body.active = options.active as boolean
     if (options.lastProcessedTimestamp !== undefined) body.last_processed_timestamp = options.lastProcessedTimestamp as string
     if (options.state !== undefined) body.state = options.state as string
+    if (options.reason !== undefined) body.reason = options.reason as string
     const client = await connect(io, options)
-    io.stdout.write(formatOne(SCOPE_COLUMNS, await client.createScope(body), output))
+    io.stdout.write(formatOne(SCOPE_COLUMNS, await client.createScope(body, writeOptions(options)), output))
+    return 0
+  }))
+}
+
+function historyCommand (scope: Command, io: CliIo): void {
+  const command = scope.command('history')
+    .description("A scope's audit events, newest first: who changed what, when, and why (GET /v2/scope/events, scopekeeper only).")
+    .argument('<scope_id>', 'the scope')
+    .addOption(new Option('--kind <kind>', 'only events of this kind: created, patched, activated, deactivated, reset_requested, reset_applied, ' +
+      'reset_cancelled (repeatable; any value matches)').argParser(collect))
+    .addOption(new Option('--user-id <id>', 'only changes made by this Keystone user id (repeatable; any value matches)').argParser(collect))
+    .addOption(new Option('--since <timestamp>', `only events at or after this time: ${TIMESTAMP_HELP}`))
+    .addOption(new Option('--until <timestamp>', `only events at or before this time: ${TIMESTAMP_HELP}`))
+    .addOption(new Option('--limit <n>', "page size (the server's default when not given)").argParser(integerAtLeast(1)))
+    .addOption(new Option('--marker <id>', 'start after this event: the marker of a previous page\'s Link rel="next"').argParser(integerAtLeast(0)))
+    .addOption(new Option('--all', 'follow the pages to the end (--limit sets the page size)'))
+  addOutputOptions(command, 'list')
+  addConnectionOptions(command)
+  command.addHelpText('after', `
+Examples:
+  scopekeeper scope history 8f2c…
+  scopekeeper scope history 8f2c… --kind patched --since 2026-01-01 --all -f json`)
+  command.action(action(io, async (options, [scopeId]) => {
+    const output = outputOptions(options)
+    formatList(HISTORY_COLUMNS, [], output)
+    const query: ListScopeEventsQuery = {
+      scope_id: [scopeId!],
+      kind: listOf(options.kind),
+      user_id: listOf(options.userId),
+      since: options.since as string | undefined,
+      until: options.until as string | undefined,
+      limit: options.limit as number | undefined,
+      marker: options.marker as number | undefined,
+    }
+    const client = await connect(io, options)
+    const events: ScopeEventReply[] = []
+    if (options.all === true) {
+      for await (const page of client.scopeEventPages(query)) events.push(...page)
+    } else {
+      events.push(...(await client.listScopeEvents(query)).results)
+    }
+    io.stdout.write(formatList(HISTORY_COLUMNS, events.map(historyRow), output))
+    return 0
+  }))
+}
+
+/** A repeatable filter's values as the query sends them: comma-joined, or absent. */
+function listOf (values: unknown): string[] | undefined {
+  const value = joined(values as string[] | undefined)
+  return value === undefined ? undefined : [value]
+}
+
+function jobIdArgument (): Argument {
+  return new Argument('<id>', 'the reset job id (the ID a reset prints)').argParser(integerAtLeast(1))
+}
+
+function resetJobCommands (scope: Command, io: CliIo): void {
+  const group = scope.command('reset').description('List, show and cancel reset jobs (GET and DELETE /v2/scope/resets, scopekeeper only).')
+
+  const list = group.command('list')
+    .description('Reset jobs, newest first (GET /v2/scope/resets).')
+    .addOption(new Option('--status <status>', 'only jobs in this status: pending, running, done, failed, cancelled (repeatable; any value matches)').argParser(collect))
+    .addOption(new Option('--scope-id <value>', 'only jobs that matched this scope (repeatable; any value matches)').argParser(collect))
+    .addOption(new Option('--limit <n>', "page size (the server's default when not given)").argParser(integerAtLeast(1)))
+    .addOption(new Option('--offset <n>', 'index of the first job (default 0)').argParser(integerAtLeast(0)))
+  addOutputOptions(list, 'list')
+  addConnectionOptions(list)
+  list.addHelpText('after', `
+Examples:
+  scopekeeper scope reset list --status pending --status running
+  scopekeeper scope reset list --scope-id 8f2c… -f json`)
+  list.action(action(io, async (options) => {
+    const output = outputOptions(options)
+    formatList(RESET_JOB_COLUMNS, [], output)
+    const query: ListResetJobsQuery = {}
+    const status = joined(options.status as string[] | undefined)
+    const scopeIds = joined(options.scopeId as string[] | undefined)
+    if (status !== undefined) query.status = [status]
+    if (scopeIds !== undefined) query.scope_id = [scopeIds]
+    if (options.limit !== undefined) query.limit = options.limit as number
+    if (options.offset !== undefined) query.offset = options.offset as number
+    const client = await connect(io, options)
+    io.stdout.write(formatList(RESET_JOB_COLUMNS, (await client.listResetJobs(query)).map(jobRow), output))
+    return 0
+  }))
+
+  const show = group.command('show')
+    .description('One reset job and its progress (GET /v2/scope/resets/{id}); --wait follows it to its end.')
+    .addArgument(jobIdArgument())
+  addWaitOptions(show, 'follow the job until it is done (exit 0), or failed or cancelled (exit 1)')
+  addOutputOptions(show, 'one')
+  addConnectionOptions(show)
+  show.addHelpText('after', `
+Examples:
+  scopekeeper scope reset show 12
+  scopekeeper scope reset show 12 --wait -f value -c status`)
+  show.action(action(io, async (options, [id]) => {
+    const output = outputOptions(options)
+    formatOne(RESET_JOB_COLUMNS, {}, output)
+    const client = await connect(io, options)
+    const jobId = id as unknown as number
+    if (options.wait === true) return await followJob(io, client, jobId, options, output)
+    io.stdout.write(formatOne(RESET_JOB_COLUMNS, jobRow(await client.getResetJob(jobId)), output))
+    return 0
+  }))
+
+  const cancel = group.command('cancel')
+    .description('Cancel a reset job (DELETE /v2/scope/resets/{id}): a pending one at once, a running one after its current batch; a finished one cannot be.')
+    .addArgument(jobIdArgument())
+  addOutputOptions(cancel, 'one')
+  addConnectionOptions(cancel)
+  cancel.addHelpText('after', `
+Examples:
+  scopekeeper scope reset cancel 12
+  scopekeeper scope reset cancel 12 && scopekeeper scope reset show 12 --wait`)
+  cancel.action(action(io, async (options, [id]) => {
+    const output = outputOptions(options)
+    formatOne(RESET_JOB_COLUMNS, {}, output)
+    const client = await connect(io, options)
+    const { job, stopping } = await client.cancelResetJob(id as unknown as number)
+    io.stdout.write(formatOne(RESET_JOB_COLUMNS, jobRow(job), output))
+    if (stopping) io.stderr.write(`Reset ${job.id} is ${job.status}: it stops after its current batch, and ends cancelled (follow it with: scopekeeper scope reset show ${job.id} --wait).\n`)
     return 0
   }))
 }
 
 /**
- * Adds `scope state list|get|reset`, `scope patch` and `scope create` to the
+ * Adds `scope state list|get|reset`, `scope patch`, `scope create`,
+ * `scope history` and `scope reset list|show|cancel` to the
  * `scopekeeper` program: the operator's client of `/v2/scope`, shaped like
  * `openstack rating scope …` (output formats, OS_* settings, clouds.yaml).
  * Exit codes: 0 done, 1 the API or the network refused (its message
@@ -364,11 +590,13 @@ Examples:
  */
 export function registerScopeCommands (program: Command, io: CliIo = processIo()): Command {
   const scope = program.command('scope')
-    .description('Manage scope states through the /v2/scope API of scopekeeper or CloudKitty (list, reset, patch, create).')
+    .description('Manage scope states through the /v2/scope API of scopekeeper or CloudKitty (list, reset, patch, create, history, reset jobs).')
   const state = scope.command('state').description('List and reset scope states.')
   listCommand(state, io)
   resetCommand(state, io)
   patchCommand(scope, io)
   createCommand(scope, io)
+  historyCommand(scope, io)
+  resetJobCommands(scope, io)
   return scope
 }

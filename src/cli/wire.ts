@@ -40,11 +40,19 @@ export const SCOPE_STATE_FIELDS = fieldsOf<ScopeStateReply>()([
   'scope_id', 'scope_key', 'fetcher', 'collector', 'state', 'last_processed_timestamp', 'active', 'scope_activation_toggle_date',
 ])
 
+/** Who made a change, as the server recorded it: `auth` is `keystone`, or `noauth` (the ids then null). */
+export type ChangeAuthor = {
+  auth?: string
+  user_id: string | null
+  user_name: string | null
+  project_id: string | null
+}
+
 /**
  * One reset job and its progress (GET /v2/scope/resets/{id}, a scopekeeper
  * extension; CloudKitty has no such route). `status` is `pending`,
- * `running`, `done`, `failed` or `cancelled`; read as any string, so that
- * a status a newer server adds is shown rather than refused.
+ * `running`, `done`, `failed` or `cancelled`; read as any string, so that a
+ * status a newer server adds is shown rather than refused.
  */
 export type ResetJobReply = {
   id: number
@@ -58,6 +66,10 @@ export type ResetJobReply = {
   max_attempts: number
   last_error: string | null
   request_id: string | null
+  /** Who asked for the reset: null for a job older than the audit history, absent on a server without one. */
+  created_by?: ChangeAuthor | null
+  /** Why, as the PUT said it; absent on a server without an audit history. */
+  reason?: string | null
   created_at: string
   started_at: string | null
   finished_at: string | null
@@ -68,7 +80,7 @@ export type ResetJobReply = {
 /** The fields of a reset job, in the order the server sends them and the CLI shows them. */
 export const RESET_JOB_FIELDS = fieldsOf<ResetJobReply>()([
   'id', 'status', 'last_processed_timestamp', 'scopes_total', 'scopes_applied', 'scopes_waiting',
-  'attempts', 'max_attempts', 'last_error', 'request_id', 'created_at', 'started_at', 'finished_at', 'cancel_requested_at',
+  'attempts', 'max_attempts', 'last_error', 'request_id', 'created_by', 'reason', 'created_at', 'started_at', 'finished_at', 'cancel_requested_at',
 ])
 
 /**
@@ -104,11 +116,13 @@ export type ResetScopesBody = {
   last_processed_timestamp?: string
   /** The timestamp under its old name, which every CloudKitty version reads. */
   state?: string
+  /** Why, recorded in the scope's history (scopekeeper; CloudKitty ignores it). */
+  reason?: string
 }
 
 /** The fields of PUT /v2/scope's body, in the order `scope state reset` offers them as flags. */
 export const RESET_SCOPES_FIELDS = fieldsOf<ResetScopesBody>()([
-  'all_scopes', 'scope_id', 'scope_key', 'fetcher', 'collector', 'last_processed_timestamp', 'state',
+  'all_scopes', 'scope_id', 'scope_key', 'fetcher', 'collector', 'last_processed_timestamp', 'state', 'reason',
 ])
 
 /** PATCH /v2/scope's body: the scope to change and the fields that change. */
@@ -118,10 +132,12 @@ export type PatchScopeBody = {
   fetcher?: string
   collector?: string
   active?: boolean
+  /** Why, recorded in the scope's history (scopekeeper; CloudKitty ignores it). */
+  reason?: string
 }
 
 /** The fields of PATCH /v2/scope's body, in the order `scope patch` offers them as flags. */
-export const PATCH_SCOPE_FIELDS = fieldsOf<PatchScopeBody>()(['scope_id', 'scope_key', 'fetcher', 'collector', 'active'])
+export const PATCH_SCOPE_FIELDS = fieldsOf<PatchScopeBody>()(['scope_id', 'scope_key', 'fetcher', 'collector', 'active', 'reason'])
 
 /** POST /v2/scope's body: a scope registered ahead of discovery. */
 export type CreateScopeBody = {
@@ -133,22 +149,97 @@ export type CreateScopeBody = {
   last_processed_timestamp?: string
   /** The start under its old name. */
   state?: string
+  /** Why, recorded in the scope's history (scopekeeper; CloudKitty ignores it). */
+  reason?: string
 }
 
 /** The fields of POST /v2/scope's body, in the order `scope create` offers them as flags. */
 export const CREATE_SCOPE_FIELDS = fieldsOf<CreateScopeBody>()([
-  'scope_id', 'scope_key', 'fetcher', 'collector', 'active', 'last_processed_timestamp', 'state',
+  'scope_id', 'scope_key', 'fetcher', 'collector', 'active', 'last_processed_timestamp', 'state', 'reason',
 ])
 
 /** GET /v2/scope/resets' query string (a scopekeeper extension): jobs newest first. */
 export type ListResetJobsQuery = {
-  /** `pending`, `running`, `done` or `failed`; repeated or comma-joined. */
+  /** `pending`, `running`, `done`, `failed` or `cancelled`; repeated or comma-joined. */
   status?: string[]
   /** Jobs that matched a scope of these ids. */
   scope_id?: string[]
   limit?: number
   offset?: number
 }
+
+/**
+ * What PUT /v2/scope?dry_run=true answers (scopekeeper): the reset it would
+ * record, and the first page of the scopes it would move. CloudKitty has no
+ * dry run: it ignores the parameter and resets (202 `{}`).
+ */
+export type ResetPreviewReply = {
+  dry_run: true
+  scopes_total: number
+  /** Of `scopes_total`, the inactive ones (moved too, but never rated). */
+  scopes_inactive: number
+  last_processed_timestamp: string
+  /** Rated data from this instant on would be discarded. */
+  discard_from: string
+  results: ScopeStateReply[]
+}
+
+/** The fields of a reset preview, in the order the server sends them and the CLI shows them. */
+export const RESET_PREVIEW_FIELDS = fieldsOf<ResetPreviewReply>()([
+  'dry_run', 'scopes_total', 'scopes_inactive', 'last_processed_timestamp', 'discard_from', 'results',
+])
+
+/**
+ * One audit event of a scope (GET /v2/scope/events, scopekeeper). `kind` is
+ * `created`, `patched`, `activated`, `deactivated`, `reset_requested`,
+ * `reset_applied` or `reset_cancelled`; read as any string, so that a kind a
+ * newer server adds is shown rather than refused. `details` depends on the
+ * kind (`{"changes": {"collector": {"old": …, "new": …}}}` for `patched`).
+ */
+export type ScopeEventReply = {
+  id: number
+  kind: string
+  scope_id: string | null
+  /** The reset job of a `reset_*` event. */
+  job_id: number | null
+  created_at: string
+  /** `keystone`, or `noauth` when the API ran without authentication. */
+  auth: string
+  user_id: string | null
+  user_name: string | null
+  project_id: string | null
+  roles: string[]
+  request_id: string | null
+  reason: string | null
+  details: Record<string, unknown>
+}
+
+/** The fields of an event, in the order the server sends them. */
+export const SCOPE_EVENT_FIELDS = fieldsOf<ScopeEventReply>()([
+  'id', 'kind', 'scope_id', 'job_id', 'created_at', 'auth', 'user_id', 'user_name', 'project_id', 'roles', 'request_id', 'reason', 'details',
+])
+
+/**
+ * GET /v2/scope/events' query string: newest first; `marker` is the
+ * `Link: rel="next"` cursor. `scope_id`, `kind` and `user_id` may be
+ * repeated or comma-joined; any of them matches.
+ */
+export type ListScopeEventsQuery = {
+  scope_id?: string[]
+  kind?: string[]
+  user_id?: string[]
+  /** ISO 8601; events at or after it. */
+  since?: string
+  /** ISO 8601; events at or before it. */
+  until?: string
+  limit?: number
+  marker?: number
+}
+
+/** The parameters of GET /v2/scope/events, in the order `scope history` offers them as flags. */
+export const LIST_SCOPE_EVENTS_PARAMETERS = fieldsOf<ListScopeEventsQuery>()([
+  'scope_id', 'kind', 'user_id', 'since', 'until', 'limit', 'marker',
+])
 
 /** The page size GET /v2/scope uses when no limit is sent (CONTRACT.md "GET /v2/scope"). */
 export const DEFAULT_PAGE_SIZE = 100

@@ -162,21 +162,31 @@ describe('scopekeeper scope … (the real CLI against the real server)', () => {
       assert.equal(inactive.stdout, 'flag-off-000\n')
     })
 
-    it('follows the pages to the end with --all, and shows one page with --limit and --offset', async () => {
+    it('follows the pages to the end with --all by the Link rel="next" markers, and shows one page with --limit and --offset', async () => {
       const ids = await seed('page', 25, { collector: 'paging' })
-      const [tens, fives, one] = await Promise.all([
+      const [tens, fives, one, fromOffset] = await Promise.all([
         cli(['scope', 'state', 'list', '--collector', 'paging', '--all', '--limit', '10', '-f', 'value', '-c', 'scope_id', '--debug']),
         // 25 is a multiple of 5: the sixth page is the server's 404, which ends the listing.
         cli(['scope', 'state', 'list', '--collector', 'paging', '--all', '--limit', '5', '-f', 'value', '-c', 'scope_id', '--debug']),
         cli(['scope', 'state', 'list', '--collector', 'paging', '--limit', '10', '--offset', '20', '-f', 'value', '-c', 'scope_id']),
+        // --offset with --all: the first page by offset, the next ones by marker.
+        cli(['scope', 'state', 'list', '--collector', 'paging', '--all', '--offset', '7', '--limit', '10', '-f', 'value', '-c', 'scope_id', '--debug']),
       ].map((p) => p.then(ok)))
       assert.deepEqual(tens.stdout.trim().split('\n'), ids)
-      assert.deepEqual(tens.stderr.match(/REQ: curl -g -i -X GET "[^"]+"/g), ['offset=0', 'offset=10', 'offset=20']
+      // Each next page starts at the marker of the previous page's Link: the id of its last row.
+      const requests = (run: CliRun) => run.stderr.match(/REQ: curl -g -i -X GET "[^"]+"/g)!
+      const links = (run: CliRun) => [...run.stderr.matchAll(/^RESP: \[200\] .*link: <[^>]*[?&]marker=(\d+)[^>]*>; rel="next"/gm)].map((m) => m[1])
+      assert.equal(links(tens).length, 2)
+      assert.deepEqual(requests(tens), ['offset=0', `marker=${links(tens)[0]}`, `marker=${links(tens)[1]}`]
         .map((page) => `REQ: curl -g -i -X GET "${server.url}/v2/scope?collector=paging&limit=10&${page}"`))
       assert.deepEqual(fives.stdout.trim().split('\n'), ids)
-      assert.equal(fives.stderr.match(/REQ: curl/g)!.length, 6)
+      assert.equal(requests(fives).length, 6)
+      assert.equal(requests(fives).filter((r) => r.includes('marker=')).length, 5)
       assert.match(fives.stderr, /RESP: \[404\]/)
       assert.deepEqual(one.stdout.trim().split('\n'), ids.slice(20))
+      assert.deepEqual(fromOffset.stdout.trim().split('\n'), ids.slice(7))
+      assert.deepEqual(requests(fromOffset), ['offset=7', `marker=${links(fromOffset)[0]}`]
+        .map((page) => `REQ: curl -g -i -X GET "${server.url}/v2/scope?collector=paging&limit=10&${page}"`))
     })
 
     it('starts a page after the marker of a Link rel="next" with --marker, and refuses it with --offset', async () => {

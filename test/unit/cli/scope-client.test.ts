@@ -73,4 +73,61 @@ describe('ScopeClient', () => {
       e instanceof ApiError && e.status === 404 && e.message === 'No resource found for provided filters.' && e.requestId === 'req-1')
     await assert.rejects(client.patchScope({ scope_id: 'x' }), (e: Error) => e instanceof ApiError && e.status === 502 && e.message === '502 Bad Gateway')
   })
+
+  it('follows Link rel="next" markers after a first page by offset, and falls back to offsets without a Link (CloudKitty)', async (t) => {
+    const rows = Array.from({ length: 7 }, (_, i) => ({ scope_id: `s${i}`, id: i + 1 }))
+    let links = true
+    const seen: string[] = []
+    const url = await startFakeRatingApi(t, (req, res) => {
+      const query = new URL(req.url!, 'http://x').searchParams
+      seen.push(query.toString())
+      const limit = Number(query.get('limit'))
+      const start = query.has('marker') ? rows.findIndex((r) => r.id > Number(query.get('marker'))) : Number(query.get('offset') ?? 0)
+      const page = start < 0 ? [] : rows.slice(start, start + limit)
+      if (page.length === 0) {
+        res.writeHead(404, { 'content-type': 'application/json' })
+        return res.end(JSON.stringify({ message: 'No resource found for provided filters.' }))
+      }
+      const link = links && page.length === limit ? { link: `<http://elsewhere.invalid/v2/scope?collector=c&marker=${page.at(-1)!.id}&limit=${limit}>; rel="next"` } : {}
+      res.writeHead(200, { 'content-type': 'application/json', ...link })
+      res.end(JSON.stringify({ results: page.map(({ scope_id: id }) => ({ scope_id: id })) }))
+    })
+    const client = new ScopeClient({ endpoint: url })
+    const ids = async (offset?: number) => (await client.listAllScopes({ collector: ['c'] }, { pageSize: 3, offset })).map((s) => s.scope_id)
+    assert.deepEqual(await ids(1), ['s1', 's2', 's3', 's4', 's5', 's6'])
+    // The link's host is not followed: only its marker, on the client's own endpoint and filters.
+    assert.deepEqual(seen, ['collector=c&limit=3&offset=1', 'collector=c&limit=3&marker=4', 'collector=c&limit=3&marker=7'])
+    seen.length = 0
+    links = false
+    assert.deepEqual(await ids(), ['s0', 's1', 's2', 's3', 's4', 's5', 's6'])
+    assert.deepEqual(seen, ['collector=c&limit=3&offset=0', 'collector=c&limit=3&offset=3', 'collector=c&limit=3&offset=6'])
+  })
+
+  it('sends a keyed PUT once more, with the same Idempotency-Key, after the connection closed before an answer; never a GET', async (t) => {
+    const keys: Array<string | undefined> = []
+    let drops = 1
+    const url = await startFakeRatingApi(t, (req, res) => {
+      keys.push(req.headers['idempotency-key'] as string | undefined)
+      if (drops-- > 0) return req.socket.destroy()
+      res.writeHead(202, { 'content-type': 'application/json', location: '/v2/scope/resets/9' })
+      res.end('{}')
+    })
+    const retries: string[] = []
+    const client = new ScopeClient({ endpoint: url, retryDelayMs: 10, onRetry: (error, method) => retries.push(`${method}: ${error.kind}`) })
+    assert.deepEqual(await client.resetScopes({ all_scopes: true, state: '2019-07-01' }, { idempotencyKey: 'key-1' }), { location: '/v2/scope/resets/9', jobId: 9 })
+    assert.deepEqual(keys, ['key-1', 'key-1'])
+    assert.deepEqual(retries, ['PUT: reset'])
+    // Twice dropped: one retry only, then the failure.
+    drops = 2
+    keys.length = 0
+    await assert.rejects(client.resetScopes({ all_scopes: true, state: '2019-07-01' }, { idempotencyKey: 'key-2' }), /closed before an answer/)
+    assert.deepEqual(keys, ['key-2', 'key-2'])
+    // Without a key, or for a GET: no retry.
+    drops = 1
+    keys.length = 0
+    await assert.rejects(client.resetScopes({ all_scopes: true, state: '2019-07-01' }), /closed before an answer/)
+    drops = 1
+    await assert.rejects(client.getResetJob(9), /closed before an answer/)
+    assert.deepEqual(keys, [undefined, undefined])
+  })
 })

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test'
 import { Command } from 'commander'
 import { ResetJobReply } from '../../../src/api/v2/scope/reset-job-schemas.ts'
 import { CreateScopeBody, ListScopesQuery, PatchScopeBody, ResetScopesBody, ScopeStateReply } from '../../../src/api/v2/scope/scope-schemas.ts'
-import { flagOf, registerScopeCommands, RESET_JOB_COLUMNS, SCOPE_COLUMNS } from '../../../src/cli/scope-commands.ts'
+import { flagOf, formatPreview, jobRow, registerScopeCommands, RESET_JOB_COLUMNS, SCOPE_COLUMNS } from '../../../src/cli/scope-commands.ts'
 
 function program (): Command {
   const root = new Command('scopekeeper')
@@ -37,7 +37,9 @@ describe('scope commands', () => {
 
   it('shows every field of the reply schemas but the deprecated state alias', () => {
     assert.deepEqual(SCOPE_COLUMNS.map((c) => c.key), Object.keys(ScopeStateReply.properties).filter((k) => k !== 'state'))
-    assert.deepEqual(RESET_JOB_COLUMNS.map((c) => c.key), Object.keys(ResetJobReply.properties))
+    // created_by and reason (issue 14) are read ahead of the server that sends them: the columns are the schema's, plus them until it has them.
+    const ahead = ['created_by', 'reason'].filter((key) => !(key in ResetJobReply.properties))
+    assert.deepEqual(RESET_JOB_COLUMNS.map((c) => c.key).filter((key) => !ahead.includes(key)), Object.keys(ResetJobReply.properties))
   })
 
   it('gives every command the output and connection options of the OpenStack client', () => {
@@ -50,5 +52,61 @@ describe('scope commands', () => {
       }
     }
     assert.ok(flags(find(root, ['scope', 'state', 'list'])).includes('--sort-column'))
+  })
+
+  it('gives the issue 14 commands and flags: history, reset jobs, --reason, --idempotency-key, --dry-run, --if-match', () => {
+    const root = program()
+    for (const path of [['scope', 'history'], ['scope', 'reset', 'list'], ['scope', 'reset', 'show'], ['scope', 'reset', 'cancel']]) {
+      const command = find(root, path)
+      assert.ok(command !== undefined, path.join(' '))
+      for (const flag of ['--format', '--column', '--os-endpoint', '--debug']) assert.ok(flags(command).includes(flag), `${path.join(' ')} ${flag}`)
+    }
+    for (const flag of ['--kind', '--user-id', '--since', '--until', '--limit', '--marker', '--all']) assert.ok(flags(find(root, ['scope', 'history'])).includes(flag), flag)
+    for (const flag of ['--status', '--scope-id', '--limit', '--offset']) assert.ok(flags(find(root, ['scope', 'reset', 'list'])).includes(flag), flag)
+    for (const flag of ['--wait', '--poll-interval', '--wait-timeout']) assert.ok(flags(find(root, ['scope', 'reset', 'show'])).includes(flag), flag)
+    for (const path of [['scope', 'state', 'reset'], ['scope', 'patch'], ['scope', 'create']]) {
+      for (const flag of ['--reason', '--idempotency-key', '--dry-run']) assert.ok(flags(find(root, path)).includes(flag), `${path.join(' ')} ${flag}`)
+    }
+    assert.ok(flags(find(root, ['scope', 'patch'])).includes('--if-match'))
+    // reason is the change's own field, not a filter: one value, no "(repeatable)".
+    const reason = find(root, ['scope', 'state', 'reset']).options.filter((o) => o.long === '--reason')
+    assert.equal(reason.length, 1)
+    assert.doesNotMatch(reason[0].description, /repeatable/)
+  })
+
+  it('shows who created a reset job as one text, and leaves it out when an older server sends none', () => {
+    const job = {
+      id: 1, status: 'done', last_processed_timestamp: 't', scopes_total: 1, scopes_applied: 1, scopes_waiting: 0, attempts: 1, max_attempts: 10,
+      last_error: null, request_id: null, created_at: 't', started_at: null, finished_at: null,
+    }
+    assert.equal(jobRow({ ...job, created_by: { user_id: 'u1', user_name: 'alice', project_id: 'p1' } }).created_by, 'alice (project p1)')
+    assert.equal(jobRow({ ...job, created_by: { user_id: 'u1', user_name: null, project_id: null } }).created_by, 'u1')
+    assert.equal(jobRow({ ...job, created_by: { user_id: null, user_name: null, project_id: null } }).created_by, 'noauth')
+    assert.equal(jobRow(job).created_by, undefined)
+  })
+
+  it('prints a reset preview as its figures, then its scopes; as one object in JSON; -c picks among them', () => {
+    const scope = {
+      scope_id: 's1', scope_key: 'project_id', fetcher: 'keystone', collector: 'gnocchi', state: 't', last_processed_timestamp: '2024-01-01T00:00:00+00:00',
+      active: false, scope_activation_toggle_date: '2024-01-01T00:00:00+00:00',
+    }
+    const preview = {
+      dry_run: true as const, scopes_total: 3, scopes_inactive: 1, last_processed_timestamp: '2019-07-01T00:00:00+00:00',
+      discard_from: '2019-07-01T00:00:00+00:00', results: [scope],
+    }
+    const table = formatPreview(preview, {})
+    assert.match(table, /^\+-+\+-+\+\n\| Field +\| Value +\|\n\+-+\+-+\+\n\| Scopes Total +\| 3 +\|\n\| Scopes Inactive +\| 1 +\|/)
+    assert.match(table, /\| Discard From +\| 2019-07-01T00:00:00\+00:00 \|\n\+-+\+-+\+\n\n\+-+/)
+    assert.match(table, /\| s1 +\| project_id +\| keystone +\| gnocchi +\|/)
+    assert.deepEqual(JSON.parse(formatPreview(preview, { format: 'json' })), {
+      'Scopes Total': 3, 'Scopes Inactive': 1, 'Last Processed Timestamp': '2019-07-01T00:00:00+00:00', 'Discard From': '2019-07-01T00:00:00+00:00',
+      Scopes: [{
+        'Scope ID': 's1', 'Scope Key': 'project_id', Fetcher: 'keystone', Collector: 'gnocchi', 'Last Processed Timestamp': '2024-01-01T00:00:00+00:00',
+        Active: false, 'Scope Activation Toggle Date': '2024-01-01T00:00:00+00:00',
+      }],
+    })
+    assert.equal(formatPreview(preview, { format: 'value', columns: ['scopes_total', 'Scopes Inactive'] }), '3\n1\n')
+    assert.match(formatPreview(preview, { format: 'value', columns: ['Scopes'] }), /^s1 project_id keystone gnocchi /)
+    assert.throws(() => formatPreview(preview, { columns: ['colour'] }), /Unknown column 'colour'/)
   })
 })
