@@ -360,7 +360,7 @@ describe('scopekeeper scope … for issue 14, the real CLI against a stand-in se
       const waited = await cli(['reset', 'show', '2', '--wait', '--poll-interval', '0.05', '-f', 'value', '-c', 'status'])
       assert.equal(waited.code, 1)
       assert.equal(waited.stdout, 'cancelled\n')
-      assert.match(waited.stderr, /^Reset 2: running, 4\/10 scopes applied\nReset 2: cancelled, 4\/10 scopes applied\nscopekeeper: Reset 2 cancelled, 4\/10 scopes applied\n$/)
+      assert.match(waited.stderr, /^Reset 2: running, 4\/10 scopes applied\nReset 2: cancelled, 4\/10 scopes applied; the other scopes were left as they were\nscopekeeper: Reset 2 cancelled, 4\/10 scopes applied; the other scopes were left as they were\n$/)
       const done = await cli(['reset', 'cancel', '1'])
       assert.equal(done.code, 1)
       assert.match(done.stderr, /^scopekeeper: Reset job 1 is done: only a pending or running job can be cancelled\. \(HTTP 409\)/)
