@@ -36,7 +36,7 @@ describe('SQLite storage', () => {
     const tables = async () => (await database.db.introspection.getTables()).map((tb) => tb.name).filter((n) => !n.startsWith('scopekeeper_migration')).sort()
     assert.deepEqual(await tables(), ['cloudkitty_storage_states'])
     await migrateToLatest(database)
-    assert.deepEqual(await tables(), ['cloudkitty_storage_states', 'scopekeeper_idempotency_keys', 'scopekeeper_reset_job_scopes', 'scopekeeper_reset_job_waits', 'scopekeeper_reset_jobs'])
+    assert.deepEqual(await tables(), ['cloudkitty_storage_states', 'scopekeeper_events', 'scopekeeper_idempotency_keys', 'scopekeeper_reset_job_scopes', 'scopekeeper_reset_job_waits', 'scopekeeper_reset_jobs'])
     assert.equal((await database.db.selectFrom('cloudkitty_storage_states').select('identifier').execute()).length, 1)
   })
 
