@@ -298,6 +298,59 @@ describe('scopekeeper scope … (the real CLI against the real server)', () => {
     })
   })
 
+  describe('history, dry runs, If-Match, idempotency keys and reset jobs (issue 14)', () => {
+    it("prints a scope's history, newest first, with who, the reason and what changed", async () => {
+      ok(await cli(['scope', 'create', 'audited', '--active', 'false', '--reason', 'a trial project']))
+      ok(await cli(['scope', 'patch', 'audited', '--active', 'true', '--collector', 'prometheus', '--reason', 'trial converted']))
+      const run = ok(await cli(['scope', 'history', 'audited', '-f', 'json']))
+      const rows = JSON.parse(run.stdout) as Array<Record<string, string>>
+      assert.deepEqual(rows.map((r) => [r.Kind, r.Reason]), [['activated', 'trial converted'], ['patched', 'trial converted'], ['created', 'a trial project']])
+      assert.match(JSON.stringify(rows[1]), /gnocchi → prometheus/)
+      assert.ok(rows.every((r) => r.User === 'noauth'))
+    })
+
+    it('previews a reset with --dry-run and queues nothing', async () => {
+      await seed('preview', 3, { collector: 'previewing' })
+      const before = (await client.listResetJobs({ limit: 1000 })).length
+      const run = ok(await cli(['scope', 'state', 'reset', '--all-scopes', '--collector', 'previewing', '2019-07-01', '--dry-run', '-f', 'json']))
+      const preview = JSON.parse(run.stdout)
+      assert.deepEqual([preview['Scopes Total'], preview['Scopes Inactive'], preview['Last Processed Timestamp']], [3, 0, '2019-07-01T00:00:00+00:00'])
+      assert.equal(preview.Scopes.length, 3)
+      assert.equal((await client.listResetJobs({ limit: 1000 })).length, before)
+    })
+
+    it('refuses a PATCH whose --if-match is stale with the 412, and applies a current one', async () => {
+      ok(await cli(['scope', 'create', 'guarded']))
+      const etag = (await fetch(`${server.url}/v2/scope?scope_id=guarded`)).headers.get('etag')
+      assert.ok(etag !== null)
+      ok(await cli(['scope', 'patch', 'guarded', '--if-match', etag, '--collector', 'prometheus']))
+      const stale = await cli(['scope', 'patch', 'guarded', '--if-match', etag, '--collector', 'gnocchi'])
+      assert.equal(stale.code, 1)
+      assert.match(stale.stderr, /\(HTTP 412\)/)
+    })
+
+    it('acts once for a repeated --idempotency-key, and answers 422 for the same key with another body', async () => {
+      ok(await cli(['scope', 'create', 'once', '--idempotency-key', 'create-once-1']))
+      ok(await cli(['scope', 'create', 'once', '--idempotency-key', 'create-once-1']))
+      const other = await cli(['scope', 'create', 'once', '--collector', 'x', '--idempotency-key', 'create-once-1'])
+      assert.equal(other.code, 1)
+      assert.match(other.stderr, /\(HTTP 422\)/)
+      assert.equal((await client.listScopes({ scope_id: ['once'] })).length, 1)
+    })
+
+    it('lists and shows reset jobs, and refuses to cancel a done one', async () => {
+      await seed('jobbed', 1, { collector: 'jobbing' })
+      const reset = JSON.parse(ok(await cli(['scope', 'state', 'reset', '--scope-id', 'jobbed-000', '2019-01-01', '--wait', '--poll-interval', '0.05', '-f', 'json', '--reason', 'reprocess'])).stdout)
+      const shown = JSON.parse(ok(await cli(['scope', 'reset', 'show', String(reset.ID), '-f', 'json'])).stdout)
+      assert.deepEqual([shown.Status, shown.Reason], ['done', 'reprocess'])
+      const listed = JSON.parse(ok(await cli(['scope', 'reset', 'list', '--scope-id', 'jobbed-000', '-f', 'json'])).stdout)
+      assert.deepEqual(listed.map((j: { ID: number }) => j.ID), [reset.ID])
+      const cancel = await cli(['scope', 'reset', 'cancel', String(reset.ID)])
+      assert.equal(cancel.code, 1)
+      assert.match(cancel.stderr, /done: it can no longer be cancelled\. \(HTTP 409\)/)
+    })
+  })
+
   describe('usage, network and TLS errors', () => {
     it('prints the usage and exits 2 on a usage error', async () => {
       const cases: Array<[string[], RegExp]> = [

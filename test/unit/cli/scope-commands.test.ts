@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { Command } from 'commander'
+import { EventReply, ListEventsQuery } from '../../../src/api/v2/scope/event-schemas.ts'
 import { ResetJobReply } from '../../../src/api/v2/scope/reset-job-schemas.ts'
+import { SCOPE_EVENT_FIELDS } from '../../../src/cli/wire.ts'
 import { CreateScopeBody, ListScopesQuery, PatchScopeBody, ResetScopesBody, ScopeStateReply } from '../../../src/api/v2/scope/scope-schemas.ts'
 import { flagOf, formatPreview, jobRow, registerScopeCommands, RESET_JOB_COLUMNS, SCOPE_COLUMNS } from '../../../src/cli/scope-commands.ts'
 
@@ -37,9 +39,14 @@ describe('scope commands', () => {
 
   it('shows every field of the reply schemas but the deprecated state alias', () => {
     assert.deepEqual(SCOPE_COLUMNS.map((c) => c.key), Object.keys(ScopeStateReply.properties).filter((k) => k !== 'state'))
-    // created_by and reason (issue 14) are read ahead of the server that sends them: the columns are the schema's, plus them until it has them.
-    const ahead = ['created_by', 'reason'].filter((key) => !(key in ResetJobReply.properties))
-    assert.deepEqual(RESET_JOB_COLUMNS.map((c) => c.key).filter((key) => !ahead.includes(key)), Object.keys(ResetJobReply.properties))
+    assert.deepEqual(RESET_JOB_COLUMNS.map((c) => c.key), Object.keys(ResetJobReply.properties))
+    // The history reads every field of an event, in the server's order.
+    assert.deepEqual([...SCOPE_EVENT_FIELDS], Object.keys(EventReply.properties))
+  })
+
+  it('offers a flag for every filter of the audit history', () => {
+    const history = find(program(), ['scope', 'history'])
+    for (const field of Object.keys(ListEventsQuery.properties).filter((f) => f !== 'scope_id')) assert.ok(flags(history).includes(flagOf(field)), `history ${flagOf(field)}`)
   })
 
   it('gives every command the output and connection options of the OpenStack client', () => {
