@@ -6,7 +6,7 @@ import type { ResetJobService } from '../../../domain/reset-job-service.ts'
 import {
   CancelResetJobQuery, CancelResetJobReply, ListResetJobsQuery, ResetJobListReply, ResetJobParams, ResetJobReply,
 } from './reset-job-schemas.ts'
-import { ErrorReply } from './scope-schemas.ts'
+import { ErrorReply, ReasonHeader } from './scope-schemas.ts'
 import { resetJobQueryFromWire, resetJobToWire } from './reset-job-wire.ts'
 
 const errors = { 400: ErrorReply, 403: ErrorReply, 404: ErrorReply }
@@ -37,6 +37,7 @@ export function registerResetJobRoutes (parent: FastifyInstance, jobs: ResetJobS
       summary: 'Cancel a reset job: at once while pending (200), after its current batch while running (202)',
       params: ResetJobParams,
       querystring: CancelResetJobQuery,
+      headers: ReasonHeader,
       response: { 200: CancelResetJobReply, 202: CancelResetJobReply, ...errors, 409: ErrorReply },
     },
     config: { rule: 'scope:cancel_reset' },

@@ -217,6 +217,17 @@ export const ResetDryRunReply = Type.Object({
   results: Type.Array(ScopeStateReply, { description: `the first ${DEFAULT_PAGE_SIZE} of them, in creation order` }),
 }, { description: 'a dry run: what the reset would do' })
 /**
+ * `X-Reason`, documented here and checked by `api/change-context.ts`
+ * (which names the header in its 400): why a change is made, for the
+ * audit history.
+ */
+export const ReasonHeader = Type.Object({
+  'x-reason': Type.Optional(Type.String({
+    description: `why the change is made, at most ${REASON_MAX_LENGTH} characters; kept in the audit history (a body's reason field wins)`,
+  })),
+})
+
+/**
  * The headers of PUT, PATCH and POST /v2/scope: an optional Idempotency-Key
  * (`api/idempotency.ts`). Other headers are not ours to refuse.
  */
@@ -231,6 +242,7 @@ export const IdempotentHeaders = Type.Object({
       `Keys are the caller's own (Keystone user and project). ${IDEMPOTENCY_KEY_RULE}.`,
     ...rule(IDEMPOTENCY_KEY_RULE),
   })),
+  ...ReasonHeader.properties,
 })
 
 /** Every error: one human sentence. */
