@@ -412,17 +412,23 @@ Examples:
     if (ids.length !== 1) throw new UsageError('Give the scope id once: as the argument or as --scope-id.')
     const output = outputOptions(options)
     formatOne(SCOPE_COLUMNS, {}, output)
-    const body: PatchScopeBody = { scope_id: ids[0] }
-    for (const field of fields) {
-      const value = options[optionKey(field)] as string | undefined
-      if (value !== undefined) (body as Record<string, unknown>)[field] = value
-    }
-    if (options.active !== undefined) body.active = options.active as boolean
-    if (options.reason !== undefined) body.reason = options.reason as string
+    const body: PatchScopeBody = { scope_id: ids[0], ...scopeFieldsOf(fields, options) }
     const client = await connect(io, options)
     io.stdout.write(formatOne(SCOPE_COLUMNS, await client.patchScope(body, writeOptions(options)), output))
     return 0
   }))
+}
+
+/** What PATCH and POST send alike: the field flags given, `--active` and `--reason`. */
+function scopeFieldsOf (fields: readonly string[], options: Record<string, unknown>): Record<string, string | boolean> {
+  const body: Record<string, string | boolean> = {}
+  for (const field of fields) {
+    const value = options[optionKey(field)] as string | undefined
+    if (value !== undefined) body[field] = value
+  }
+  if (options.active !== undefined) body.active = options.active as boolean
+  if (options.reason !== undefined) body.reason = options.reason as string
+  return body
 }
 
 function createCommand (scope: Command, io: CliIo): void {
@@ -443,15 +449,9 @@ Examples:
   command.action(action(io, async (options, [scopeId]) => {
     const output = outputOptions(options)
     formatOne(SCOPE_COLUMNS, {}, output)
-    const body: CreateScopeBody = { scope_id: scopeId! }
-    for (const field of fields) {
-      const value = options[optionKey(field)] as string | undefined
-      if (value !== undefined) (body as Record<string, unknown>)[field] = value
-    }
-    if (options.active !== undefined) body.active = options.active as boolean
+    const body: CreateScopeBody = { scope_id: scopeId!, ...scopeFieldsOf(fields, options) }
     if (options.lastProcessedTimestamp !== undefined) body.last_processed_timestamp = options.lastProcessedTimestamp as string
     if (options.state !== undefined) body.state = options.state as string
-    if (options.reason !== undefined) body.reason = options.reason as string
     const client = await connect(io, options)
     io.stdout.write(formatOne(SCOPE_COLUMNS, await client.createScope(body, writeOptions(options)), output))
     return 0
