@@ -111,7 +111,8 @@ for (const engine of testEngines()) {
       }
       assert.deepEqual(Object.keys(scope.put.responses['200'].content['application/json'].schema.properties),
         ['dry_run', 'scopes_total', 'scopes_inactive', 'last_processed_timestamp', 'discard_from', 'results'])
-      assert.deepEqual(scope.patch.parameters.filter((p: any) => p.in === 'header').map((p: any) => p.name), ['if-match'])
+      assert.deepEqual(scope.patch.parameters.filter((p: any) => p.in === 'header').map((p: any) => p.name), ['if-match', 'idempotency-key', 'x-reason'])
+      for (const method of ['put', 'post']) assert.deepEqual(scope[method].parameters.filter((p: any) => p.in === 'header').map((p: any) => p.name), ['idempotency-key', 'x-reason'], method)
       for (const method of ['get', 'patch', 'post']) assert.ok(scope[method].responses['200'].headers.etag, method)
       assert.ok(scope.patch.responses['412'])
     })

@@ -164,7 +164,7 @@ for (const engine of testEngines()) {
         ['/v2/scope/resets?limit=1001', 'Invalid limit in the query string: must be an integer from 1 to 1000.'],
         ['/v2/scope/resets?offset=-1', 'Invalid offset in the query string: must be an integer from 0 to 2147483647.'],
         ['/v2/scope/resets/0', 'Invalid id in the path: must be an integer from 1 to 2147483647.'],
-        ['/v2/scope/resets?status=paused', 'Invalid status in the query string: must be pending, running, done or failed (comma-separated and/or repeated).'],
+        ['/v2/scope/resets?status=paused', 'Invalid status in the query string: must be pending, running, done, failed or cancelled (comma-separated and/or repeated).'],
       ]
       for (const [url, message] of cases) {
         const res = await call(app, 'GET', url)

@@ -100,6 +100,6 @@ describe('status', () => {
       const accepted = items.every((text) => text.split(',').every((s) => (RESET_JOB_STATUSES as readonly string[]).includes(s)))
       assert.equal(list({ status: [...items] }), accepted, JSON.stringify(items))
     }), { numRuns: 1000 })
-    assert.equal(ruleOf(ListResetJobsQuery.properties.status), 'pending, running, done or failed (comma-separated and/or repeated)')
+    assert.equal(ruleOf(ListResetJobsQuery.properties.status), 'pending, running, done, failed or cancelled (comma-separated and/or repeated)')
   })
 })
