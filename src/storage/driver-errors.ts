@@ -37,6 +37,17 @@ function isUnstorableText (error: unknown): boolean {
   return code === 'ER_TRUNCATED_WRONG_VALUE_FOR_FIELD' || code === 'ER_CANT_AGGREGATE_2COLLATIONS' || code === 'ER_CANT_AGGREGATE_NCOLLATIONS'
 }
 
+/**
+ * A transaction chosen as a deadlock's victim and rolled back whole
+ * (InnoDB 1213 ER_LOCK_DEADLOCK, PostgreSQL 40P01): running it again is
+ * the remedy, as oslo.db's `wrap_db_retry(retry_on_deadlock=True)` does
+ * (oslo_db/api.py; exc_filters.py maps MySQL's 1213 to DBDeadlock).
+ */
+export function isDeadlock (error: unknown): boolean {
+  const { code, errno } = (error ?? {}) as { code?: unknown, errno?: unknown }
+  return code === 'ER_LOCK_DEADLOCK' || errno === 1213 || code === '40P01'
+}
+
 /** Maps a driver error to a {@link ScopeKeeperError} when it is one we can name; else returns it unchanged. */
 export function translateDriverError (error: unknown): unknown {
   if (error instanceof ScopeKeeperError) return error

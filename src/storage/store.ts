@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely'
 import type { Database } from './database.ts'
+import { isDeadlock } from './driver-errors.ts'
 import type { EngineTraits } from './engine-traits.ts'
 
 /**
@@ -14,10 +15,25 @@ export interface Store {
   readonly traits: EngineTraits
 }
 
-/** Runs `work` in one transaction, committed when it resolves and rolled back when it throws. */
+/** Attempts a transaction gets when it keeps being a deadlock's victim. */
+const DEADLOCK_ATTEMPTS = 4
+
+/**
+ * Runs `work` in one transaction, committed when it resolves and rolled back
+ * when it throws. A transaction rolled back as a deadlock's victim runs
+ * again, a bounded number of times, so `work` must do nothing outside the
+ * transaction that cannot be repeated.
+ */
 export async function inTransaction<T> (store: Store, work: (trx: Store) => Promise<T>): Promise<T> {
-  // `traits` is read through the store: probing a server refines it in place.
-  return await store.db.transaction().execute(async (db) => await work({ db, get traits () { return store.traits } }))
+  for (let attempt = 1; ; attempt++) {
+    try {
+      // `traits` is read through the store: probing a server refines it in place.
+      return await store.db.transaction().execute(async (db) => await work({ db, get traits () { return store.traits } }))
+    } catch (error) {
+      if (attempt >= DEADLOCK_ATTEMPTS || !isDeadlock(error)) throw error
+      await new Promise((resolve) => setTimeout(resolve, attempt * 5 + Math.random() * 10))
+    }
+  }
 }
 
 /**
