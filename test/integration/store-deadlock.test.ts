@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { inTransaction } from '../../src/storage/store.ts'
+import { inTransaction, type Store } from '../../src/storage/store.ts'
 import { buildTestApp, createScopes } from '../helpers/build-test-app.ts'
 import { testEngines } from '../helpers/test-databases.ts'
 
@@ -12,7 +12,7 @@ for (const engine of testEngines().filter((e) => e !== 'sqlite')) {
       await createScopes(app, [{ scope_id: 'left' }, { scope_id: 'right' }])
       const idOf = Object.fromEntries((await database.db.selectFrom('cloudkitty_storage_states').select(['id', 'identifier']).execute()).map((r) => [r.identifier, r.id]))
       // By primary key: each statement locks its one row and no gap (InnoDB).
-      const touch = async (trx: typeof database, scopeId: string, collector: string) => {
+      const touch = async (trx: Store, scopeId: string, collector: string) => {
         await trx.db.updateTable('cloudkitty_storage_states').set({ collector }).where('id', '=', idOf[scopeId]).execute()
       }
       // Each takes its first row, waits until the other has its own, then
