@@ -139,18 +139,11 @@ export type PatchScopeBody = {
 /** The fields of PATCH /v2/scope's body, in the order `scope patch` offers them as flags. */
 export const PATCH_SCOPE_FIELDS = fieldsOf<PatchScopeBody>()(['scope_id', 'scope_key', 'fetcher', 'collector', 'active', 'reason'])
 
-/** POST /v2/scope's body: a scope registered ahead of discovery. */
-export type CreateScopeBody = {
-  scope_id: string
-  scope_key?: string
-  fetcher?: string
-  collector?: string
-  active?: boolean
+/** POST /v2/scope's body: a scope registered ahead of discovery, with PATCH's fields and where it starts. */
+export type CreateScopeBody = PatchScopeBody & {
   last_processed_timestamp?: string
   /** The start under its old name. */
   state?: string
-  /** Why, recorded in the scope's history (scopekeeper; CloudKitty ignores it). */
-  reason?: string
 }
 
 /** The fields of POST /v2/scope's body, in the order `scope create` offers them as flags. */
