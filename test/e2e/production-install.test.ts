@@ -125,8 +125,10 @@ describe('production install: `npm pack`, then `npm install --omit=dev` of the t
 
   after(() => { if (work !== undefined) rmSync(work, { recursive: true, force: true }) })
 
-  it('packs the bundle, the bin, the systemd units, the README and the lockfile, and no sources', () => {
-    for (const file of ['README.md', 'package.json', 'bin/scopekeeper.js', 'dist/main.js', 'npm-shrinkwrap.json', ...UNIT_NAMES.map((u) => `systemd/${u}`)]) {
+  it('packs the bundle, the bin, the systemd units, the alert rules, the README and the lockfile, and no sources', () => {
+    // The rules' unit tests ship beside them, for an operator who edits a threshold to re-run `promtool test rules`.
+    const alerts = ['prometheus/scopekeeper-alerts.yml', 'prometheus/scopekeeper-alerts.test.yml']
+    for (const file of ['README.md', 'package.json', 'bin/scopekeeper.js', 'dist/main.js', 'npm-shrinkwrap.json', ...UNIT_NAMES.map((u) => `systemd/${u}`), ...alerts]) {
       assert.ok(packed.includes(file), `${file} is packed`)
     }
     assert.ok(packed.some((f) => f.startsWith('dist/chunks/')), 'the lazily loaded chunks are packed')
