@@ -173,7 +173,9 @@ for (const engine of testEngines()) {
       // The later job of busy is held back while the first is unfinished.
       await new Promise((resolve) => setTimeout(resolve, 100))
       assert.equal((await call(app, 'GET', '/v2/scope/resets/2')).body.status, 'pending')
-      assert.equal((await call(app, 'DELETE', '/v2/scope/resets/1')).status, 202)
+      // Running, so 202; but the worker, polling its cancellation between
+      // lock retries, may end it before the answer is written: then 200.
+      assert.ok([200, 202].includes((await call(app, 'DELETE', '/v2/scope/resets/1')).status))
       await waitFor(async () => (await call(app, 'GET', '/v2/scope/resets/1')).body.status === 'cancelled', 15_000, 'job 1 cancelled')
       const first = (await call(app, 'GET', '/v2/scope/resets/1')).body
       assert.deepEqual([first.scopes_applied, first.scopes_waiting], [2, 0])
