@@ -1,7 +1,7 @@
-import { recordEvents } from '../storage/event-repository.ts'
+import { recordActivationBatch, recordEvents } from '../storage/event-repository.ts'
 import { insertResetJob } from '../storage/reset-job-repository.ts'
 import {
-  anyScopeMatches, checkUpdateFits, countScopes, excludingOtherCreations, findScopes, insertScope, updateScope,
+  anyScopeMatches, checkUpdateFits, countScopes, excludingOtherCreations, findScopes, flipScopesActive, insertScope, updateScope,
 } from '../storage/scope-state-repository.ts'
 import { inTransaction, type Store } from '../storage/store.ts'
 import type { ChangeContext } from './change-context.ts'
@@ -100,6 +100,32 @@ export interface ResetPreview {
   discardFrom: Date
   /** The first {@link DEFAULT_PAGE_SIZE} matched states, in the list's order. */
   first: ScopeState[]
+}
+
+/**
+ * States flipped per statement of a bulk activation, and covered by one
+ * audit event row: 100 000 flips are 100 UPDATEs and 100 event rows, in
+ * one transaction.
+ */
+export const ACTIVATION_CHUNK = 1000
+
+/** What a bulk activation did, or as a dry run would do. */
+export interface ActivationResult {
+  /** Every scope state the filter matched, whatever its flag. */
+  scopesTotal: number
+  /** How many of them had the other flag and were (or would be) flipped; the others are left as they are, toggle date included. */
+  scopesFlipped: number
+}
+
+/** A bulk activation's dry run: its counts, and the first of the states it would flip. */
+export interface ActivationPreview extends ActivationResult {
+  /** The first {@link DEFAULT_PAGE_SIZE} states that would flip, in creation order. */
+  first: ScopeState[]
+}
+
+/** Whether a filter lists no value for some field: then it matches nothing (and an SQL `IN ()` is not valid). */
+function matchesNothing (filter: ScopeFilter): boolean {
+  return Object.values(filter).some((values) => Array.isArray(values) && values.length === 0)
 }
 
 /** What the service needs from its surroundings. */
@@ -308,6 +334,61 @@ export class ScopeStateService {
       lastProcessedTimestamp: reset.lastProcessedTimestamp,
       discardFrom: discardStart(reset.lastProcessedTimestamp, periodSeconds),
       first: await findScopes(store, reset.filter, { limit: DEFAULT_PAGE_SIZE }),
+    }
+  }
+
+  /**
+   * Sets `active` on every scope state matching `filter`, in one
+   * transaction: either every matching state that had the other flag is
+   * flipped, or (on any failure) none is. Only those flips are written:
+   * their activation toggle date moves to now, and each is an
+   * `activated`/`deactivated` event in `context` (recorded per
+   * {@link ACTIVATION_CHUNK} states, expanded per scope in its history);
+   * states that already had the flag keep their toggle date and record
+   * nothing. An empty filter matches every state: callers that take it
+   * from users should ask for it explicitly (the API's `all_scopes`).
+   * A field listing no value matches nothing. Throws SCOPE_NOT_FOUND
+   * when nothing matches.
+   *
+   * The flipped rows stay locked until the commit: CloudKitty's processor,
+   * which reads `active` without locking, is never held up, but its commit
+   * of a flipped row's timestamp waits for this one (measured in the README,
+   * "Bulk activation").
+   */
+  async setActivation (filter: ScopeFilter, active: boolean, context: ChangeContext): Promise<ActivationResult> {
+    if (matchesNothing(filter)) throw new ScopeKeeperError('SCOPE_NOT_FOUND', NOTHING_FOUND)
+    return await inTransaction(this.deps.store, async (trx) => {
+      const { total } = await countScopes(trx, filter)
+      if (total === 0) throw new ScopeKeeperError('SCOPE_NOT_FOUND', NOTHING_FOUND)
+      const now = this.wholeSecondNow()
+      let flipped = 0
+      let after = 0
+      for (;;) {
+        const chunk = await flipScopesActive(trx, filter, active, now, { after, limit: ACTIVATION_CHUNK })
+        await recordActivationBatch(trx, chunk, active, context, now)
+        flipped += chunk.length
+        if (chunk.length < ACTIVATION_CHUNK) break
+        after = chunk[chunk.length - 1].id
+      }
+      return { scopesTotal: total, scopesFlipped: flipped }
+    })
+  }
+
+  /**
+   * A bulk activation's dry run: what {@link setActivation} would do, by
+   * reads alone (one aggregate query and one list read), with the same
+   * SCOPE_NOT_FOUND.
+   */
+  async previewActivation (filter: ScopeFilter, active: boolean): Promise<ActivationPreview> {
+    const { store } = this.deps
+    if (matchesNothing(filter)) throw new ScopeKeeperError('SCOPE_NOT_FOUND', NOTHING_FOUND)
+    const { total, inactive } = await countScopes(store, filter)
+    if (total === 0) throw new ScopeKeeperError('SCOPE_NOT_FOUND', NOTHING_FOUND)
+    const flipping: ScopeFilter = { ...filter, active: [!active] }
+    return {
+      scopesTotal: total,
+      scopesFlipped: active ? inactive : total - inactive,
+      first: filter.active !== undefined && !filter.active.includes(!active) ? [] : await findScopes(store, flipping, { limit: DEFAULT_PAGE_SIZE }),
     }
   }
 

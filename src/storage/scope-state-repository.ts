@@ -6,7 +6,7 @@ import { fromStored, toStoredText } from '../domain/timestamps.ts'
 import type { Database, StorageStateRow, StorageStateUpdate } from './database.ts'
 import { booleanFromDb, booleanToDb, type EngineTraits } from './engine-traits.ts'
 import { insertReturningId } from './insert-returning-id.ts'
-import type { MovedScope } from '../domain/scope-event.ts'
+import type { FlippedScope, MovedScope } from '../domain/scope-event.ts'
 import { inTransaction, type Store } from './store.ts'
 import { translateUniqueViolation } from './unique-violation.ts'
 
@@ -287,4 +287,37 @@ export async function moveLastProcessed ({ db }: Store, ids: number[], at: Date)
   const before = await db.selectFrom(STATES).select(['id', 'identifier', 'last_processed_timestamp']).where('id', 'in', ids).execute()
   await db.updateTable(STATES).set({ last_processed_timestamp: toStoredText(at) }).where('id', 'in', ids).execute()
   return before.map((row) => ({ id: row.id, scopeId: row.identifier, old: fromStored(row.last_processed_timestamp) }))
+}
+
+/**
+ * Sets `active` on the next `limit` states matching `filter` whose flag is
+ * not `active` yet, with ids above `after`, and moves their activation
+ * toggle date to `now`: one chunk of a bulk activation, which the caller
+ * repeats in its own transaction until a chunk comes back short. Returns
+ * the rows it flipped, in id order; rows that already had the flag are
+ * neither written nor returned, so their toggle date stays.
+ *
+ * The chosen rows are locked first (`FOR UPDATE`; SQLite's write
+ * transaction is exclusive already), so a concurrent PATCH of one of them
+ * waits, and the UPDATE, by primary key, writes exactly the rows returned:
+ * the audit records no flip that did not happen. Chunked so that each
+ * statement stays short and binds at most `limit` parameters (SQLite binds
+ * at most 32 766), whatever the number of matching rows.
+ */
+export async function flipScopesActive (
+  { db, traits }: Store, filter: ScopeFilter, active: boolean, now: Date, { after, limit }: { after: number, limit: number },
+): Promise<FlippedScope[]> {
+  let query = db.selectFrom(STATES).select(['id', 'identifier'])
+    .where(matchesFilter(traits, filter))
+    // `active <> X` as an equality, which the active index serves.
+    .where('active', '=', booleanToDb(traits, !active))
+    .where('id', '>', after)
+    .orderBy('id').limit(limit)
+  if (traits.supportsRowLocks) query = query.forUpdate()
+  const rows = await query.execute()
+  if (rows.length === 0) return []
+  await db.updateTable(STATES)
+    .set({ active: booleanToDb(traits, active), scope_activation_toggle_date: toStoredText(now) })
+    .where('id', 'in', rows.map((r) => r.id)).execute()
+  return rows.map((r) => ({ id: r.id, scopeId: r.identifier }))
 }
