@@ -10,6 +10,7 @@ import { absoluteUrl, registerProxyHeaders } from './api/proxy-headers.ts'
 import { registerRequestLog } from './api/request-log.ts'
 import { serverOptions } from './api/server-options.ts'
 import { validatorCompiler } from './api/validation.ts'
+import { registerActivationRoutes } from './api/v2/scope/activation-routes.ts'
 import { registerEventRoutes } from './api/v2/scope/event-routes.ts'
 import { registerResetJobRoutes } from './api/v2/scope/reset-job-routes.ts'
 import { registerScopeRoutes } from './api/v2/scope/scope-routes.ts'
@@ -31,7 +32,8 @@ import { serviceFigures } from './storage/service-figures.ts'
 
 declare module 'fastify' {
   // `public`: served without authentication (version discovery, health, API document).
-  interface FastifyContextConfig { rule?: RuleName, public?: boolean }
+  // `scopeFilter`: the body's scope_id is a filter (comma-separated values), not one scope, for the policy check.
+  interface FastifyContextConfig { rule?: RuleName, public?: boolean, scopeFilter?: boolean }
   // `scopeAccess`: which scopes the answer may show, set by the policy check.
   // `actor`: who the credentials are, for the audit history.
   interface FastifyRequest { credentials: Credentials, scopeAccess: ScopeAccess, actor: Actor }
@@ -93,7 +95,7 @@ export async function buildApp (config: Config, { database, logger, clock }: App
     const rule = request.routeOptions.config.rule
     if (rule === undefined) return
     const input = (request.body ?? request.query) as { scope_id?: unknown } | undefined
-    request.scopeAccess = enforcer.authorizeScopes(rule, requestedScopes(request.method, input?.scope_id), request.credentials)
+    request.scopeAccess = enforcer.authorizeScopes(rule, requestedScopes(request.method, input?.scope_id, request.routeOptions.config.scopeFilter), request.credentials)
   })
   // Idempotency-Key on PUT, PATCH and POST /v2/scope: after the policy check, a
   // repeat is answered as its first request was. A repeat waits for the first
@@ -120,9 +122,11 @@ export async function buildApp (config: Config, { database, logger, clock }: App
     defaults: { scopeKey: config.collect.scopeKey, fetcher: config.fetcher.backend, collector: config.collect.collector },
     resetMaxAttempts: config.reset.maxAttempts,
     periodSeconds: config.collect.period,
+    activationMaxScopes: config.api.activationMaxScopes,
     clock,
   })
   registerScopeRoutes(app, scopes)
+  registerActivationRoutes(app, scopes)
   registerResetJobRoutes(app, new ResetJobService(database, clock))
   registerEventRoutes(app, new EventService(database))
 

@@ -59,3 +59,9 @@ export interface MovedScope {
   scopeId: string
   old: Date
 }
+
+/** One scope state a bulk activation flipped. */
+export interface FlippedScope {
+  id: number
+  scopeId: string
+}

@@ -1,7 +1,7 @@
-import { recordEvents } from '../storage/event-repository.ts'
+import { recordActivationBatch, recordEvents } from '../storage/event-repository.ts'
 import { insertResetJob } from '../storage/reset-job-repository.ts'
 import {
-  anyScopeMatches, checkUpdateFits, countScopes, excludingOtherCreations, findScopes, insertScope, updateScope,
+  anyScopeMatches, checkUpdateFits, countScopes, excludingOtherCreations, findScopes, flipScopesActive, insertScope, updateScope,
 } from '../storage/scope-state-repository.ts'
 import { inTransaction, type Store } from '../storage/store.ts'
 import type { ChangeContext } from './change-context.ts'
@@ -102,6 +102,37 @@ export interface ResetPreview {
   first: ScopeState[]
 }
 
+/**
+ * Flipped states covered by one audit event row of a bulk activation:
+ * 100 000 flips are 100 event rows, in the flip's transaction.
+ */
+export const ACTIVATION_CHUNK = 1000
+
+/** What a bulk activation did, or as a dry run would do. */
+export interface ActivationResult {
+  /** Every scope state the filter matched, whatever its flag. */
+  scopesTotal: number
+  /** How many of them had the other flag and were (or would be) flipped; the others are left as they are, toggle date included. */
+  scopesFlipped: number
+  /** The toggle date written on the flipped states (on a dry run: that would be); null when none flips. */
+  activationToggleDate: Date | null
+}
+
+/** A bulk activation's dry run: its counts, and the first of the states it would flip. */
+export interface ActivationPreview extends ActivationResult {
+  /** The first {@link DEFAULT_PAGE_SIZE} states that would flip, in creation order. */
+  first: ScopeState[]
+}
+
+const tooManyToSwitch = (count: number, max: number) => new ScopeKeeperError('INVALID_INPUT',
+  `This would switch ${count} scope states, more than the ${max} one activation may switch ([api] activation_max_scopes): ` +
+  'narrow the filters (a dry run counts them), or raise the setting.')
+
+/** Whether a filter lists no value for some field: then it matches nothing (and an SQL `IN ()` is not valid). */
+function matchesNothing (filter: ScopeFilter): boolean {
+  return Object.values(filter).some((values) => Array.isArray(values) && values.length === 0)
+}
+
 /** What the service needs from its surroundings. */
 export interface ScopeStateServiceDeps {
   store: Store
@@ -110,6 +141,12 @@ export interface ScopeStateServiceDeps {
   resetMaxAttempts: number
   /** The rating period (`[collect] period`, seconds): a reset to T discards rated data from T + period. */
   periodSeconds: number
+  /**
+   * The most states one {@link ScopeStateService.setActivation} may flip
+   * (`[api] activation_max_scopes`): its one transaction holds their row
+   * locks until it commits. Unbounded when not given.
+   */
+  activationMaxScopes?: number
   clock?: () => Date
 }
 
@@ -308,6 +345,66 @@ export class ScopeStateService {
       lastProcessedTimestamp: reset.lastProcessedTimestamp,
       discardFrom: discardStart(reset.lastProcessedTimestamp, periodSeconds),
       first: await findScopes(store, reset.filter, { limit: DEFAULT_PAGE_SIZE }),
+    }
+  }
+
+  /**
+   * Sets `active` on every scope state matching `filter`, in one
+   * transaction: either every matching state that had the other flag is
+   * flipped, or (on any failure) none is. Only those flips are written:
+   * their activation toggle date moves to now, and each is an
+   * `activated`/`deactivated` event in `context` (recorded per
+   * {@link ACTIVATION_CHUNK} states, expanded per scope in its history);
+   * states that already had the flag keep their toggle date and record
+   * nothing. An empty filter matches every state: callers that take it
+   * from users should ask for it explicitly (the API's `all_scopes`).
+   * A field listing no value matches nothing. Throws SCOPE_NOT_FOUND
+   * when nothing matches, and INVALID_INPUT, writing nothing, when more
+   * than {@link ScopeStateServiceDeps.activationMaxScopes} would flip.
+   *
+   * The flipped rows stay locked until the commit: CloudKitty's processor,
+   * which reads `active` without locking, is never held up, but its commit
+   * of a flipped row's timestamp waits for this one (measured in the README,
+   * "Bulk activation").
+   */
+  async setActivation (filter: ScopeFilter, active: boolean, context: ChangeContext): Promise<ActivationResult> {
+    if (matchesNothing(filter)) throw new ScopeKeeperError('SCOPE_NOT_FOUND', NOTHING_FOUND)
+    const max = this.deps.activationMaxScopes ?? Infinity
+    return await inTransaction(this.deps.store, async (trx) => {
+      const { total, inactive } = await countScopes(trx, filter)
+      if (total === 0) throw new ScopeKeeperError('SCOPE_NOT_FOUND', NOTHING_FOUND)
+      // Refused before any write when the count says so; and, should
+      // concurrent changes have added flips since, once past the bound
+      // (the throw rolls the flip back).
+      const counted = active ? inactive : total - inactive
+      if (counted > max) throw tooManyToSwitch(counted, max)
+      const now = this.wholeSecondNow()
+      const flipped = await flipScopesActive(trx, filter, active, now)
+      if (flipped.length > max) throw tooManyToSwitch(flipped.length, max)
+      for (let i = 0; i < flipped.length; i += ACTIVATION_CHUNK) {
+        await recordActivationBatch(trx, flipped.slice(i, i + ACTIVATION_CHUNK), active, context, now)
+      }
+      return { scopesTotal: total, scopesFlipped: flipped.length, activationToggleDate: flipped.length > 0 ? now : null }
+    })
+  }
+
+  /**
+   * A bulk activation's dry run: what {@link setActivation} would do, by
+   * reads alone (one aggregate query and one list read), with the same
+   * SCOPE_NOT_FOUND.
+   */
+  async previewActivation (filter: ScopeFilter, active: boolean): Promise<ActivationPreview> {
+    const { store } = this.deps
+    if (matchesNothing(filter)) throw new ScopeKeeperError('SCOPE_NOT_FOUND', NOTHING_FOUND)
+    const { total, inactive } = await countScopes(store, filter)
+    if (total === 0) throw new ScopeKeeperError('SCOPE_NOT_FOUND', NOTHING_FOUND)
+    const flipping: ScopeFilter = { ...filter, active: [!active] }
+    const flipped = active ? inactive : total - inactive
+    return {
+      scopesTotal: total,
+      scopesFlipped: flipped,
+      activationToggleDate: flipped > 0 ? this.wholeSecondNow() : null,
+      first: filter.active !== undefined && !filter.active.includes(!active) ? [] : await findScopes(store, flipping, { limit: DEFAULT_PAGE_SIZE }),
     }
   }
 

@@ -1,6 +1,7 @@
 import type { Actor } from '../domain/change-context.ts'
 import type { ClaimedResetJob } from '../domain/reset-job.ts'
-import type { EventFilter, MovedScope, NewEvent, ScopeEvent } from '../domain/scope-event.ts'
+import type { ChangeContext } from '../domain/change-context.ts'
+import type { EventFilter, FlippedScope, MovedScope, NewEvent, ScopeEvent } from '../domain/scope-event.ts'
 import type { Page } from '../domain/scope-state.ts'
 import { formatTimestamp, fromStored, toStoredText } from '../domain/timestamps.ts'
 import type { Selectable } from 'kysely'
@@ -55,6 +56,34 @@ export async function recordResetBatch (store: Store, job: ClaimedResetJob, move
   }).execute()
 }
 
+/**
+ * Records one chunk of a bulk activation in its transaction as one event
+ * (`activated` or `deactivated`) covering its range of scope states, as a
+ * reset batch is: 100 000 flips write 100 rows, not 100 000, and a scope's
+ * history expands its entry on read into the same entry a PATCH's flip
+ * records.
+ */
+export async function recordActivationBatch (
+  store: Store, flipped: readonly FlippedScope[], active: boolean, context: ChangeContext, at: Date,
+): Promise<void> {
+  if (flipped.length === 0) return
+  await store.db.insertInto(EVENTS).values({
+    kind: active ? 'activated' : 'deactivated',
+    scope_id: null,
+    job_id: null,
+    first_state_id: Math.min(...flipped.map((f) => f.id)),
+    last_state_id: Math.max(...flipped.map((f) => f.id)),
+    created_at: toStoredText(at),
+    ...actorColumns(context.actor),
+    request_id: context.requestId,
+    reason: context.reason,
+    details: JSON.stringify({ active: { old: !active, new: active }, scopes: flipped.map((f) => [f.id, f.scopeId]) }),
+  }).execute()
+}
+
+/** The kinds whose rows may be batches covering a range of scope states (`first_state_id` set). */
+const BATCH_KINDS: ReadonlyArray<ScopeEvent['kind']> = ['reset_applied', 'activated', 'deactivated']
+
 type EventRow = Selectable<EventsTable>
 
 function toEvent (row: EventRow, overrides: Partial<ScopeEvent> = {}): ScopeEvent {
@@ -72,8 +101,23 @@ function toEvent (row: EventRow, overrides: Partial<ScopeEvent> = {}): ScopeEven
   }
 }
 
-/** A batch event as a scope's history shows it: one entry per state of those scopes it moved. */
+/**
+ * A batch event as a scope's history shows it: one entry per state of those
+ * scopes it covers, in the shape of the single-scope event of its kind
+ * (a reset's old and new timestamps; an activation's `{active: {old, new}}`,
+ * as a PATCH records it). Listed without a scope filter, one entry with
+ * the batch's count and range.
+ */
 function expandBatch (row: EventRow, stateIds: ReadonlySet<number> | undefined): ScopeEvent[] {
+  if (row.kind !== 'reset_applied') {
+    const details = JSON.parse(row.details) as { active: { old: boolean, new: boolean }, scopes: Array<[number, string]> }
+    if (stateIds === undefined) {
+      return [toEvent(row, {
+        details: { active: details.active, scopes_flipped: details.scopes.length, first_state_id: row.first_state_id, last_state_id: row.last_state_id },
+      })]
+    }
+    return details.scopes.filter(([id]) => stateIds.has(id)).map(([, scopeId]) => toEvent(row, { scopeId, details: { active: details.active } }))
+  }
   const details = JSON.parse(row.details) as { last_processed_timestamp: string, scopes: Array<[number, string, string]> }
   if (stateIds === undefined) {
     return [toEvent(row, {
@@ -89,7 +133,7 @@ function expandBatch (row: EventRow, stateIds: ReadonlySet<number> | undefined):
 /**
  * Lists events newest first, at most `page.limit` changes after `page.marker`
  * (an event id), and the marker of the next page when this one is full. A
- * scope filter expands reset batches into that scope's entries (a batch that
+ * scope filter expands batches (resets, activations) into that scope's entries (a batch that
  * moved two states of one scope gives two entries of one id, kept on one
  * page); without one, a batch is one entry with its count. The scopes of
  * `visibleScopeIds` (undefined: all) bound what is listed, in SQL.
@@ -109,7 +153,7 @@ export async function findEvents (
     .where('first_state_id', 'is', null).orderBy('id', 'desc').limit(page.limit).execute()
   let batches: EventRow[] = []
   let stateIds: Set<number> | undefined
-  if (filter.kinds === undefined || filter.kinds.includes('reset_applied')) {
+  if (filter.kinds === undefined || filter.kinds.some((kind) => BATCH_KINDS.includes(kind))) {
     let batchQuery = query.where('first_state_id', 'is not', null)
     if (filter.scopeIds !== undefined) {
       // The scope's states now: a batch is found by the range it covers.
