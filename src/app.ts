@@ -133,7 +133,7 @@ export async function buildApp (config: Config, { database, logger, clock }: App
   const sessionOptions = reconcileSessionOptions(config)
   const directory = sessionOptions === undefined
     ? undefined
-    : new KeystoneProjectDirectory(sessionOptions, { ignoreRatingRole: config.fetcherKeystone.ignoreRatingRole }, { logger })
+    : new KeystoneProjectDirectory(sessionOptions, { ignoreRatingRole: config.fetcherKeystone.ignoreRatingRole, ignoreDisabledTenants: config.fetcherKeystone.ignoreDisabledTenants }, { logger })
   if (directory !== undefined) app.addHook('onClose', async () => { await directory.close() })
   registerReconcileRoutes(app, new ScopeReconciliation({ store: database, scopes, defaults, directory, clock }))
   registerResetJobRoutes(app, new ResetJobService(database, clock))

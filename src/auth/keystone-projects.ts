@@ -113,12 +113,13 @@ function flattenSubtree (tree: SubtreeIds | null | undefined, into: Set<string>)
  * hints), keeping the direct assignments on projects: what CloudKitty asks
  * project by project with `roles.list(user=…, project=…)`
  * (`GET /v3/projects/{p}/users/{u}/roles`: `list_grants`, direct and not
- * inherited). With `ignoreRatingRole` every project is rated.
+ * inherited). With `ignoreRatingRole` every project is rated; with
+ * `ignoreDisabledTenants` (CloudKitty's default: false) no disabled one is.
  */
 export class KeystoneProjectDirectory implements ProjectDirectory {
   private readonly session: KeystoneSession
 
-  constructor (options: KeystoneSessionOptions, private readonly rules: { ignoreRatingRole: boolean }, deps: KeystoneSessionDeps) {
+  constructor (options: KeystoneSessionOptions, private readonly rules: { ignoreRatingRole: boolean, ignoreDisabledTenants: boolean }, deps: KeystoneSessionDeps) {
     this.session = new KeystoneSession(options, deps)
   }
 
@@ -129,7 +130,9 @@ export class KeystoneProjectDirectory implements ProjectDirectory {
   async listProjects (): Promise<KeystoneProject[]> {
     const projects = await this.allProjects()
     const rated = this.rules.ignoreRatingRole ? undefined : await this.ratedProjectIds()
-    return [...projects.values()].map((p) => ({ id: p.id, name: p.name, domainId: p.domain_id, enabled: p.enabled, rated: rated === undefined || rated.has(p.id) }))
+    // As _do_get_tenants filters: disabled projects out with ignore_disabled_tenants, then those without the rating role.
+    const rates = (p: ProjectBody) => (p.enabled || !this.rules.ignoreDisabledTenants) && (rated === undefined || rated.has(p.id))
+    return [...projects.values()].map((p) => ({ id: p.id, name: p.name, domainId: p.domain_id, enabled: p.enabled, rated: rates(p) }))
   }
 
   private async allProjects (): Promise<Map<string, ProjectBody>> {

@@ -234,7 +234,7 @@ function fetcherKeystoneSettings (): Setting[] {
     row('timeout', 'timeout', secondsUpTo(3600), 60, 'Seconds one request to Keystone may take during a reconciliation.'),
     row('keystone_version', 'keystoneVersion', keystoneVersion, '3', 'Keystone API version; only 3.'),
     row('ignore_rating_role', 'ignoreRatingRole', boolean, false, 'Every project is rated, not only those where the fetcher\'s user has the rating role.'),
-    row('ignore_disabled_tenants', 'ignoreDisabledTenants', boolean, false, 'CloudKitty stops rating disabled projects.'),
+    row('ignore_disabled_tenants', 'ignoreDisabledTenants', boolean, false, 'CloudKitty does not rate disabled projects (projects_rated then leaves them out; they are never new either way).'),
   ]
 }
 

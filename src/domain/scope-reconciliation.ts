@@ -12,7 +12,9 @@ import { formatTimestamp, startOfMonth } from './timestamps.ts'
  * One Keystone project, as the reconciliation reads it. `rated` is whether
  * CloudKitty's keystone fetcher would rate it (`cloudkitty/fetcher/keystone.py`
  * `KeystoneFetcher._do_get_tenants`): its user has the `rating` role on the
- * project, or `[fetcher_keystone] ignore_rating_role` is set.
+ * project, or `[fetcher_keystone] ignore_rating_role` is set; and the project
+ * is enabled, or `ignore_disabled_tenants` is not set (CloudKitty's default
+ * rates disabled projects too).
  */
 export interface KeystoneProject {
   id: string

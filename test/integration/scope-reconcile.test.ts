@@ -180,6 +180,13 @@ describe('POST /v2/scope/reconcile against a real Keystone', { skip }, () => {
     assert.deepEqual(res.body.disabled.results.map((s: any) => [s.scope_id, s.domain_id]), disabled.map((id) => [id, domain]))
     // Every project once: the partial lists overlap.
     assert.equal(fresh.size, res.body.new.count)
+    // ignore_disabled_tenants: CloudKitty rates no disabled project; the new ones are the same.
+    const { app: skipping } = await buildTestApp(t, {
+      env: fetcherEnv(keystone, 'ck-ignore', { SCOPEKEEPER_FETCHER_KEYSTONE_IGNORE_RATING_ROLE: 'true', SCOPEKEEPER_FETCHER_KEYSTONE_IGNORE_DISABLED_TENANTS: 'true' }),
+    })
+    const enabledOnly = await call(skipping, 'POST', '/v2/scope/reconcile', {})
+    assert.ok(enabledOnly.body.projects_rated <= res.body.projects_rated - disabled.length, `${enabledOnly.body.projects_rated} of ${res.body.projects_rated}`)
+    assert.deepEqual(enabledOnly.body.new, res.body.new)
   })
 
   it('answers 503 with Retry-After when Keystone cannot be reached, and writes nothing', async (t) => {
