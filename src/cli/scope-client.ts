@@ -4,7 +4,7 @@ import { shouldRetry } from './idempotency.ts'
 import { nextMarkerOf } from './link-header.ts'
 import {
   DEFAULT_PAGE_SIZE,
-  type CreateScopeBody, type ListResetJobsQuery, type ListScopeEventsQuery, type ListScopesQuery, type PatchScopeBody, type ResetJobReply,
+  type CreateScopeBody, type ListResetJobsQuery, type ReconcileBody, type ReconcileReply, type ListScopeEventsQuery, type ListScopesQuery, type PatchScopeBody, type ResetJobReply,
   type ResetPreviewReply, type ResetScopesBody, type ScopeEventReply, type ScopeStateReply,
 } from './wire.ts'
 
@@ -210,6 +210,15 @@ export class ScopeClient {
   async createScope (body: CreateScopeBody, options: Omit<WriteOptions, 'ifMatch'> = {}): Promise<ScopeStateReply> {
     if (options.dryRun === true) await this.requireDryRun('POST')
     return await this.call('POST', withQuery(this.url('/v2/scope'), { dry_run: options.dryRun === true ? 'true' : undefined }), body, options) as ScopeStateReply
+  }
+
+  /**
+   * Compares the scope states with Keystone's projects (POST
+   * /v2/scope/reconcile, scopekeeper): the report, and what was done. The
+   * server writes nothing unless the body says `dry_run: false`.
+   */
+  async reconcile (body: ReconcileBody): Promise<ReconcileReply> {
+    return await this.call('POST', this.url('/v2/scope/reconcile'), body) as ReconcileReply
   }
 
   /** One page of a scope's audit events, newest first (GET /v2/scope/events, scopekeeper); 404 when none match. */
