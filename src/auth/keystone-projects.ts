@@ -34,15 +34,19 @@ const CONCURRENCY = 8
 export function reconcileSessionOptions (config: Pick<Config, 'keystone' | 'fetcherKeystone'>): KeystoneSessionOptions | undefined {
   const fk = config.fetcherKeystone
   const ks = config.keystone
-  const ownTls = fk.cafile !== '' || fk.certfile !== '' || fk.insecure
-  const tls = ownTls ? keystoneTls(fk, { name: 'fetcher_keystone', envPrefix: 'SCOPEKEEPER_FETCHER_KEYSTONE_' }) : keystoneTls(ks)
-  const common = { interface: 'public', regionName: '', tls, requestTimeoutMs: fk.timeout * 1000, refusedCode: 'IDENTITY_REFUSED' as const }
+  // Read only once credentials are there to use them: a noauth API with a stale
+  // [keystone_authtoken] cafile and no reconciliation starts as before.
+  const common = () => {
+    const ownTls = fk.cafile !== '' || fk.certfile !== '' || fk.insecure
+    const tls = ownTls ? keystoneTls(fk, { name: 'fetcher_keystone', envPrefix: 'SCOPEKEEPER_FETCHER_KEYSTONE_' }) : keystoneTls(ks)
+    return { interface: 'public', regionName: '', tls, requestTimeoutMs: fk.timeout * 1000, refusedCode: 'IDENTITY_REFUSED' as const }
+  }
   if (fk.authSection === '' && fk.authType !== '') {
     const missing = ([['auth_url', fk.authUrl], ['username', fk.username], ['password', fk.password], ['project_name', fk.projectName]] as const)
       .filter(([, value]) => value === '').map(([key]) => `${key} (SCOPEKEEPER_FETCHER_KEYSTONE_${key.toUpperCase()})`)
     if (missing.length > 0) throw new ConfigError(`[fetcher_keystone] auth_type = ${fk.authType} needs [fetcher_keystone] ${missing.join(', ')}`)
     return {
-      ...common,
+      ...common(),
       section: '[fetcher_keystone]',
       authUrl: fk.authUrl,
       username: fk.username,
@@ -56,7 +60,7 @@ export function reconcileSessionOptions (config: Pick<Config, 'keystone' | 'fetc
   }
   if (ks.authUrl === '' || ks.username === '' || ks.password === '' || ks.projectName === '') return undefined
   return {
-    ...common,
+    ...common(),
     section: '[keystone_authtoken]',
     authUrl: ks.authUrl,
     username: ks.username,
