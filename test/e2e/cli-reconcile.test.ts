@@ -122,11 +122,22 @@ describe('scopekeeper scope reconcile against a real Keystone', { skip }, () => 
     assert.match(run.stderr, /--inactive goes with --register-new/)
   })
 
-  it('exits 1 with the server\'s 503 when Keystone cannot be reached', async (t) => {
+  it('exits 1 with the server\'s 503 when Keystone cannot be reached, and 502 when it refuses the credentials; no password in the answer or the log', async (t) => {
     const down = await startServerProcess(t, ['--database', `sqlite:///${join(tempDir(t), 'down.sqlite')}`], fetcherEnv(`http://127.0.0.1:${await freePort()}/v3`))
-    const run = await cli(['scope', 'reconcile'], down.url)
-    assert.equal(run.code, 1)
-    assert.match(run.stderr, /Keystone.*\(HTTP 503\)/)
-    assert.doesNotMatch(run.stderr, /cloudkitty-secret/)
+    const unreachable = await cli(['scope', 'reconcile'], down.url)
+    assert.equal(unreachable.code, 1)
+    assert.match(unreachable.stderr, /Keystone.*\(HTTP 503\)/)
+    assert.ok(down.lines.some((line) => line.includes('cannot be reached')), down.lines.join('\n'))
+
+    const refusing = await startServerProcess(t, ['--database', `sqlite:///${join(tempDir(t), 'refused.sqlite')}`], {
+      ...fetcherEnv(`${keystone.url}/v3`), SCOPEKEEPER_FETCHER_KEYSTONE_PASSWORD: 'wrong-secret',
+    })
+    const refused = await cli(['scope', 'reconcile'], refusing.url)
+    assert.equal(refused.code, 1)
+    assert.match(refused.stderr, /\[fetcher_keystone\].*\(HTTP 502\)/)
+    assert.ok(refusing.lines.some((line) => line.includes('refused scopekeeper\'s service credentials ([fetcher_keystone] username cloudkitty')), refusing.lines.join('\n'))
+    for (const text of [unreachable.stderr, refused.stderr, ...down.lines, ...refusing.lines]) {
+      assert.doesNotMatch(text, /cloudkitty-secret|wrong-secret/)
+    }
   })
 })
