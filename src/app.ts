@@ -10,6 +10,7 @@ import { absoluteUrl, registerProxyHeaders } from './api/proxy-headers.ts'
 import { registerRequestLog } from './api/request-log.ts'
 import { serverOptions } from './api/server-options.ts'
 import { validatorCompiler } from './api/validation.ts'
+import { registerActivationRoutes } from './api/v2/scope/activation-routes.ts'
 import { registerEventRoutes } from './api/v2/scope/event-routes.ts'
 import { registerResetJobRoutes } from './api/v2/scope/reset-job-routes.ts'
 import { registerReconcileRoutes } from './api/v2/scope/reconcile-routes.ts'
@@ -34,7 +35,8 @@ import { serviceFigures } from './storage/service-figures.ts'
 
 declare module 'fastify' {
   // `public`: served without authentication (version discovery, health, API document).
-  interface FastifyContextConfig { rule?: RuleName, public?: boolean }
+  // `scopeFilter`: the body's scope_id is a filter (comma-separated values), not one scope, for the policy check.
+  interface FastifyContextConfig { rule?: RuleName, public?: boolean, scopeFilter?: boolean }
   // `scopeAccess`: which scopes the answer may show, set by the policy check.
   // `actor`: who the credentials are, for the audit history.
   interface FastifyRequest { credentials: Credentials, scopeAccess: ScopeAccess, actor: Actor }
@@ -96,7 +98,7 @@ export async function buildApp (config: Config, { database, logger, clock }: App
     const rule = request.routeOptions.config.rule
     if (rule === undefined) return
     const input = (request.body ?? request.query) as { scope_id?: unknown } | undefined
-    request.scopeAccess = enforcer.authorizeScopes(rule, requestedScopes(request.method, input?.scope_id), request.credentials)
+    request.scopeAccess = enforcer.authorizeScopes(rule, requestedScopes(request.method, input?.scope_id, request.routeOptions.config.scopeFilter), request.credentials)
   })
   // Idempotency-Key on PUT, PATCH and POST /v2/scope: after the policy check, a
   // repeat is answered as its first request was. A repeat waits for the first
@@ -124,9 +126,11 @@ export async function buildApp (config: Config, { database, logger, clock }: App
     defaults,
     resetMaxAttempts: config.reset.maxAttempts,
     periodSeconds: config.collect.period,
+    activationMaxScopes: config.api.activationMaxScopes,
     clock,
   })
   registerScopeRoutes(app, scopes)
+  registerActivationRoutes(app, scopes)
   // Keystone's projects, read with CloudKitty's keystone fetcher's credentials
   // ([fetcher_keystone], else [keystone_authtoken]); none set: reconciliation
   // answers that it is not configured, and nothing else changes.

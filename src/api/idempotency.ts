@@ -8,7 +8,7 @@ import type { DryRunQuery } from './v2/scope/scope-schemas.ts'
 import { dryRunFromWire } from './v2/scope/scope-wire.ts'
 
 declare module 'fastify' {
-  // `idempotent`: the route honours an Idempotency-Key header (PUT, PATCH, POST /v2/scope).
+  // `idempotent`: the route honours an Idempotency-Key header (PUT, PATCH, POST /v2/scope; POST /v2/scope/activation).
   interface FastifyContextConfig { idempotent?: boolean }
   // The key this request claimed; `settled` once its answer is stored or the key released.
   interface FastifyRequest { idempotency?: { claim: IdempotencyClaim, settled: boolean } }
@@ -44,7 +44,8 @@ export function registerIdempotency (app: FastifyInstance, service: IdempotencyS
     if (request.routeOptions.config.idempotent !== true) return
     // A dry run writes nothing, so repeating it is safe as it is; claiming
     // its key would replay the preview to the real request sent after it.
-    if (dryRunFromWire(request.query as DryRunQuery)) return
+    // (POST /v2/scope/activation may also say so in its body.)
+    if (dryRunFromWire(request.query as DryRunQuery) || (request.body as { dry_run?: unknown } | undefined)?.dry_run === true) return
     const key = idempotencyKeyOf(request)
     if (key === undefined) return
     const outcome = await service.begin({

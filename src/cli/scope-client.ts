@@ -4,7 +4,8 @@ import { shouldRetry } from './idempotency.ts'
 import { nextMarkerOf } from './link-header.ts'
 import {
   DEFAULT_PAGE_SIZE,
-  type CreateScopeBody, type ListResetJobsQuery, type ReconcileBody, type ReconcileReply, type ListScopeEventsQuery, type ListScopesQuery, type PatchScopeBody, type ResetJobReply,
+  type ActivationBody, type ActivationReply, type CreateScopeBody, type ListResetJobsQuery, type ListScopeEventsQuery, type ListScopesQuery, type PatchScopeBody,
+  type ReconcileBody, type ReconcileReply, type ResetJobReply,
   type ResetPreviewReply, type ResetScopesBody, type ScopeEventReply, type ScopeStateReply,
 } from './wire.ts'
 
@@ -219,6 +220,16 @@ export class ScopeClient {
    */
   async reconcile (body: ReconcileBody): Promise<ReconcileReply> {
     return await this.call('POST', this.url('/v2/scope/reconcile'), body) as ReconcileReply
+  }
+
+  /**
+   * Sets `active` on every scope the body's filters match, in one
+   * transaction on the server (POST /v2/scope/activation, scopekeeper
+   * only): the counts matched and switched. With `dry_run` in the body, what
+   * would switch, and the first scopes that would.
+   */
+  async setActivation (body: ActivationBody, options: Omit<WriteOptions, 'dryRun' | 'ifMatch'> = {}): Promise<ActivationReply> {
+    return await this.call('POST', this.url('/v2/scope/activation'), body, options) as ActivationReply
   }
 
   /** One page of a scope's audit events, newest first (GET /v2/scope/events, scopekeeper); 404 when none match. */

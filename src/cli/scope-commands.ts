@@ -12,9 +12,11 @@ import { ApiError, ScopeClient, WaitTimeoutError } from './scope-client.ts'
 import { historyRow, HISTORY_COLUMNS, userText } from './scope-history.ts'
 import { UsageError } from './usage-error.ts'
 import {
-  CREATE_SCOPE_FIELDS, DEFAULT_PAGE_SIZE, LIST_SCOPES_PARAMETERS, PATCH_SCOPE_FIELDS, RECONCILE_DISABLED_FIELDS, RECONCILE_PROJECT_FIELDS,
-  RECONCILE_REPLY_FIELDS, RESET_JOB_FIELDS, RESET_PREVIEW_FIELDS, RESET_SCOPES_FIELDS, SCOPE_STATE_FIELDS,
-  type CreateScopeBody, type ReconcileBody, type ReconcileReply, type ListResetJobsQuery, type ListScopeEventsQuery, type ListScopesQuery, type PatchScopeBody, type ResetJobReply,
+  ACTIVATION_FIELDS, ACTIVATION_REPLY_FIELDS, CREATE_SCOPE_FIELDS, DEFAULT_PAGE_SIZE, LIST_SCOPES_PARAMETERS, PATCH_SCOPE_FIELDS,
+  RECONCILE_DISABLED_FIELDS, RECONCILE_PROJECT_FIELDS, RECONCILE_REPLY_FIELDS, RESET_JOB_FIELDS, RESET_PREVIEW_FIELDS, RESET_SCOPES_FIELDS,
+  SCOPE_STATE_FIELDS,
+  type ActivationBody, type ActivationReply, type CreateScopeBody, type ListResetJobsQuery, type ListScopeEventsQuery, type ListScopesQuery,
+  type PatchScopeBody, type ReconcileBody, type ReconcileReply, type ResetJobReply,
   type ResetPreviewReply, type ResetScopesBody, type ScopeEventReply,
 } from './wire.ts'
 
@@ -37,6 +39,10 @@ export const SCOPE_COLUMNS = columnsOf(SCOPE_STATE_FIELDS, ['state'])
 export const RESET_JOB_COLUMNS = columnsOf(RESET_JOB_FIELDS)
 /** Columns of a reset's dry run: the preview's fields, its first page of scopes last, as `Scopes`. */
 export const RESET_PREVIEW_COLUMNS: Column[] = columnsOf(RESET_PREVIEW_FIELDS, ['dry_run'])
+  .map((column) => column.key === 'results' ? { key: 'results', label: 'Scopes' } : column)
+
+/** Columns of an activation's answer: its fields, a dry run's first page of scopes last, as `Scopes`. */
+export const ACTIVATION_COLUMNS: Column[] = columnsOf(ACTIVATION_REPLY_FIELDS)
   .map((column) => column.key === 'results' ? { key: 'results', label: 'Scopes' } : column)
 
 /** A job as the CLI shows it: `created_by` as one text, `alice (project 0c1d…)`; absent on an older server. */
@@ -359,12 +365,12 @@ function addWaitOptions (command: Command, what: string): void {
 }
 
 /**
- * A reset's dry run: the preview's figures as a Field/Value table, then its
+ * A dry run (a reset's, or an activation's answer): its figures as a Field/Value table, then its
  * first page of scopes as a list; in JSON and YAML, one object whose
  * `Scopes` holds them. `-c` picks among the figures and `Scopes`.
  */
-export function formatPreview (preview: ResetPreviewReply, output: OutputOptions): string {
-  const shown = selectColumns(RESET_PREVIEW_COLUMNS, output.columns)
+export function formatPreview (preview: ResetPreviewReply | ActivationReply, output: OutputOptions, columns: Column[] = RESET_PREVIEW_COLUMNS): string {
+  const shown = selectColumns(columns, output.columns)
   const results = preview.results ?? []
   if (output.format === 'json' || output.format === 'yaml') {
     const scopes = results.map((scope) => Object.fromEntries(SCOPE_COLUMNS.map((c) => [c.label, (scope as Record<string, unknown>)[c.key] ?? null])))
@@ -374,6 +380,45 @@ export function formatPreview (preview: ResetPreviewReply, output: OutputOptions
   const head = figures.length === 0 ? '' : formatOne(figures, preview, { ...output, columns: undefined })
   const tail = shown.some((c) => c.key === 'results') ? formatList(SCOPE_COLUMNS, results, { ...output, columns: undefined }) : ''
   return head + (head !== '' && tail !== '' && (output.format ?? 'table') === 'table' ? '\n' : '') + tail
+}
+
+function activationCommand (scope: Command, io: CliIo, active: boolean): void {
+  const verb = active ? 'activate' : 'deactivate'
+  const filters = filterFields(ACTIVATION_FIELDS, ['active', 'all_scopes', 'dry_run', 'reason'])
+  const command = scope.command(verb)
+    .description(`${active ? 'Activate' : 'Deactivate'} every scope matching the filters, in one audited step (POST /v2/scope/activation, scopekeeper only): ` +
+      `scopes already ${active ? 'active' : 'inactive'} are left as they are. Prints how many matched and how many switched.`)
+    .addOption(new Option('-a, --all-scopes', `${verb} every scope`).conflicts(filters.map(optionKey)))
+  addFieldOptions(command, filters, true, `${verb} scopes of this`)
+  addWriteOptions(command, { dryRun: `show how many scopes would switch and the first of them, and switch nothing` })
+  addOutputOptions(command, 'one')
+  addConnectionOptions(command)
+  command.addHelpText('after', `
+Examples:
+  scopekeeper scope ${verb} --collector gnocchi --dry-run
+  scopekeeper scope ${verb} --collector gnocchi --fetcher keystone --reason 'INC-4711'
+  scopekeeper scope ${verb} --scope-id 8f2c… --scope-id 9a41… -f json
+  scopekeeper scope ${verb} --all-scopes`)
+  command.action(action(io, async (options) => {
+    const body: ActivationBody = { active }
+    for (const field of filters) {
+      const value = joined(options[optionKey(field)] as string[] | undefined)
+      if (value !== undefined) (body as Record<string, unknown>)[field] = value
+    }
+    // As the server asks it: the scopes named, so that a bare command cannot switch every scope.
+    if (options.allScopes === true) body.all_scopes = true
+    else if (Object.keys(body).length === 1) throw new UsageError(`Give at least one of ${filters.map(flagOf).join(', ')}, or --all-scopes.`)
+    if (options.dryRun === true) body.dry_run = true
+    if (options.reason !== undefined) body.reason = options.reason as string
+    const output = outputOptions(options)
+    selectColumns(ACTIVATION_COLUMNS, output.columns) // an unknown -c is a usage error before any request
+    const client = await connect(io, options)
+    const reply = await client.setActivation(body, { idempotencyKey: idempotencyKeyOf(options.idempotencyKey as string | undefined) })
+    // A real answer has no scopes to list: its figures alone.
+    const columns = reply.results === undefined ? ACTIVATION_COLUMNS.filter((c) => c.key !== 'results') : ACTIVATION_COLUMNS
+    io.stdout.write(formatPreview(reply, output, columns))
+    return 0
+  }))
 }
 
 function scopeBodyFields (command: Command, bodyFields: readonly string[]): string[] {
@@ -654,7 +699,8 @@ Examples:
 
 /**
  * Adds `scope state list|get|reset`, `scope patch`, `scope create`,
- * `scope history`, `scope reconcile` and `scope reset list|show|cancel` to the
+ * `scope history`, `scope reconcile`, `scope reset list|show|cancel` and
+ * `scope activate|deactivate` to the
  * `scopekeeper` program: the operator's client of `/v2/scope`, shaped like
  * `openstack rating scope …` (output formats, OS_* settings, clouds.yaml).
  * Exit codes: 0 done, 1 the API or the network refused (its message
@@ -671,5 +717,7 @@ export function registerScopeCommands (program: Command, io: CliIo = processIo()
   historyCommand(scope, io)
   reconcileCommand(scope, io)
   resetJobCommands(scope, io)
+  activationCommand(scope, io, true)
+  activationCommand(scope, io, false)
   return scope
 }

@@ -293,5 +293,46 @@ export const LIST_SCOPE_EVENTS_PARAMETERS = fieldsOf<ListScopeEventsQuery>()([
   'scope_id', 'kind', 'user_id', 'since', 'until', 'limit', 'marker',
 ])
 
+/**
+ * POST /v2/scope/activation's body (scopekeeper; CloudKitty has no such
+ * route): the flag to set on every scope the filters match (any value of a
+ * filter matches, filters are ANDed), or on every scope with `all_scopes`.
+ */
+export type ActivationBody = {
+  active: boolean
+  all_scopes?: boolean
+  scope_id?: string | string[]
+  scope_key?: string | string[]
+  fetcher?: string | string[]
+  collector?: string | string[]
+  /** true: answer what would switch, and switch nothing. */
+  dry_run?: boolean
+  /** Why, recorded in each switched scope's history. */
+  reason?: string
+}
+
+/** The fields of POST /v2/scope/activation's body, in the order `scope activate|deactivate` offers them as flags. */
+export const ACTIVATION_FIELDS = fieldsOf<ActivationBody>()([
+  'active', 'all_scopes', 'scope_id', 'scope_key', 'fetcher', 'collector', 'dry_run', 'reason',
+])
+
+/** What POST /v2/scope/activation answers: how many scopes matched and how many switched (or, on a dry run, would). */
+export type ActivationReply = {
+  dry_run: boolean
+  active: boolean
+  scopes_total: number
+  /** Of `scopes_total`, those that had the other flag: the others are left as they are. */
+  scopes_flipped: number
+  /** The toggle date written on the switched scopes; null when none switched. */
+  scope_activation_toggle_date: string | null
+  /** A dry run's first page of the scopes that would switch. */
+  results?: ScopeStateReply[]
+}
+
+/** The fields of an activation's answer, in the order the server sends them and the CLI shows them. */
+export const ACTIVATION_REPLY_FIELDS = fieldsOf<ActivationReply>()([
+  'dry_run', 'active', 'scopes_total', 'scopes_flipped', 'scope_activation_toggle_date', 'results',
+])
+
 /** The page size GET /v2/scope uses when no limit is sent (CONTRACT.md "GET /v2/scope"). */
 export const DEFAULT_PAGE_SIZE = 100

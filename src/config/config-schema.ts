@@ -13,6 +13,8 @@ export interface Config {
     enableProxyHeadersParsing: boolean
     /** Seconds an Idempotency-Key and its answer are kept: a repeat within them is answered as the first. */
     idempotencyTtl: number
+    /** The most scope states one POST /v2/scope/activation may flip: its one transaction holds their row locks until it commits. */
+    activationMaxScopes: number
   }
   database: {
     url: string
@@ -293,6 +295,7 @@ export const SETTINGS: Setting[] = [
   { path: 'reset.batchSize', section: 'reset', key: 'batch_size', env: 'SCOPEKEEPER_RESET_BATCH_SIZE', default: 500, parse: integer(1, 100_000), description: 'Scopes applied per transaction; progress is saved after each batch.' },
   { path: 'api.requestTimeout', section: 'api', key: 'request_timeout', env: 'SCOPEKEEPER_API_REQUEST_TIMEOUT', default: 60, parse: secondsUpTo(3600), description: 'Seconds a client may take to send a whole request, headers and body; a slower one gets 408.' },
   { path: 'api.idempotencyTtl', section: 'api', key: 'idempotency_ttl', env: 'SCOPEKEEPER_API_IDEMPOTENCY_TTL', default: 86_400, parse: integer(1, 31_622_400), description: 'Seconds an Idempotency-Key of PUT, PATCH or POST /v2/scope is remembered with its answer: a repeat with the same key and body within them gets that answer back and acts no more.' },
+  { path: 'api.activationMaxScopes', section: 'api', key: 'activation_max_scopes', env: 'SCOPEKEEPER_API_ACTIVATION_MAX_SCOPES', default: 100_000, parse: integer(1, 100_000_000), description: 'The most scope states one POST /v2/scope/activation may switch: it is one transaction, whose row locks hold up CloudKitty\'s processor writing those rows until it commits (about 2 s per 100 000 on PostgreSQL). A larger set is a 400; a dry run still counts it.' },
   { path: 'api.shutdownTimeout', section: 'api', key: 'shutdown_timeout', env: 'SCOPEKEEPER_API_SHUTDOWN_TIMEOUT', default: 30, parse: secondsUpTo(3600), description: 'Seconds SIGTERM lets requests in flight finish before their connections are closed.' },
   { path: 'api.enableProxyHeadersParsing', section: 'oslo_middleware', key: 'enable_proxy_headers_parsing', env: 'SCOPEKEEPER_OSLO_MIDDLEWARE_ENABLE_PROXY_HEADERS_PARSING', default: false, parse: boolean, description: "Behind a load balancer: take the scheme, host and client address from Forwarded or X-Forwarded-*, as oslo.middleware's http_proxy_to_wsgi does." },
   { path: 'healthcheck.disableByFilePath', section: 'healthcheck', key: 'disable_by_file_path', env: 'SCOPEKEEPER_HEALTHCHECK_DISABLE_BY_FILE_PATH', default: '', parse: optionalText(4096), description: 'While this file exists, /healthcheck answers 503 DISABLED BY FILE: drains the node from its load balancer.' },

@@ -103,9 +103,8 @@ export interface ResetPreview {
 }
 
 /**
- * States flipped per statement of a bulk activation, and covered by one
- * audit event row: 100 000 flips are 100 UPDATEs and 100 event rows, in
- * one transaction.
+ * Flipped states covered by one audit event row of a bulk activation:
+ * 100 000 flips are 100 event rows, in the flip's transaction.
  */
 export const ACTIVATION_CHUNK = 1000
 
@@ -115,6 +114,8 @@ export interface ActivationResult {
   scopesTotal: number
   /** How many of them had the other flag and were (or would be) flipped; the others are left as they are, toggle date included. */
   scopesFlipped: number
+  /** The toggle date written on the flipped states (on a dry run: that would be); null when none flips. */
+  activationToggleDate: Date | null
 }
 
 /** A bulk activation's dry run: its counts, and the first of the states it would flip. */
@@ -122,6 +123,10 @@ export interface ActivationPreview extends ActivationResult {
   /** The first {@link DEFAULT_PAGE_SIZE} states that would flip, in creation order. */
   first: ScopeState[]
 }
+
+const tooManyToSwitch = (count: number, max: number) => new ScopeKeeperError('INVALID_INPUT',
+  `This would switch ${count} scope states, more than the ${max} one activation may switch ([api] activation_max_scopes): ` +
+  'narrow the filters (a dry run counts them), or raise the setting.')
 
 /** Whether a filter lists no value for some field: then it matches nothing (and an SQL `IN ()` is not valid). */
 function matchesNothing (filter: ScopeFilter): boolean {
@@ -136,6 +141,12 @@ export interface ScopeStateServiceDeps {
   resetMaxAttempts: number
   /** The rating period (`[collect] period`, seconds): a reset to T discards rated data from T + period. */
   periodSeconds: number
+  /**
+   * The most states one {@link ScopeStateService.setActivation} may flip
+   * (`[api] activation_max_scopes`): its one transaction holds their row
+   * locks until it commits. Unbounded when not given.
+   */
+  activationMaxScopes?: number
   clock?: () => Date
 }
 
@@ -348,7 +359,8 @@ export class ScopeStateService {
    * nothing. An empty filter matches every state: callers that take it
    * from users should ask for it explicitly (the API's `all_scopes`).
    * A field listing no value matches nothing. Throws SCOPE_NOT_FOUND
-   * when nothing matches.
+   * when nothing matches, and INVALID_INPUT, writing nothing, when more
+   * than {@link ScopeStateServiceDeps.activationMaxScopes} would flip.
    *
    * The flipped rows stay locked until the commit: CloudKitty's processor,
    * which reads `active` without locking, is never held up, but its commit
@@ -357,20 +369,22 @@ export class ScopeStateService {
    */
   async setActivation (filter: ScopeFilter, active: boolean, context: ChangeContext): Promise<ActivationResult> {
     if (matchesNothing(filter)) throw new ScopeKeeperError('SCOPE_NOT_FOUND', NOTHING_FOUND)
+    const max = this.deps.activationMaxScopes ?? Infinity
     return await inTransaction(this.deps.store, async (trx) => {
-      const { total } = await countScopes(trx, filter)
+      const { total, inactive } = await countScopes(trx, filter)
       if (total === 0) throw new ScopeKeeperError('SCOPE_NOT_FOUND', NOTHING_FOUND)
+      // Refused before any write when the count says so; and, should
+      // concurrent changes have added flips since, once past the bound
+      // (the throw rolls the flip back).
+      const counted = active ? inactive : total - inactive
+      if (counted > max) throw tooManyToSwitch(counted, max)
       const now = this.wholeSecondNow()
-      let flipped = 0
-      let after = 0
-      for (;;) {
-        const chunk = await flipScopesActive(trx, filter, active, now, { after, limit: ACTIVATION_CHUNK })
-        await recordActivationBatch(trx, chunk, active, context, now)
-        flipped += chunk.length
-        if (chunk.length < ACTIVATION_CHUNK) break
-        after = chunk[chunk.length - 1].id
+      const flipped = await flipScopesActive(trx, filter, active, now)
+      if (flipped.length > max) throw tooManyToSwitch(flipped.length, max)
+      for (let i = 0; i < flipped.length; i += ACTIVATION_CHUNK) {
+        await recordActivationBatch(trx, flipped.slice(i, i + ACTIVATION_CHUNK), active, context, now)
       }
-      return { scopesTotal: total, scopesFlipped: flipped }
+      return { scopesTotal: total, scopesFlipped: flipped.length, activationToggleDate: flipped.length > 0 ? now : null }
     })
   }
 
@@ -385,9 +399,11 @@ export class ScopeStateService {
     const { total, inactive } = await countScopes(store, filter)
     if (total === 0) throw new ScopeKeeperError('SCOPE_NOT_FOUND', NOTHING_FOUND)
     const flipping: ScopeFilter = { ...filter, active: [!active] }
+    const flipped = active ? inactive : total - inactive
     return {
       scopesTotal: total,
-      scopesFlipped: active ? inactive : total - inactive,
+      scopesFlipped: flipped,
+      activationToggleDate: flipped > 0 ? this.wholeSecondNow() : null,
       first: filter.active !== undefined && !filter.active.includes(!active) ? [] : await findScopes(store, flipping, { limit: DEFAULT_PAGE_SIZE }),
     }
   }

@@ -13,7 +13,7 @@ export interface EngineTraits {
   supportsSkipLocked: boolean
   /** `SELECT … FOR UPDATE` exists (not on SQLite, whose write transactions are exclusive). */
   supportsRowLocks: boolean
-  /** `INSERT … RETURNING` exists; otherwise the driver reports the insert id. */
+  /** `INSERT … RETURNING` and `UPDATE … RETURNING` exist (SQLite, PostgreSQL; not MariaDB's UPDATE); otherwise the driver reports the insert id. */
   supportsReturning: boolean
   /** The driver binds JS booleans; SQLite's does not, and MySQL stores TINYINT 0/1. */
   bindsBooleans: boolean

@@ -345,35 +345,40 @@ export async function moveLastProcessed ({ db }: Store, ids: number[], at: Date)
   return before.map((row) => ({ id: row.id, scopeId: row.identifier, old: fromStored(row.last_processed_timestamp) }))
 }
 
+/** Ids updated per statement where the flipped rows must be named (MariaDB): well under every engine's bound on parameters. */
+const FLIP_BY_ID_CHUNK = 1000
+
 /**
- * Sets `active` on the next `limit` states matching `filter` whose flag is
- * not `active` yet, with ids above `after`, and moves their activation
- * toggle date to `now`: one chunk of a bulk activation, which the caller
- * repeats in its own transaction until a chunk comes back short. Returns
- * the rows it flipped, in id order; rows that already had the flag are
- * neither written nor returned, so their toggle date stays.
+ * Sets `active` on every state matching `filter` whose flag is not
+ * `active` yet, and moves their activation toggle date to `now`, in the
+ * caller's transaction; returns the rows it flipped, in id order. Rows that
+ * already had the flag are neither written nor returned, so their toggle
+ * date stays.
  *
- * The chosen rows are locked first (`FOR UPDATE`; SQLite's write
- * transaction is exclusive already), so a concurrent PATCH of one of them
- * waits, and the UPDATE, by primary key, writes exactly the rows returned:
- * the audit records no flip that did not happen. Chunked so that each
- * statement stays short and binds at most `limit` parameters (SQLite binds
- * at most 32 766), whatever the number of matching rows.
+ * One UPDATE … RETURNING where the engine has it (SQLite, PostgreSQL): the
+ * rows returned are exactly those written, so the audit records no flip
+ * that did not happen. MariaDB has no UPDATE … RETURNING: the rows are
+ * read and locked first (`SELECT … FOR UPDATE`), then updated by id, so a
+ * concurrent PATCH of one of them waits and the same holds. Either way the
+ * written rows stay locked until the caller commits; the caller bounds
+ * their number (every row returned is held in memory).
  */
-export async function flipScopesActive (
-  { db, traits }: Store, filter: ScopeFilter, active: boolean, now: Date, { after, limit }: { after: number, limit: number },
-): Promise<FlippedScope[]> {
-  let query = db.selectFrom(STATES).select(['id', 'identifier'])
-    .where(matchesFilter(traits, filter))
-    // `active <> X` as an equality, which the active index serves.
-    .where('active', '=', booleanToDb(traits, !active))
-    .where('id', '>', after)
-    .orderBy('id').limit(limit)
-  if (traits.supportsRowLocks) query = query.forUpdate()
-  const rows = await query.execute()
-  if (rows.length === 0) return []
-  await db.updateTable(STATES)
-    .set({ active: booleanToDb(traits, active), scope_activation_toggle_date: toStoredText(now) })
-    .where('id', 'in', rows.map((r) => r.id)).execute()
+export async function flipScopesActive ({ db, traits }: Store, filter: ScopeFilter, active: boolean, now: Date): Promise<FlippedScope[]> {
+  const set = { active: booleanToDb(traits, active), scope_activation_toggle_date: toStoredText(now) }
+  // `active <> X` as an equality, which the active index serves.
+  const flipping = (eb: ExpressionBuilder<Database, typeof STATES>) => eb.and([matchesFilter(traits, filter)(eb), eb('active', '=', booleanToDb(traits, !active))])
+  let rows: Array<{ id: number, identifier: string }>
+  if (traits.supportsReturning) {
+    rows = await db.updateTable(STATES).set(set).where(flipping).returning(['id', 'identifier']).execute()
+    // RETURNING lists rows in no promised order.
+    rows.sort((a, b) => a.id - b.id)
+  } else {
+    let query = db.selectFrom(STATES).select(['id', 'identifier']).where(flipping).orderBy('id')
+    if (traits.supportsRowLocks) query = query.forUpdate()
+    rows = await query.execute()
+    for (let i = 0; i < rows.length; i += FLIP_BY_ID_CHUNK) {
+      await db.updateTable(STATES).set(set).where('id', 'in', rows.slice(i, i + FLIP_BY_ID_CHUNK).map((r) => r.id)).execute()
+    }
+  }
   return rows.map((r) => ({ id: r.id, scopeId: r.identifier }))
 }

@@ -20,8 +20,10 @@ export const BASE_RULES: readonly DefaultRule[] = [
 
 /**
  * CloudKitty's scope rules, names verbatim (CONTRACT.md "Authorization"),
- * and `scope:cancel_reset`, scopekeeper's own (CloudKitty cannot cancel a
- * reset), which guards the scopes of the job it cancels as GET does.
+ * and scopekeeper's own: `scope:cancel_reset` (CloudKitty cannot cancel a
+ * reset), which guards the scopes of the job it cancels as GET does, and
+ * `scope:post_activation` (bulk activation), which guards the scopes it
+ * names as PUT does.
  */
 export const SCOPE_RULES = [
   { name: 'scope:get_state', check: 'role:admin', description: 'Get the state of one or several scopes', operations: [{ method: 'GET', path: '/v2/scope' }, { method: 'GET', path: '/v2/scope/resets' }, { method: 'GET', path: '/v2/scope/resets/{id}' }] },
@@ -31,6 +33,8 @@ export const SCOPE_RULES = [
   // scopekeeper's own: the audit history of changes made through it.
   { name: 'scope:get_events', check: 'role:admin', description: 'List the audit history of changes made to scope states through scopekeeper', operations: [{ method: 'GET', path: '/v2/scope/events' }] },
   { name: 'scope:cancel_reset', check: 'role:admin', description: 'Cancel a reset job: at once while pending, after its current batch while running', operations: [{ method: 'DELETE', path: '/v2/scope/resets/{id}' }] },
+  // scopekeeper's own: a bulk switch of `active`, checked as PUT's reset is (each named scope; every scope when it names none).
+  { name: 'scope:post_activation', check: 'role:admin', description: 'Activate or deactivate every scope matching a filter, in one audited step', operations: [{ method: 'POST', path: '/v2/scope/activation' }] },
 ] as const satisfies readonly DefaultRule[]
 
 /**

@@ -191,14 +191,15 @@ function forbidden (): ScopeKeeperError {
  * The scopes a request names, from its validated `scope_id`: GET and PUT
  * take filters, a list of strings each possibly comma-separated (as
  * `scope-wire.ts` splits them), while PATCH and POST name exactly one scope,
- * whose id is taken whole (`a,b` is one id there).
+ * whose id is taken whole (`a,b` is one id there), unless the route says
+ * its `scope_id` is a filter (`scopeFilter`: POST /v2/scope/activation).
  */
-export function requestedScopes (method: string, scopeId: unknown): RequestedScopes {
+export function requestedScopes (method: string, scopeId: unknown, scopeFilter = false): RequestedScopes {
   // DELETE (a reset job by id) acts on one job, which the service finds
   // among those the caller may see, as GET does: narrowed, never refused
   // outright.
   const reads = method === 'GET' || method === 'HEAD' || method === 'DELETE'
-  const isFilter = reads || method === 'PUT'
+  const isFilter = reads || method === 'PUT' || scopeFilter
   let scopeIds: string[] | undefined
   if (typeof scopeId === 'string') scopeIds = isFilter ? scopeId.split(',') : [scopeId]
   else if (Array.isArray(scopeId)) scopeIds = scopeId.map(String).flatMap((v) => isFilter ? v.split(',') : [v])

@@ -48,7 +48,7 @@ auth_url = http://keystone:5000
 describe('loadConfig', () => {
   it('uses the defaults when nothing is set', () => {
     const config = loadConfig({ env: {} })
-    assert.deepEqual(config.api, { host: '127.0.0.1', port: 8889, requestTimeout: 60, shutdownTimeout: 30, enableProxyHeadersParsing: false, idempotencyTtl: 86_400 })
+    assert.deepEqual(config.api, { host: '127.0.0.1', port: 8889, requestTimeout: 60, shutdownTimeout: 30, enableProxyHeadersParsing: false, idempotencyTtl: 86_400, activationMaxScopes: 100_000 })
     assert.equal(config.database.url, 'sqlite:///data/scopekeeper.sqlite')
     // CloudKitty's defaults for CloudKitty's settings (cloudkitty/api/app.py auth_opts, oslo_db/options.py, cloudkitty/orchestrator.py).
     assert.equal(config.auth.strategy, 'keystone')

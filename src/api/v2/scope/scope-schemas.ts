@@ -142,13 +142,28 @@ const timestampFields = {
   state: Type.Optional(Timestamp),
 }
 
-/** PUT /v2/scope body: which scopes to reset, and to when. */
-export const ResetScopesBody = Type.Object({
+/** `all_scopes`: a change of every scope, asked for explicitly (PUT, POST /v2/scope/activation). */
+const allScopesField = {
   all_scopes: Type.Optional(Type.Boolean(rule('a boolean'))),
+}
+
+/**
+ * The filters of a body that changes many scopes (PUT, POST
+ * /v2/scope/activation): GET's text filters, in a body's forms. Each
+ * present field is a set of accepted values; fields combine with AND.
+ * `scope-wire.ts` `bodyFilterFromWire` maps them to a ScopeFilter.
+ */
+export const bodyFilterFields = {
   scope_id: Type.Optional(BodyFilter('scope_id')),
   scope_key: Type.Optional(BodyFilter('scope_key')),
   fetcher: Type.Optional(BodyFilter('fetcher')),
   collector: Type.Optional(BodyFilter('collector')),
+}
+
+/** PUT /v2/scope body: which scopes to reset, and to when. */
+export const ResetScopesBody = Type.Object({
+  ...allScopesField,
+  ...bodyFilterFields,
   ...timestampFields,
   ...reasonField,
 }, { additionalProperties: false })
@@ -170,6 +185,23 @@ export type PatchScopeBody = Static<typeof PatchScopeBody>
 /** POST /v2/scope body: a scope registered ahead of discovery, and where its processing starts. */
 export const CreateScopeBody = Type.Object({ ...scopeFields, ...timestampFields, ...reasonField }, { additionalProperties: false })
 export type CreateScopeBody = Static<typeof CreateScopeBody>
+
+/**
+ * POST /v2/scope/activation body (an extension): the flag to set, which
+ * scopes (filters, or `all_scopes: true`; one of them is required), and
+ * whether it is a dry run.
+ */
+export const ActivationBody = Type.Object({
+  active: ActiveInput,
+  ...allScopesField,
+  ...bodyFilterFields,
+  dry_run: Type.Optional(Type.Boolean({
+    description: 'true: answer what would be switched, and switch nothing (as ?dry_run=true does)',
+    ...rule('a boolean'),
+  })),
+  ...reasonField,
+}, { additionalProperties: false })
+export type ActivationBody = Static<typeof ActivationBody>
 
 const Nullable = (s: ReturnType<typeof Type.String>) => Type.Union([s, Type.Null()])
 
@@ -216,6 +248,22 @@ export const ResetDryRunReply = Type.Object({
   discard_from: Type.String({ description: 'rated data from this instant on would be discarded: the timestamp plus [collect] period' }),
   results: Type.Array(ScopeStateReply, { description: `the first ${DEFAULT_PAGE_SIZE} of them, in creation order` }),
 }, { description: 'a dry run: what the reset would do' })
+/**
+ * POST /v2/scope/activation reply: how many scope states the filters
+ * matched and how many of those flipped (the others had the flag already,
+ * and keep their toggle date). A dry run adds the first page of the states
+ * that would flip.
+ */
+export const ActivationReply = Type.Object({
+  dry_run: Type.Boolean({ description: 'true: nothing was switched; the counts say what would be' }),
+  active: Type.Boolean({ description: 'the flag set (or, on a dry run, that would be)' }),
+  scopes_total: Type.Integer({ description: 'every scope state the filters matched, whatever its flag' }),
+  scopes_flipped: Type.Integer({ description: 'how many of them had the other flag and were switched (would be, on a dry run)' }),
+  scope_activation_toggle_date: Nullable(Type.String({ description: 'the toggle date written on the switched states; null when none flipped' })),
+  results: Type.Optional(Type.Array(ScopeStateReply, { description: `dry run only: the first ${DEFAULT_PAGE_SIZE} states that would flip, in creation order, as they are now` })),
+})
+export type ActivationReply = Static<typeof ActivationReply>
+
 /**
  * `X-Reason`, documented here and checked by `api/change-context.ts`
  * (which names the header in its 400): why a change is made, for the

@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto'
 import { Readable } from 'node:stream'
 import { invalidInput } from '../../../domain/errors.ts'
-import { parseActive, parseBooleanWord } from '../../../domain/scope-fields.ts'
+import { parseActive, parseBooleanWord, wordList } from '../../../domain/scope-fields.ts'
 import type { NewScope, Page, ScopeChanges, ScopeFilter, ScopeState } from '../../../domain/scope-state.ts'
 import { DEFAULT_PAGE_SIZE } from '../../../domain/scope-state.ts'
-import type { PatchOptions, ResetPreview, ResetRequest, ScopeListing } from '../../../domain/scope-state-service.ts'
+import type { ActivationPreview, ActivationResult, PatchOptions, ResetPreview, ResetRequest, ScopeListing } from '../../../domain/scope-state-service.ts'
 import { formatTimestamp, parseTimestamp } from '../../../domain/timestamps.ts'
-import type { CreateScopeBody, DryRunQuery, ListScopesQuery, PatchScopeBody, ResetScopesBody } from './scope-schemas.ts'
+import { ActivationBody, type bodyFilterFields, type CreateScopeBody, type DryRunQuery, type ListScopesQuery, type PatchScopeBody, type ResetScopesBody } from './scope-schemas.ts'
 
 // What JSON.stringify escapes in a string: quotes, backslashes, control
 // characters and lone surrogates (any surrogate here; pairs then take the
@@ -193,6 +193,23 @@ function timestampFromWire (body: { last_processed_timestamp?: string, state?: s
   return undefined
 }
 
+/** The filter fields of a body that changes many scopes (PUT, POST /v2/scope/activation). */
+export type BodyFilters = Pick<ResetScopesBody, keyof typeof bodyFilterFields>
+
+/**
+ * A body's filters (PUT, POST /v2/scope/activation) → the scope filter:
+ * the one mapping of those fields, so that the routes sharing them match
+ * alike. An absent field does not filter.
+ */
+export function bodyFilterFromWire (body: BodyFilters): ScopeFilter {
+  return {
+    scopeIds: filterFromWire('scope_id', 'request body', body.scope_id),
+    scopeKeys: filterFromWire('scope_key', 'request body', body.scope_key),
+    fetchers: filterFromWire('fetcher', 'request body', body.fetcher),
+    collectors: filterFromWire('collector', 'request body', body.collector),
+  }
+}
+
 /** PUT body → reset request. */
 export function resetFromWire (body: ResetScopesBody): ResetRequest {
   const allScopes = body.all_scopes === true
@@ -202,15 +219,38 @@ export function resetFromWire (body: ResetScopesBody): ResetRequest {
   if (!allScopes && body.scope_id === undefined) throw invalidInput('Either all_scopes or a scope_id should be specified.')
   const at = timestampFromWire(body)
   if (at === undefined) throw invalidInput('last_processed_timestamp (or its alias state) is required.')
-  return {
-    filter: {
-      scopeIds: filterFromWire('scope_id', 'request body', body.scope_id),
-      scopeKeys: filterFromWire('scope_key', 'request body', body.scope_key),
-      fetchers: filterFromWire('fetcher', 'request body', body.fetcher),
-      collectors: filterFromWire('collector', 'request body', body.collector),
-    },
-    lastProcessedTimestamp: at,
+  return { filter: bodyFilterFromWire(body), lastProcessedTimestamp: at }
+}
+
+// The activation body's fields that are not filters; every other one is.
+const ACTIVATION_CONTROLS: readonly string[] = ['active', 'all_scopes', 'dry_run', 'reason']
+const ACTIVATION_FILTERS = wordList(Object.keys(ActivationBody.properties).filter((field) => !ACTIVATION_CONTROLS.includes(field)))
+
+/**
+ * POST /v2/scope/activation body and query → which scopes, the flag to
+ * set, and whether it is a dry run (`dry_run` in the body, or
+ * `?dry_run=true` as on PUT, PATCH and POST: either makes it one). The
+ * body must name its scopes: at least one filter, or `all_scopes: true`
+ * alone, so that `{"active": false}` cannot switch off every scope by
+ * accident.
+ */
+export function activationFromWire (body: ActivationBody, query: DryRunQuery): { filter: ScopeFilter, active: boolean, dryRun: boolean } {
+  const filter = bodyFilterFromWire(body)
+  const filtered = Object.values(filter).some((values) => values !== undefined)
+  const allScopes = body.all_scopes === true
+  if (allScopes && filtered) throw invalidInput(`Either all_scopes or filters (${ACTIVATION_FILTERS}) should be specified in the request body, not both.`)
+  if (!allScopes && !filtered) {
+    throw invalidInput(`Name the scopes to switch in the request body: at least one filter (${ACTIVATION_FILTERS}), or all_scopes: true for every scope.`)
   }
+  return { filter, active: parseActive(body.active), dryRun: body.dry_run === true || dryRunFromWire(query) }
+}
+
+/** POST /v2/scope/activation's reply (`ActivationReply`), as JSON text; a dry run's scopes written by {@link scopeJson}. */
+export function activationJson (active: boolean, result: ActivationResult | ActivationPreview): string {
+  const toggled = result.activationToggleDate === null ? 'null' : `"${formatTimestamp(result.activationToggleDate)}"`
+  const preview = 'first' in result ? `,"results":[${result.first.map(scopeJson).join(',')}]` : ''
+  return `{"dry_run":${'first' in result ? 'true' : 'false'},"active":${active ? 'true' : 'false'},"scopes_total":${result.scopesTotal},` +
+    `"scopes_flipped":${result.scopesFlipped},"scope_activation_toggle_date":${toggled}${preview}}`
 }
 
 /** PATCH body → which scope and what changes. */
