@@ -13,9 +13,11 @@ import { validatorCompiler } from './api/validation.ts'
 import { registerActivationRoutes } from './api/v2/scope/activation-routes.ts'
 import { registerEventRoutes } from './api/v2/scope/event-routes.ts'
 import { registerResetJobRoutes } from './api/v2/scope/reset-job-routes.ts'
+import { registerReconcileRoutes } from './api/v2/scope/reconcile-routes.ts'
 import { registerScopeRoutes } from './api/v2/scope/scope-routes.ts'
 import type { Credentials } from './auth/credentials.ts'
 import { KeystoneAuth, keystoneAuthOptions } from './auth/keystone-auth.ts'
+import { KeystoneProjectDirectory, reconcileSessionOptions } from './auth/keystone-projects.ts'
 import { noAuth } from './auth/noauth.ts'
 import type { RuleName } from './auth/policy/default-rules.ts'
 import { loadPolicy, requestedScopes } from './auth/policy/policy-enforcer.ts'
@@ -25,6 +27,7 @@ import type { Actor } from './domain/change-context.ts'
 import { EventService } from './domain/event-service.ts'
 import { IdempotencyService } from './domain/idempotency.ts'
 import { ResetJobService } from './domain/reset-job-service.ts'
+import { ScopeReconciliation } from './domain/scope-reconciliation.ts'
 import { ScopeStateService } from './domain/scope-state-service.ts'
 import type { OpenDatabase } from './storage/open-database.ts'
 import { idempotencyKeys } from './storage/idempotency-repository.ts'
@@ -117,9 +120,10 @@ export async function buildApp (config: Config, { database, logger, clock }: App
   registerHealthcheck(app, database, config.healthcheck)
   app.get('/v2/openapi.json', { schema: { hide: true }, config: { public: true } }, async () => app.swagger())
   if (config.metrics.enabled) registerMetrics(app, serviceFigures(database))
+  const defaults = { scopeKey: config.collect.scopeKey, fetcher: config.fetcher.backend, collector: config.collect.collector }
   const scopes = new ScopeStateService({
     store: database,
-    defaults: { scopeKey: config.collect.scopeKey, fetcher: config.fetcher.backend, collector: config.collect.collector },
+    defaults,
     resetMaxAttempts: config.reset.maxAttempts,
     periodSeconds: config.collect.period,
     activationMaxScopes: config.api.activationMaxScopes,
@@ -127,6 +131,15 @@ export async function buildApp (config: Config, { database, logger, clock }: App
   })
   registerScopeRoutes(app, scopes)
   registerActivationRoutes(app, scopes)
+  // Keystone's projects, read with CloudKitty's keystone fetcher's credentials
+  // ([fetcher_keystone], else [keystone_authtoken]); none set: reconciliation
+  // answers that it is not configured, and nothing else changes.
+  const sessionOptions = reconcileSessionOptions(config)
+  const directory = sessionOptions === undefined
+    ? undefined
+    : new KeystoneProjectDirectory(sessionOptions, { ignoreRatingRole: config.fetcherKeystone.ignoreRatingRole, ignoreDisabledTenants: config.fetcherKeystone.ignoreDisabledTenants }, { logger })
+  if (directory !== undefined) app.addHook('onClose', async () => { await directory.close() })
+  registerReconcileRoutes(app, new ScopeReconciliation({ store: database, scopes, defaults, directory, clock }))
   registerResetJobRoutes(app, new ResetJobService(database, clock))
   registerEventRoutes(app, new EventService(database))
 

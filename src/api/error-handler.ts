@@ -22,6 +22,9 @@ const STATUS: Record<ErrorCode, number> = {
   IDEMPOTENCY_KEY_REUSED: 422,
   DATABASE_UNAVAILABLE: 503,
   IDENTITY_UNAVAILABLE: 503,
+  // RFC 9110 §15.6.3: an upstream server (Keystone) answered, but not with what this request needs.
+  IDENTITY_REFUSED: 502,
+  IDENTITY_NOT_CONFIGURED: 503,
 }
 
 /** The 404 body's message, for any listener's unknown path. */

@@ -19,12 +19,22 @@ export interface KeystoneTls {
   rejectUnauthorized: boolean
 }
 
-function readPem (key: string, file: string): Buffer {
+/** The section whose TLS settings are read, and the prefix of their environment variables. */
+export interface TlsSection {
+  /** `keystone_authtoken` */
+  name: string
+  /** `SCOPEKEEPER_KEYSTONE_AUTHTOKEN_` */
+  envPrefix: string
+}
+
+const AUTHTOKEN: TlsSection = { name: 'keystone_authtoken', envPrefix: 'SCOPEKEEPER_KEYSTONE_AUTHTOKEN_' }
+
+function readPem (key: string, file: string, section: TlsSection): Buffer {
   try {
     return readFileSync(file)
   } catch (error) {
     const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message
-    throw new ConfigError(`Cannot read [keystone_authtoken] ${key} ${file} (SCOPEKEEPER_KEYSTONE_AUTHTOKEN_${key.toUpperCase()}): ${reason}`)
+    throw new ConfigError(`Cannot read [${section.name}] ${key} ${file} (${section.envPrefix}${key.toUpperCase()}): ${reason}`)
   }
 }
 
@@ -46,30 +56,30 @@ function firstLine (error: unknown): string {
  * both the certificate and its key (requests' single-file `cert`);
  * `keyfile` without `certfile` is not used.
  */
-export function keystoneTls (settings: Pick<Config['keystone'], 'cafile' | 'certfile' | 'keyfile' | 'insecure'>): KeystoneTls | undefined {
+export function keystoneTls (settings: Pick<Config['keystone'], 'cafile' | 'certfile' | 'keyfile' | 'insecure'>, section: TlsSection = AUTHTOKEN): KeystoneTls | undefined {
   const { cafile, certfile, keyfile, insecure } = settings
   if (cafile === '' && certfile === '' && !insecure) return undefined
   const tls: KeystoneTls = { rejectUnauthorized: !insecure }
   if (cafile !== '' && !insecure) {
-    const ca = readPem('cafile', cafile)
+    const ca = readPem('cafile', cafile, section)
     // OpenSSL skips what is not a certificate: a file without one would
     // silently trust nothing.
-    if (!ca.includes('-----BEGIN CERTIFICATE-----')) throw new ConfigError(`[keystone_authtoken] cafile ${cafile} holds no PEM certificate`)
+    if (!ca.includes('-----BEGIN CERTIFICATE-----')) throw new ConfigError(`[${section.name}] cafile ${cafile} holds no PEM certificate`)
     try {
       createSecureContext({ ca })
     } catch (error) {
-      throw new ConfigError(`[keystone_authtoken] cafile ${cafile} holds no usable PEM certificate: ${firstLine(error)}`)
+      throw new ConfigError(`[${section.name}] cafile ${cafile} holds no usable PEM certificate: ${firstLine(error)}`)
     }
     tls.ca = ca
   }
   if (certfile !== '') {
-    const cert = readPem('certfile', certfile)
-    const key = keyfile === '' ? cert : readPem('keyfile', keyfile)
+    const cert = readPem('certfile', certfile, section)
+    const key = keyfile === '' ? cert : readPem('keyfile', keyfile, section)
     try {
       createSecureContext({ cert, key })
     } catch (error) {
       const which = keyfile === '' ? `certfile ${certfile} (which must then hold the key too, keyfile being unset)` : `certfile ${certfile} and keyfile ${keyfile}`
-      throw new ConfigError(`[keystone_authtoken] ${which}: not a usable PEM certificate and key: ${firstLine(error)}`)
+      throw new ConfigError(`[${section.name}] ${which}: not a usable PEM certificate and key: ${firstLine(error)}`)
     }
     tls.cert = cert
     tls.key = key
@@ -115,7 +125,7 @@ const UNTRUSTED_CERTIFICATE = new Set([
  * Why a request to Keystone failed at the TLS layer, in words an operator can
  * act on, or undefined when the failure was not about TLS.
  */
-export function tlsFailure (error: unknown, url: string, tls: KeystoneTls | undefined): string | undefined {
+export function tlsFailure (error: unknown, url: string, tls: KeystoneTls | undefined, section = '[keystone_authtoken]'): string | undefined {
   const cause = (error as { cause?: { code?: string, message?: string } })?.cause
   const code = cause?.code ?? ''
   const origin = new URL(url).origin
@@ -123,12 +133,12 @@ export function tlsFailure (error: unknown, url: string, tls: KeystoneTls | unde
     const hint = code === 'ERR_TLS_CERT_ALTNAME_INVALID'
       ? 'the certificate does not name the host of auth_url (or of the catalog\'s identity endpoint)'
       : tls?.ca === undefined
-        ? 'name the CA that signed it in [keystone_authtoken] cafile'
-        : `the CA in [keystone_authtoken] cafile did not sign it`
+        ? `name the CA that signed it in ${section} cafile`
+        : `the CA in ${section} cafile did not sign it`
     return `Keystone at ${origin} presented a certificate that scopekeeper does not trust (${code}: ${cause?.message ?? ''}): ${hint}`
   }
   if (code.startsWith('ERR_SSL_') || code === 'EPROTO') {
-    const hint = tls?.cert === undefined ? '; if Keystone requires a client certificate, set [keystone_authtoken] certfile and keyfile' : ''
+    const hint = tls?.cert === undefined ? `; if Keystone requires a client certificate, set ${section} certfile and keyfile` : ''
     return `The TLS handshake with Keystone at ${origin} failed (${code}: ${cause?.message ?? ''})${hint}`
   }
   return undefined

@@ -4,7 +4,8 @@ import { shouldRetry } from './idempotency.ts'
 import { nextMarkerOf } from './link-header.ts'
 import {
   DEFAULT_PAGE_SIZE,
-  type ActivationBody, type ActivationReply, type CreateScopeBody, type ListResetJobsQuery, type ListScopeEventsQuery, type ListScopesQuery, type PatchScopeBody, type ResetJobReply,
+  type ActivationBody, type ActivationReply, type CreateScopeBody, type ListResetJobsQuery, type ListScopeEventsQuery, type ListScopesQuery, type PatchScopeBody,
+  type ReconcileBody, type ReconcileReply, type ResetJobReply,
   type ResetPreviewReply, type ResetScopesBody, type ScopeEventReply, type ScopeStateReply,
 } from './wire.ts'
 
@@ -212,7 +213,15 @@ export class ScopeClient {
     return await this.call('POST', withQuery(this.url('/v2/scope'), { dry_run: options.dryRun === true ? 'true' : undefined }), body, options) as ScopeStateReply
   }
 
-  /** One page of a scope's audit events, newest first (GET /v2/scope/events, scopekeeper); 404 when none match. */
+  /**
+   * Compares the scope states with Keystone's projects (POST
+   * /v2/scope/reconcile, scopekeeper): the report, and what was done. The
+   * server writes nothing unless the body says `dry_run: false`.
+   */
+  async reconcile (body: ReconcileBody): Promise<ReconcileReply> {
+    return await this.call('POST', this.url('/v2/scope/reconcile'), body) as ReconcileReply
+  }
+
   /**
    * Sets `active` on every scope the body's filters match, in one
    * transaction on the server (POST /v2/scope/activation, scopekeeper
@@ -223,6 +232,7 @@ export class ScopeClient {
     return await this.call('POST', this.url('/v2/scope/activation'), body, options) as ActivationReply
   }
 
+  /** One page of a scope's audit events, newest first (GET /v2/scope/events, scopekeeper); 404 when none match. */
   async listScopeEvents (query: ListScopeEventsQuery = {}): Promise<Page<ScopeEventReply>> {
     return await this.page<ScopeEventReply>(withQuery(this.url('/v2/scope/events'), query))
   }

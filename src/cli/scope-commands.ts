@@ -6,15 +6,17 @@ import {
   type ConnectionFlags, type ConnectionKey, type ConnectionOption,
 } from './os-auth.ts'
 import { idempotencyKeyOf } from './idempotency.ts'
-import { columnsOf, CSV_QUOTE_MODES, formatList, formatOne, OUTPUT_FORMATS, selectColumns, type Column, type OutputOptions } from './output-format.ts'
+import { columnsOf, CSV_QUOTE_MODES, formatList, formatOne, labelOf, OUTPUT_FORMATS, selectColumns, type Column, type OutputOptions } from './output-format.ts'
 import { describeJob, ResetProgress, type ProgressStream } from './reset-progress.ts'
 import { ApiError, ScopeClient, WaitTimeoutError } from './scope-client.ts'
 import { historyRow, HISTORY_COLUMNS, userText } from './scope-history.ts'
 import { UsageError } from './usage-error.ts'
 import {
-  ACTIVATION_FIELDS, ACTIVATION_REPLY_FIELDS, CREATE_SCOPE_FIELDS, DEFAULT_PAGE_SIZE, LIST_SCOPES_PARAMETERS, PATCH_SCOPE_FIELDS, RESET_JOB_FIELDS, RESET_PREVIEW_FIELDS, RESET_SCOPES_FIELDS,
+  ACTIVATION_FIELDS, ACTIVATION_REPLY_FIELDS, CREATE_SCOPE_FIELDS, DEFAULT_PAGE_SIZE, LIST_SCOPES_PARAMETERS, PATCH_SCOPE_FIELDS,
+  RECONCILE_DISABLED_FIELDS, RECONCILE_PROJECT_FIELDS, RECONCILE_REPLY_FIELDS, RESET_JOB_FIELDS, RESET_PREVIEW_FIELDS, RESET_SCOPES_FIELDS,
   SCOPE_STATE_FIELDS,
-  type ActivationBody, type ActivationReply, type CreateScopeBody, type ListResetJobsQuery, type ListScopeEventsQuery, type ListScopesQuery, type PatchScopeBody, type ResetJobReply,
+  type ActivationBody, type ActivationReply, type CreateScopeBody, type ListResetJobsQuery, type ListScopeEventsQuery, type ListScopesQuery,
+  type PatchScopeBody, type ReconcileBody, type ReconcileReply, type ResetJobReply,
   type ResetPreviewReply, type ResetScopesBody, type ScopeEventReply,
 } from './wire.ts'
 
@@ -623,9 +625,81 @@ Examples:
   }))
 }
 
+/** The report's figures: its fields less the lists, shown first as a Field/Value table. */
+export const RECONCILE_FIGURE_COLUMNS = columnsOf(RECONCILE_REPLY_FIELDS, ['deleted', 'disabled', 'new', 'registered'])
+
+/** The report's lists: their field, heading, and the columns of their rows. */
+export const RECONCILE_LISTS: ReadonlyArray<{ key: 'deleted' | 'disabled' | 'new' | 'registered', title: string, columns: Column[] }> = [
+  { key: 'deleted', title: 'Scopes of deleted projects', columns: SCOPE_COLUMNS },
+  { key: 'disabled', title: 'Scopes of disabled projects', columns: columnsOf(RECONCILE_DISABLED_FIELDS, ['state']) },
+  { key: 'new', title: 'Projects with no scope', columns: columnsOf(RECONCILE_PROJECT_FIELDS) },
+  { key: 'registered', title: 'Scopes registered', columns: SCOPE_COLUMNS },
+]
+
+/**
+ * A reconciliation report: its figures as a Field/Value table, then each
+ * list under its title and count (in a table; a list with no row shows its
+ * title alone); in JSON and YAML one object, each list an object of its
+ * `Count` and `Results` keyed by heading; in CSV and value, the figures,
+ * then each list's rows. `-c` picks among the figures (table, CSV, value).
+ */
+export function formatReconcile (report: ReconcileReply, output: OutputOptions): string {
+  const format = output.format ?? 'table'
+  const plain = { ...output, columns: undefined }
+  const rows = (key: typeof RECONCILE_LISTS[number]['key']) => (report[key]?.results ?? []) as Array<Record<string, unknown>>
+  if (format === 'json' || format === 'yaml') {
+    const lists = Object.fromEntries(RECONCILE_LISTS.map(({ key, columns }) => [key, {
+      Count: report[key]?.count ?? 0,
+      Results: rows(key).map((row) => Object.fromEntries(columns.map((c) => [c.label, row[c.key] ?? null]))),
+    }]))
+    const columns = [...RECONCILE_FIGURE_COLUMNS, ...RECONCILE_LISTS.map(({ key }) => ({ key, label: labelOf(key) }))]
+    return formatOne(columns, { ...report, ...lists }, plain)
+  }
+  // -c picks among the figures.
+  let text = formatOne(RECONCILE_FIGURE_COLUMNS, report, output)
+  for (const { key, title, columns } of RECONCILE_LISTS) {
+    if (format === 'table') text += `\n${title}: ${report[key]?.count ?? 0}\n`
+    text += formatList(columns, rows(key), plain)
+  }
+  return text
+}
+
+function reconcileCommand (scope: Command, io: CliIo): void {
+  const command = scope.command('reconcile')
+    .description("Compare the scope states with Keystone's projects (POST /v2/scope/reconcile, scopekeeper only): report the scopes of deleted " +
+      'and of disabled projects, and the projects with no scope. Only a report unless --deactivate-missing or --register-new is given.')
+    .addOption(new Option('--deactivate-missing', 'deactivate the active scopes of deleted and disabled projects'))
+    .addOption(new Option('--register-new', 'register a scope (the server\'s default scope_key, fetcher and collector) for each project with none'))
+    .addOption(new Option('--inactive', 'with --register-new: register them inactive'))
+    .addOption(new Option('--dry-run', 'only report, even with --deactivate-missing or --register-new (the default without them)'))
+    .addOption(new Option('--reason <text>', "why: recorded with the changes in the scopes' history, after 'reconcile: '").argParser(nonEmpty))
+  addOutputOptions(command, 'one')
+  addConnectionOptions(command)
+  command.addHelpText('after', `
+Examples:
+  scopekeeper scope reconcile                               # the report; nothing changes
+  scopekeeper scope reconcile --deactivate-missing          # stop rating deleted and disabled projects
+  scopekeeper scope reconcile --register-new --inactive     # register new projects, not rated until activated
+  scopekeeper scope reconcile -f json | jq '.New.Results[]."Project ID"'`)
+  command.action(action(io, async (options) => {
+    if (options.inactive === true && options.registerNew !== true) throw new UsageError('--inactive goes with --register-new: it says how the new scopes are registered.')
+    const output = outputOptions(options)
+    selectColumns(RECONCILE_FIGURE_COLUMNS, output.columns)
+    const acts = options.deactivateMissing === true || options.registerNew === true
+    const body: ReconcileBody = { dry_run: !acts || options.dryRun === true }
+    if (options.deactivateMissing === true) body.deactivate_missing = true
+    if (options.registerNew === true) body.register_new = true
+    if (options.inactive === true) body.inactive = true
+    if (options.reason !== undefined) body.reason = options.reason as string
+    const client = await connect(io, options)
+    io.stdout.write(formatReconcile(await client.reconcile(body), output))
+    return 0
+  }))
+}
+
 /**
  * Adds `scope state list|get|reset`, `scope patch`, `scope create`,
- * `scope history`, `scope reset list|show|cancel` and
+ * `scope history`, `scope reconcile`, `scope reset list|show|cancel` and
  * `scope activate|deactivate` to the
  * `scopekeeper` program: the operator's client of `/v2/scope`, shaped like
  * `openstack rating scope …` (output formats, OS_* settings, clouds.yaml).
@@ -641,6 +715,7 @@ export function registerScopeCommands (program: Command, io: CliIo = processIo()
   patchCommand(scope, io)
   createCommand(scope, io)
   historyCommand(scope, io)
+  reconcileCommand(scope, io)
   resetJobCommands(scope, io)
   activationCommand(scope, io, true)
   activationCommand(scope, io, false)

@@ -151,6 +151,65 @@ export const CREATE_SCOPE_FIELDS = fieldsOf<CreateScopeBody>()([
   'scope_id', 'scope_key', 'fetcher', 'collector', 'active', 'last_processed_timestamp', 'state', 'reason',
 ])
 
+/**
+ * POST /v2/scope/reconcile's body (scopekeeper): a dry run unless `dry_run`
+ * is false; `inactive` only with `register_new`.
+ */
+export type ReconcileBody = {
+  dry_run?: boolean
+  deactivate_missing?: boolean
+  register_new?: boolean
+  inactive?: boolean
+  reason?: string
+}
+
+/** The fields of POST /v2/scope/reconcile's body, in the order `scope reconcile` offers them as flags. */
+export const RECONCILE_FIELDS = fieldsOf<ReconcileBody>()(['dry_run', 'deactivate_missing', 'register_new', 'inactive', 'reason'])
+
+/** A Keystone project that no scope state names, as the reconciliation reports it. */
+export type ReconcileProjectReply = {
+  project_id: string
+  project_name: string
+  domain_id: string
+}
+
+/** The fields of a new project, in the order the server sends them and the CLI shows them. */
+export const RECONCILE_PROJECT_FIELDS = fieldsOf<ReconcileProjectReply>()(['project_id', 'project_name', 'domain_id'])
+
+/** An active scope state of a disabled project, with the project's name and domain. */
+export type ReconcileDisabledReply = ScopeStateReply & {
+  project_name: string
+  domain_id: string | null
+}
+
+/** The fields of a disabled project's scope state, in the server's order. */
+export const RECONCILE_DISABLED_FIELDS = fieldsOf<ReconcileDisabledReply>()([...SCOPE_STATE_FIELDS, 'project_name', 'domain_id'])
+
+/** One list of the report, and its length. */
+export type ReconcileList<T> = { count: number, results: T[] }
+
+/** What POST /v2/scope/reconcile answers (scopekeeper; CloudKitty has no such route). */
+export type ReconcileReply = {
+  dry_run: boolean
+  projects_total: number
+  projects_rated: number
+  scopes_compared: number
+  scopes_skipped: number
+  /** Active scope states whose project Keystone no longer has. */
+  deleted: ReconcileList<ScopeStateReply>
+  /** Active scope states whose project is disabled. */
+  disabled: ReconcileList<ReconcileDisabledReply>
+  /** Enabled projects CloudKitty's fetcher rates that have no scope state. */
+  new: ReconcileList<ReconcileProjectReply>
+  deactivated: number
+  registered: ReconcileList<ScopeStateReply>
+}
+
+/** The fields of the report, in the order the server sends them. */
+export const RECONCILE_REPLY_FIELDS = fieldsOf<ReconcileReply>()([
+  'dry_run', 'projects_total', 'projects_rated', 'scopes_compared', 'scopes_skipped', 'deleted', 'disabled', 'new', 'deactivated', 'registered',
+])
+
 /** GET /v2/scope/resets' query string (a scopekeeper extension): jobs newest first. */
 export type ListResetJobsQuery = {
   /** `pending`, `running`, `done`, `failed` or `cancelled`; repeated or comma-joined. */

@@ -54,6 +54,34 @@ export interface Config {
     negativeCacheTime: number
     httpConnectTimeout: number
   }
+  /**
+   * CloudKitty's keystone fetcher (`cloudkitty/fetcher/keystone.py`): the
+   * credentials and rules with which the reconciliation reads Keystone's
+   * projects. No `authType` (and no `authSection`): `[keystone_authtoken]`'s
+   * credentials are used instead.
+   */
+  fetcherKeystone: {
+    authType: '' | 'password' | 'v3password'
+    /** keystoneauth1's `auth_section`: only `keystone_authtoken`, kolla-ansible's. */
+    authSection: '' | 'keystone_authtoken'
+    authUrl: string
+    username: string
+    password: string
+    projectName: string
+    userDomainName: string
+    projectDomainName: string
+    userDomainId: string
+    projectDomainId: string
+    cafile: string
+    certfile: string
+    keyfile: string
+    insecure: boolean
+    /** Seconds one request to Keystone may take. */
+    timeout: number
+    keystoneVersion: string
+    ignoreRatingRole: boolean
+    ignoreDisabledTenants: boolean
+  }
   policy: { file: string }
   collect: { period: number, collector: string, scopeKey: string }
   fetcher: { backend: string }
@@ -171,6 +199,47 @@ function oneOf (...values: string[]) {
   }
 }
 
+function keystoneVersion (raw: string): string {
+  const v = raw.trim()
+  // keystoneclient's discover.normalize_version_number forms of 3; v2 was removed from Keystone in Queens.
+  if (!/^v?3(\.\d+)?$/.test(v)) throw new Error('must be 3: scopekeeper reads Keystone v3 only')
+  return v
+}
+
+/**
+ * `[fetcher_keystone]`: keystoneauth1's auth options of the `password`
+ * plugin (`loading/conf.py` auth_type and auth_section,
+ * `loading/identity.py` and `_plugins/identity/generic.py` for the rest),
+ * its session options (`loading/session.py`: cafile, certfile, keyfile,
+ * insecure, timeout), and the fetcher's own (`cloudkitty/fetcher/keystone.py`
+ * `fetcher_keystone_opts`), with CloudKitty's defaults.
+ */
+function fetcherKeystoneSettings (): Setting[] {
+  const row = (key: string, path: string, parse: Setting['parse'], defaultValue: Setting['default'], description: string, secret = false): Setting => ({
+    path: `fetcherKeystone.${path}`, section: 'fetcher_keystone', key, env: `SCOPEKEEPER_FETCHER_KEYSTONE_${key.toUpperCase()}`, default: defaultValue, parse, description, ...(secret ? { secret } : {}),
+  })
+  return [
+    row('auth_type', 'authType', (raw) => raw.trim() === '' ? '' : oneOf('password', 'v3password')(raw), '', 'password or v3password: the reconciliation reads Keystone with these credentials; empty: with [keystone_authtoken]\'s.'),
+    row('auth_section', 'authSection', (raw) => raw.trim() === '' ? '' : oneOf('keystone_authtoken')(raw), '', 'keystone_authtoken (as kolla-ansible writes it): take the credentials from [keystone_authtoken].'),
+    row('auth_url', 'authUrl', optionalHttpUrl, '', 'Keystone URL of those credentials.'),
+    row('username', 'username', optionalText(255), '', 'The user CloudKitty\'s fetcher lists projects as (needs admin to list them, and the rating role on each project to rate).'),
+    row('password', 'password', optionalText(4096), '', 'That user\'s password.', true),
+    row('project_name', 'projectName', optionalText(255), '', 'That user\'s project.'),
+    row('user_domain_name', 'userDomainName', text(255), 'Default', 'That user\'s domain.'),
+    row('project_domain_name', 'projectDomainName', text(255), 'Default', 'That project\'s domain.'),
+    row('user_domain_id', 'userDomainId', optionalText(255), '', 'That user\'s domain id; wins over user_domain_name.'),
+    row('project_domain_id', 'projectDomainId', optionalText(255), '', 'That project\'s domain id; wins over project_domain_name.'),
+    row('cafile', 'cafile', optionalText(4096), '', 'PEM CA file for Keystone; with no TLS setting here, [keystone_authtoken]\'s apply.'),
+    row('certfile', 'certfile', optionalText(4096), '', 'PEM client certificate presented to Keystone.'),
+    row('keyfile', 'keyfile', optionalText(4096), '', 'PEM key of certfile.'),
+    row('insecure', 'insecure', boolean, false, 'Do not verify Keystone\'s certificate.'),
+    row('timeout', 'timeout', secondsUpTo(3600), 60, 'Seconds one request to Keystone may take during a reconciliation.'),
+    row('keystone_version', 'keystoneVersion', keystoneVersion, '3', 'Keystone API version; only 3.'),
+    row('ignore_rating_role', 'ignoreRatingRole', boolean, false, 'Every project is rated, not only those where the fetcher\'s user has the rating role.'),
+    row('ignore_disabled_tenants', 'ignoreDisabledTenants', boolean, false, 'CloudKitty does not rate disabled projects (projects_rated then leaves them out; they are never new either way).'),
+  ]
+}
+
 /** Every setting scopekeeper reads. README's configuration table lists the same. */
 export const SETTINGS: Setting[] = [
   { path: 'api.host', section: 'api', key: 'host_ip', env: 'SCOPEKEEPER_API_HOST_IP', flag: 'host', default: '127.0.0.1', parse: text(255), description: 'Address the API listens on.' },
@@ -206,6 +275,7 @@ export const SETTINGS: Setting[] = [
   { path: 'keystone.tokenCacheSize', section: 'keystone_authtoken', key: 'token_cache_size', env: 'SCOPEKEEPER_KEYSTONE_AUTHTOKEN_TOKEN_CACHE_SIZE', default: 10_000, parse: integer(1, 1_000_000), description: 'Validated tokens kept in the cache (least recently used go first).' },
   { path: 'keystone.negativeCacheTime', section: 'keystone_authtoken', key: 'negative_cache_time', env: 'SCOPEKEEPER_KEYSTONE_AUTHTOKEN_NEGATIVE_CACHE_TIME', default: 10, parse: integer(0, 300), description: 'Seconds a token Keystone refused is refused without asking again.' },
   { path: 'keystone.httpConnectTimeout', section: 'keystone_authtoken', key: 'http_connect_timeout', env: 'SCOPEKEEPER_KEYSTONE_AUTHTOKEN_HTTP_CONNECT_TIMEOUT', default: 5, parse: secondsUpTo(300), description: 'Seconds one request to Keystone may take before the API answers 503.' },
+  ...fetcherKeystoneSettings(),
   { path: 'policy.file', section: 'oslo_policy', key: 'policy_file', env: 'SCOPEKEEPER_OSLO_POLICY_POLICY_FILE', default: '', parse: optionalText(4096), description: 'YAML or JSON policy file overriding the default rules by name; empty: the defaults.' },
   { path: 'collect.period', section: 'collect', key: 'period', env: 'SCOPEKEEPER_COLLECT_PERIOD', default: 3600, parse: integer(1, 31_622_400), description: 'Rating period in seconds; a reset to T discards rated data from T + period.' },
   { path: 'collect.collector', section: 'collect', key: 'collector', env: 'SCOPEKEEPER_COLLECT_COLLECTOR', default: 'gnocchi', parse: text(COLUMN_WIDTHS.collector), description: 'collector of a scope created without one.' },

@@ -15,6 +15,10 @@ export type ErrorCode =
   | 'IDEMPOTENCY_KEY_REUSED'
   | 'DATABASE_UNAVAILABLE'
   | 'IDENTITY_UNAVAILABLE'
+  /** Keystone answered, but refused the credentials or the request scopekeeper made with them (reconciliation). */
+  | 'IDENTITY_REFUSED'
+  /** Reconciliation needs Keystone credentials ([fetcher_keystone] or [keystone_authtoken]) that are not set. */
+  | 'IDENTITY_NOT_CONFIGURED'
 
 /** What a {@link ScopeKeeperError} may carry besides its cause. */
 export interface ScopeKeeperErrorOptions extends ErrorOptions {

@@ -8,7 +8,7 @@ import { booleanFromDb, booleanToDb, type EngineTraits } from './engine-traits.t
 import { insertReturningId } from './insert-returning-id.ts'
 import type { FlippedScope, MovedScope } from '../domain/scope-event.ts'
 import { inTransaction, type Store } from './store.ts'
-import { translateUniqueViolation } from './unique-violation.ts'
+import { isUniqueViolation, translateUniqueViolation } from './unique-violation.ts'
 
 const STATES = 'cloudkitty_storage_states'
 
@@ -254,6 +254,62 @@ export async function insertScope ({ db, traits }: Store, scope: Omit<ScopeState
   )
   // What was written is what a read would return: whole seconds, no defaults.
   return { ...scope, id }
+}
+
+/** Which of `scopeIds` at least one scope state names (any scope_key, fetcher or collector): one query. */
+export async function scopeIdsPresent ({ db, traits }: Store, scopeIds: readonly string[]): Promise<Set<string>> {
+  if (scopeIds.length === 0) return new Set()
+  const rows = await db.selectFrom(STATES).select('identifier').where(matchesFilter(traits, { scopeIds: [...scopeIds] })).execute()
+  return new Set(rows.map((r) => r.identifier))
+}
+
+function stateRow (traits: EngineTraits, scope: Omit<ScopeState, 'id'>) {
+  return {
+    identifier: scope.scopeId,
+    scope_key: scope.scopeKey,
+    fetcher: scope.fetcher,
+    collector: scope.collector,
+    last_processed_timestamp: toStoredText(scope.lastProcessedTimestamp),
+    scope_activation_toggle_date: toStoredText(scope.activationToggleDate),
+    active: booleanToDb(traits, scope.active),
+  }
+}
+
+/**
+ * Runs `write` in a savepoint of the caller's transaction, and rolls back
+ * to it (the transaction stays usable, PostgreSQL's included) when `write`
+ * hits a unique violation: then returns false. Savepoints are the same SQL
+ * on the three engines.
+ */
+async function unlessDuplicate (db: Kysely<Database>, write: () => Promise<unknown>): Promise<boolean> {
+  await sql`SAVEPOINT scopekeeper_insert`.execute(db)
+  try {
+    await write()
+  } catch (error) {
+    if (!isUniqueViolation(error)) throw error
+    await sql`ROLLBACK TO SAVEPOINT scopekeeper_insert`.execute(db)
+    return false
+  }
+  await sql`RELEASE SAVEPOINT scopekeeper_insert`.execute(db)
+  return true
+}
+
+/**
+ * Inserts `scopes` in the caller's transaction with one multi-row INSERT,
+ * and returns those written. One that collides with an existing row's
+ * (identifier, key, collector, fetcher), written meanwhile by CloudKitty's
+ * processor or another request, is skipped, not an error: the INSERT is
+ * then undone and the rows go in one by one, each skipped on its own
+ * violation (the rare case pays one statement per row).
+ */
+export async function insertNewScopes ({ db, traits }: Store, scopes: ReadonlyArray<Omit<ScopeState, 'id'>>): Promise<Array<Omit<ScopeState, 'id'>>> {
+  if (scopes.length === 0) return []
+  if (await unlessDuplicate(db, () => db.insertInto(STATES).values(scopes.map((s) => stateRow(traits, s))).execute())) return [...scopes]
+  const written: Array<Omit<ScopeState, 'id'>> = []
+  for (const scope of scopes) {
+    if (await unlessDuplicate(db, () => db.insertInto(STATES).values(stateRow(traits, scope)).execute())) written.push(scope)
+  }
+  return written
 }
 
 /**

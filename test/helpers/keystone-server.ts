@@ -145,6 +145,8 @@ export class KeystoneServer {
     readonly dir: string, readonly port: number, adminPassword: string,
     /** With `tls`: the certificates, and the port that requires a client certificate. */
     readonly tls?: KeystoneTlsFiles & { mutualPort: number },
+    /** `[resource] list_limit`: project and domain lists cut at this many, with `truncated: true`. */
+    readonly listLimit?: number,
   ) {
     this.admin = { name: 'admin', password: adminPassword, project: 'admin' }
     if (tls !== undefined) {
@@ -183,13 +185,13 @@ export class KeystoneServer {
   }
 
   /** @internal Called by {@link startKeystone}. */
-  static async create ({ tls = false }: { tls?: boolean } = {}): Promise<KeystoneServer> {
+  static async create ({ tls = false, listLimit }: { tls?: boolean, listLimit?: number } = {}): Promise<KeystoneServer> {
     const started = performance.now()
     const dir = mkdtempSync(join(tmpdir(), 'scopekeeper-keystone-'))
     let server: KeystoneServer
     try {
       const files = tls ? { ...await makeCertificates(join(dir, 'tls')), mutualPort: await freePort() } : undefined
-      server = new KeystoneServer(dir, await freePort(), 'admin-secret', files)
+      server = new KeystoneServer(dir, await freePort(), 'admin-secret', files, listLimit)
     } catch (error) {
       rmSync(dir, { recursive: true, force: true })
       throw error
@@ -239,6 +241,8 @@ export class KeystoneServer {
       'backend = dogpile.cache.memory',
       '[identity]',
       'password_hash_rounds = 4',
+      // Only projects and domains: users and roles, which this helper lists, stay whole.
+      ...(this.listLimit === undefined ? [] : ['[resource]', `list_limit = ${this.listLimit}`]),
       '',
     ].join('\n'))
   }
@@ -379,7 +383,7 @@ export class KeystoneServer {
   async createUser (user: KeystoneUser, role: string): Promise<string> {
     const admin = await this.token(this.admin)
     const { roles } = await (await this.api('GET', `/roles?name=${role}`, { token: admin })).json() as { roles: Array<{ id: string }> }
-    const project = await this.createProject(user.project, admin)
+    const project = await this.ensureProject(user.project, admin)
     const created = await (await this.api('POST', '/users', {
       token: admin, body: { user: { name: user.name, password: user.password, domain_id: 'default', default_project_id: project } },
     })).json() as { user: { id: string } }
@@ -389,15 +393,50 @@ export class KeystoneServer {
 
   /** The id of project `name` in domain Default, made when missing. */
   async projectId (name: string): Promise<string> {
-    return await this.createProject(name, await this.token(this.admin))
+    return await this.ensureProject(name, await this.token(this.admin))
   }
 
-  private async createProject (name: string, admin: string): Promise<string> {
+  private async ensureProject (name: string, admin: string): Promise<string> {
     const res = await this.api('POST', '/projects', { token: admin, body: { project: { name, domain_id: 'default' } }, expect: [201, 409] })
     if (res.status === 201) return (await res.json() as { project: { id: string } }).project.id
     await res.body?.cancel()
     const { projects } = await (await this.api('GET', `/projects?name=${name}`, { token: admin })).json() as { projects: Array<{ id: string }> }
     return projects[0].id
+  }
+
+  /**
+   * Creates project `name` (in `domainId`, default `default`), enabled
+   * unless told otherwise, and returns its id; an existing one is a failure.
+   */
+  async createProject (name: string, { domainId = 'default', enabled = true }: { domainId?: string, enabled?: boolean } = {}): Promise<string> {
+    const admin = await this.token(this.admin)
+    const res = await this.api('POST', '/projects', { token: admin, body: { project: { name, domain_id: domainId, enabled } }, expect: [201] })
+    return (await res.json() as { project: { id: string } }).project.id
+  }
+
+  /** Creates domain `name` and returns its id. */
+  async createDomain (name: string): Promise<string> {
+    const res = await this.api('POST', '/domains', { token: await this.token(this.admin), body: { domain: { name } }, expect: [201] })
+    return (await res.json() as { domain: { id: string } }).domain.id
+  }
+
+  /** Enables or disables project `id`. */
+  async setProjectEnabled (id: string, enabled: boolean): Promise<void> {
+    await this.api('PATCH', `/projects/${id}`, { token: await this.token(this.admin), body: { project: { enabled } } })
+  }
+
+  /** Deletes project `id`. */
+  async deleteProject (id: string): Promise<void> {
+    await this.api('DELETE', `/projects/${id}`, { token: await this.token(this.admin), expect: [204] })
+  }
+
+  /** Gives user `userName` (domain Default) role `role` on project `projectId`, creating the role when missing. */
+  async grantRole (userName: string, projectId: string, role: string): Promise<void> {
+    const admin = await this.token(this.admin)
+    const { roles } = await (await this.api('GET', `/roles?name=${encodeURIComponent(role)}`, { token: admin })).json() as { roles: Array<{ id: string }> }
+    const roleId = roles[0]?.id ?? (await (await this.api('POST', '/roles', { token: admin, body: { role: { name: role } }, expect: [201] })).json() as { role: { id: string } }).role.id
+    const { users } = await (await this.api('GET', `/users?name=${encodeURIComponent(userName)}&domain_id=default`, { token: admin })).json() as { users: Array<{ id: string }> }
+    await this.api('PUT', `/projects/${projectId}/users/${users[0].id}/roles/${roleId}`, { token: admin })
   }
 
   private async createUsers (): Promise<void> {
@@ -417,6 +456,6 @@ export async function waitPastSecond (): Promise<void> {
  * Starts a real Keystone, set up from scratch in a temporary directory; with
  * `tls`, served over HTTPS (see {@link KeystoneServer.tls}).
  */
-export async function startKeystone (options: { tls?: boolean } = {}): Promise<KeystoneServer> {
+export async function startKeystone (options: { tls?: boolean, listLimit?: number } = {}): Promise<KeystoneServer> {
   return await KeystoneServer.create(options)
 }

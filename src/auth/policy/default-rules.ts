@@ -48,6 +48,15 @@ export const SERVICE_RULES = [
     description: 'Read the Prometheus metrics on the API port (every project\'s counts). The [metrics] port, when set, serves them without a token.',
     operations: [{ method: 'GET', path: '/metrics' }],
   },
+  // A service rule although its name is a scope rule's: it reads every
+  // Keystone project and every scope state, and writes across projects, so
+  // no one project can be its target; an owner rule admits only admins.
+  {
+    name: 'scope:reconcile',
+    check: 'role:admin',
+    description: 'Compare every scope state with Keystone\'s projects (deleted, disabled, not yet registered) and, on request, deactivate or register scopes',
+    operations: [{ method: 'POST', path: '/v2/scope/reconcile' }],
+  },
 ] as const satisfies readonly DefaultRule[]
 
 /** Every default rule, base rules first: what `scopekeeper policy sample` prints. */

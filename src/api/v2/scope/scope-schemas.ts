@@ -127,7 +127,7 @@ const etagHeader = (when: string) => ({
 })
 
 /** Why a change is made (an extension; the `X-Reason` header says the same): kept in the audit history. */
-const reasonField = {
+export const reasonField = {
   reason: Type.Optional(Type.String({
     minLength: 1, maxLength: REASON_MAX_LENGTH, pattern: `^[^${UNSTORABLE}]*$`,
     description: 'why the change is made; stored in the audit history, never required (X-Reason says the same)',
