@@ -120,6 +120,7 @@ export async function buildApp (config: Config, { database, logger, clock }: App
     defaults: { scopeKey: config.collect.scopeKey, fetcher: config.fetcher.backend, collector: config.collect.collector },
     resetMaxAttempts: config.reset.maxAttempts,
     periodSeconds: config.collect.period,
+    stuckAfterPeriods: config.collect.stuckAfterPeriods,
     clock,
   })
   registerScopeRoutes(app, scopes)

@@ -5,7 +5,7 @@ import { nextMarkerOf } from './link-header.ts'
 import {
   DEFAULT_PAGE_SIZE,
   type CreateScopeBody, type ListResetJobsQuery, type ListScopeEventsQuery, type ListScopesQuery, type PatchScopeBody, type ResetJobReply,
-  type ResetPreviewReply, type ResetScopesBody, type ScopeEventReply, type ScopeStateReply,
+  type ResetPreviewReply, type ResetScopesBody, type ScopeEventReply, type ScopeStateReply, type ScopeSummaryQuery, type ScopeSummaryReply,
 } from './wire.ts'
 
 /**
@@ -210,6 +210,11 @@ export class ScopeClient {
   async createScope (body: CreateScopeBody, options: Omit<WriteOptions, 'ifMatch'> = {}): Promise<ScopeStateReply> {
     if (options.dryRun === true) await this.requireDryRun('POST')
     return await this.call('POST', withQuery(this.url('/v2/scope'), { dry_run: options.dryRun === true ? 'true' : undefined }), body, options) as ScopeStateReply
+  }
+
+  /** How far behind the matching scopes are rated (GET /v2/scope/summary, scopekeeper only). */
+  async scopeSummary (query: ScopeSummaryQuery = {}): Promise<ScopeSummaryReply> {
+    return await this.call('GET', withQuery(this.url('/v2/scope/summary'), query)) as ScopeSummaryReply
   }
 
   /** One page of a scope's audit events, newest first (GET /v2/scope/events, scopekeeper); 404 when none match. */

@@ -1,13 +1,16 @@
 import { recordEvents } from '../storage/event-repository.ts'
 import { insertResetJob } from '../storage/reset-job-repository.ts'
 import {
-  anyScopeMatches, checkUpdateFits, countScopes, excludingOtherCreations, findScopes, insertScope, updateScope,
+  aggregateLag, anyScopeMatches, checkUpdateFits, countScopes, excludingOtherCreations, findScopes, insertScope, medianLastProcessed, updateScope,
 } from '../storage/scope-state-repository.ts'
 import { inTransaction, type Store } from '../storage/store.ts'
 import type { ChangeContext } from './change-context.ts'
 import { ScopeKeeperError } from './errors.ts'
 import type { NewEvent } from './scope-event.ts'
 import { discardStart } from './reset-job.ts'
+import {
+  activeOnly, isEmptyFilter, lagBuckets, lagTerms, ratedThrough, stuckBefore, type ScopeSummary,
+} from './scope-lag.ts'
 import {
   applyChanges, DEFAULT_PAGE_SIZE, type NewScope, type Page, type ScopeChanges, type ScopeDefaults, type ScopeFilter, type ScopeState,
 } from './scope-state.ts'
@@ -110,6 +113,8 @@ export interface ScopeStateServiceDeps {
   resetMaxAttempts: number
   /** The rating period (`[collect] period`, seconds): a reset to T discards rated data from T + period. */
   periodSeconds: number
+  /** An active scope lagging more than this many periods behind the median is stuck (`[collect] stuck_after_periods`). */
+  stuckAfterPeriods: number
   clock?: () => Date
 }
 
@@ -152,9 +157,10 @@ export class ScopeStateService {
    * markers count visible rows only. Throws SCOPE_NOT_FOUND when the page is
    * empty, including an offset past the end.
    */
-  async list (requested: ScopeFilter, page: Page, visibleScopeIds?: readonly string[]): Promise<ScopeListing> {
+  async list (requested: ScopeFilter, page: Page, visibleScopeIds?: readonly string[], stuck?: boolean): Promise<ScopeListing> {
     const { store } = this.deps
-    const filter = visibleFilter(requested, visibleScopeIds)
+    const visible = visibleFilter(requested, visibleScopeIds)
+    const filter = visible === undefined || stuck === undefined ? visible : await this.stuckFilter(visible, stuck, visibleScopeIds)
     if (filter === undefined) throw new ScopeKeeperError('SCOPE_NOT_FOUND', NOTHING_FOUND)
     const first = await findScopes(store, filter, { limit: Math.min(page.limit, LIST_CHUNK), offset: page.offset, marker: page.marker })
     if (first.length === 0) throw new ScopeKeeperError('SCOPE_NOT_FOUND', NOTHING_FOUND)
@@ -178,6 +184,86 @@ export class ScopeStateService {
           yield chunk
         }
       })(),
+    }
+  }
+
+  /** The rating period in seconds (`[collect] period`): a scope is rated through its last processed timestamp plus this. */
+  get periodSeconds (): number {
+    return this.deps.periodSeconds
+  }
+
+  /**
+   * The last processed timestamp below which an active scope is stuck: the
+   * median over every active scope the caller sees (`visibleScopeIds`), not
+   * narrowed by a request's other filters, so that a scope is stuck or not
+   * whatever else a list or a summary asks. Undefined when none is active.
+   */
+  private async stuckBound (visibleScopeIds: readonly string[] | undefined): Promise<{ median?: Date, before?: Date }> {
+    const reference = visibleFilter({ active: [true] }, visibleScopeIds)
+    if (reference === undefined) return {}
+    const median = await medianLastProcessed(this.deps.store, reference)
+    return { median, before: stuckBefore(median, this.deps.periodSeconds, this.deps.stuckAfterPeriods) }
+  }
+
+  /**
+   * `filter` narrowed to the stuck scopes (`stuck`) or to the others:
+   * inactive ones, and active ones within the stuck periods of the median.
+   * Undefined when nothing can match.
+   */
+  private async stuckFilter (filter: ScopeFilter, stuck: boolean, visibleScopeIds: readonly string[] | undefined): Promise<ScopeFilter | undefined> {
+    return this.narrowToStuck(filter, stuck, (await this.stuckBound(visibleScopeIds)).before)
+  }
+
+  /** `filter` narrowed as {@link stuckFilter} says, for the stuck bound `before`. */
+  private narrowToStuck (filter: ScopeFilter, stuck: boolean, before: Date | undefined): ScopeFilter | undefined {
+    // No active scope: none is stuck.
+    if (before === undefined) return stuck ? undefined : filter
+    if (!stuck) return { ...filter, exceptActiveLastProcessedBefore: before }
+    const active = activeOnly(filter)
+    if (active === undefined) return undefined
+    const bound = filter.lastProcessedBefore
+    return { ...active, lastProcessedBefore: bound === undefined || bound > before ? before : bound }
+  }
+
+  /**
+   * How far behind the scopes matching `requested` are, as GET
+   * /v2/scope/summary answers: the counts from one aggregate query; the
+   * medians (the stuck bound's, over every visible active scope, and the
+   * matched active scopes' own when other filters narrow them) each from
+   * an indexed count and one row read. With `cutoff`, how many active
+   * scopes are rated through it (rated through at or after it) and how
+   * many not. Never SCOPE_NOT_FOUND: a filter matching nothing answers zeros.
+   */
+  async summary (requested: ScopeFilter, visibleScopeIds: readonly string[] | undefined, options: { cutoff?: Date, stuck?: boolean } = {}): Promise<ScopeSummary> {
+    const { store, periodSeconds, stuckAfterPeriods } = this.deps
+    const { cutoff, stuck } = options
+    const now = this.wholeSecondNow()
+    const { median: visibleMedian, before } = await this.stuckBound(visibleScopeIds)
+    const terms = lagTerms(now, periodSeconds, { stuckBefore: before, cutoff })
+    const visible = visibleFilter(requested, visibleScopeIds)
+    const filter = visible === undefined || stuck === undefined ? visible : this.narrowToStuck(visible, stuck, before)
+    const aggregate = filter === undefined
+      ? { active: 0, inactive: 0, oldestLastProcessed: null, withinPeriods: terms.lastProcessedFloors.map(() => 0), stuck: 0, ratedThroughCutoff: 0 }
+      : await aggregateLag(store, filter, terms)
+    // Unfiltered, the matched active scopes are the stuck bound's own: its median is theirs.
+    const activeFilter = filter === undefined ? undefined : activeOnly(filter)
+    const median = aggregate.active === 0 || activeFilter === undefined
+      ? undefined
+      : isEmptyFilter(requested) && stuck === undefined ? visibleMedian : await medianLastProcessed(store, activeFilter)
+    const rated = (at: Date | null | undefined) => at === null || at === undefined ? null : ratedThrough(at, periodSeconds)
+    const ratedThroughCutoff = aggregate.ratedThroughCutoff ?? 0
+    return {
+      periodSeconds,
+      now,
+      active: aggregate.active,
+      inactive: aggregate.inactive,
+      oldestRatedThrough: rated(aggregate.oldestLastProcessed),
+      medianRatedThrough: rated(median),
+      lagBuckets: lagBuckets(aggregate),
+      stuckAfterPeriods,
+      stuckRatedThroughBefore: rated(before),
+      stuck: aggregate.stuck,
+      cutoff: cutoff === undefined ? undefined : { at: cutoff, ratedThrough: ratedThroughCutoff, notRatedThrough: aggregate.active - ratedThroughCutoff },
     }
   }
 

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto'
-import { CompiledQuery, sql, type ExpressionBuilder, type Kysely } from 'kysely'
+import { CompiledQuery, sql, type AliasedExpression, type ExpressionBuilder, type Kysely } from 'kysely'
 import { ScopeKeeperError } from '../domain/errors.ts'
 import type { ScopeFilter, ScopeState } from '../domain/scope-state.ts'
-import { fromStored, toStoredText } from '../domain/timestamps.ts'
+import type { LagAggregate, LagTerms } from '../domain/scope-lag.ts'
+import { fromStored, toStoredBound, toStoredText } from '../domain/timestamps.ts'
 import type { Database, StorageStateRow, StorageStateUpdate } from './database.ts'
 import { booleanFromDb, booleanToDb, type EngineTraits } from './engine-traits.ts'
 import { insertReturningId } from './insert-returning-id.ts'
@@ -49,8 +50,24 @@ export function matchesFilter (traits: EngineTraits, filter: ScopeFilter) {
       if (traits.mayCompareCaseInsensitively) terms.push(eb(sql<string>`binary ${sql.ref(column)}`, 'in', values))
     }
     if (filter.active !== undefined) terms.push(eb('active', 'in', filter.active.map((a) => booleanToDb(traits, a))))
+    // Bounds on the column itself, compared with constants: an index on it serves them.
+    for (const [operator, at] of timeTerms(filter)) terms.push(eb('last_processed_timestamp', operator, toStoredBound(at)))
+    if (filter.exceptActiveLastProcessedBefore !== undefined) {
+      terms.push(eb.or([
+        eb('active', '=', booleanToDb(traits, false)),
+        eb('last_processed_timestamp', '>=', toStoredBound(filter.exceptActiveLastProcessedBefore)),
+      ]))
+    }
     return eb.and(terms)
   }
+}
+
+// The bounds on last_processed_timestamp in the order the WHERE clause lists them.
+function timeTerms (filter: ScopeFilter): Array<readonly ['<' | '>=', Date]> {
+  const terms: Array<readonly ['<' | '>=', Date]> = []
+  if (filter.lastProcessedBefore !== undefined) terms.push(['<', filter.lastProcessedBefore])
+  if (filter.lastProcessedAtOrAfter !== undefined) terms.push(['>=', filter.lastProcessedAtOrAfter])
+  return terms
 }
 
 interface FindOptions { limit: number, offset?: number, marker?: number, forUpdate?: boolean }
@@ -100,10 +117,16 @@ async function findCompiled (db: Kysely<Database>, traits: EngineTraits, filter:
     if (traits.mayCompareCaseInsensitively) parameters.push(...values)
   }
   if (filter.active !== undefined) parameters.push(...filter.active.map((a) => booleanToDb(traits, a)))
+  for (const [operator, at] of timeTerms(filter)) {
+    parameters.push(toStoredBound(at))
+    shape += operator
+  }
+  const except = filter.exceptActiveLastProcessedBefore
+  if (except !== undefined) parameters.push(booleanToDb(traits, false), toStoredBound(except))
   if (marker !== undefined) parameters.push(marker)
   parameters.push(limit)
   if (offset > 0) parameters.push(offset)
-  shape += `${filter.active?.length ?? '-'},${marker !== undefined},${offset > 0}`
+  shape += `,${except !== undefined},${filter.active?.length ?? '-'},${marker !== undefined},${offset > 0}`
 
   let shapes = compiledFinds.get(db)
   if (shapes === undefined) compiledFinds.set(db, shapes = new Map())
@@ -136,6 +159,66 @@ export async function countScopes ({ db, traits }: Store, filter: ScopeFilter): 
     ])
     .where(matchesFilter(traits, filter)).executeTakeFirstOrThrow()
   return { total: Number(row.total), inactive: Number(row.inactive) }
+}
+
+/**
+ * The lag figures of the rows matching `filter`, from one aggregate query
+ * (one scan of the table or of an index; no row is sent): active and
+ * inactive counts, the oldest active last processed timestamp, and the
+ * counts and sum that `terms` ask, each over the active rows.
+ */
+export async function aggregateLag ({ db, traits }: Store, filter: ScopeFilter, terms: LagTerms): Promise<LagAggregate> {
+  const active = booleanToDb(traits, true)
+  const inactive = booleanToDb(traits, false)
+  const column = 'last_processed_timestamp'
+  const row = await db.selectFrom(STATES)
+    .select((eb) => {
+      const isActive = eb('active', '=', active)
+      // COUNT of a CASE without ELSE counts the rows it names; never NULL, unlike SUM.
+      const countActive = (operator: '<' | '>=', at: Date) =>
+        eb.fn.count(eb.case().when(eb.and([isActive, eb(column, operator, toStoredBound(at))])).then(1).end())
+      const columns: Array<AliasedExpression<unknown, string>> = [
+        eb.fn.count(eb.case().when('active', '=', active).then(1).end()).as('active'),
+        eb.fn.count(eb.case().when('active', '=', inactive).then(1).end()).as('inactive'),
+        eb.fn.min(eb.case().when('active', '=', active).then(eb.ref(column)).end()).as('oldest'),
+        ...terms.lastProcessedFloors.map((floor, i) => countActive('>=', floor).as(`within_${i}`)),
+      ]
+      if (terms.stuckBefore !== undefined) columns.push(countActive('<', terms.stuckBefore).as('stuck'))
+      if (terms.cutoffFloor !== undefined) columns.push(countActive('>=', terms.cutoffFloor).as('rated_through_cutoff'))
+      if (terms.lagFrom !== undefined) {
+        columns.push(eb.fn.sum(eb.case().when('active', '=', active).then(traits.secondsUntil(column, toStoredBound(terms.lagFrom))).end()).as('lag_sum'))
+      }
+      return columns
+    })
+    .where(matchesFilter(traits, filter)).executeTakeFirstOrThrow() as Record<string, unknown>
+  const oldest = row.oldest as string | Date | null
+  return {
+    active: Number(row.active),
+    inactive: Number(row.inactive),
+    oldestLastProcessed: oldest === null ? null : fromStored(oldest),
+    withinPeriods: terms.lastProcessedFloors.map((_, i) => Number(row[`within_${i}`])),
+    stuck: terms.stuckBefore === undefined ? 0 : Number(row.stuck),
+    ratedThroughCutoff: terms.cutoffFloor === undefined ? undefined : Number(row.rated_through_cutoff),
+    // SUM over no row is NULL.
+    lagSecondsSum: terms.lagFrom === undefined ? undefined : Number(row.lag_sum ?? 0),
+  }
+}
+
+/**
+ * The (lower) median last processed timestamp of the rows matching
+ * `filter`: the one at rank ⌊(n − 1) / 2⌋ in timestamp order, so always a
+ * row's own value; undefined when none matches. Two statements, a count
+ * and one row at that offset in timestamp order (MySQL/MariaDB take no
+ * subquery in OFFSET); the caller's transaction, if any, makes them one
+ * snapshot.
+ */
+export async function medianLastProcessed (store: Store, filter: ScopeFilter): Promise<Date | undefined> {
+  const { db, traits } = store
+  const { total } = await countScopes(store, filter)
+  if (total === 0) return undefined
+  const row = await db.selectFrom(STATES).select('last_processed_timestamp').where(matchesFilter(traits, filter))
+    .orderBy('last_processed_timestamp').limit(1).offset(Math.floor((total - 1) / 2)).executeTakeFirst()
+  return row === undefined ? undefined : fromStored(row.last_processed_timestamp)
 }
 
 /** The 409 message of a change that collides with another row's (identifier, key, collector, fetcher). */

@@ -6,7 +6,10 @@ import type { NewScope, Page, ScopeChanges, ScopeFilter, ScopeState } from '../.
 import { DEFAULT_PAGE_SIZE } from '../../../domain/scope-state.ts'
 import type { PatchOptions, ResetPreview, ResetRequest, ScopeListing } from '../../../domain/scope-state-service.ts'
 import { formatTimestamp, parseTimestamp } from '../../../domain/timestamps.ts'
-import type { CreateScopeBody, DryRunQuery, ListScopesQuery, PatchScopeBody, ResetScopesBody } from './scope-schemas.ts'
+import { lastProcessedFor, type ScopeSummary } from '../../../domain/scope-lag.ts'
+import type {
+  CreateScopeBody, DryRunQuery, ListScopesQuery, PatchScopeBody, ResetScopesBody, ScopeFilterQuery, ScopeSummaryQuery, ScopeSummaryReply,
+} from './scope-schemas.ts'
 
 // What JSON.stringify escapes in a string: quotes, backslashes, control
 // characters and lone surrogates (any surrogate here; pairs then take the
@@ -165,10 +168,18 @@ export function filterFromWire (field: string, where: FilterLocation, input: str
   return [...new Set(values)]
 }
 
-/** GET query → filter and page. */
-export function listQueryFromWire (query: ListScopesQuery): { filter: ScopeFilter, page: Page } {
-  if (query.marker !== undefined && query.offset !== undefined) throw invalidInput('Use either marker or offset, not both.')
+/** The query-string filters shared by GET /v2/scope and the requests taking the same filters. */
+type FilterQuery = { [K in keyof typeof ScopeFilterQuery]?: ListScopesQuery[K] }
+
+/**
+ * The GET filters → the domain's filter, and `stuck` (which the service
+ * resolves, since it depends on the median). The rated-through bounds
+ * become last processed bounds one period (`periodSeconds`) earlier:
+ * rated through before T is last processed before T − period.
+ */
+export function scopeFilterFromWire (query: FilterQuery, periodSeconds: number): { filter: ScopeFilter, stuck?: boolean } {
   const active = query.active === undefined ? undefined : [...new Set(query.active.flatMap((v) => v.split(',')).map(parseActive))]
+  const bound = (value: string | undefined, field: string) => value === undefined ? undefined : lastProcessedFor(parseTimestamp(value, field), periodSeconds)
   return {
     filter: {
       scopeIds: filterFromWire('scope_id', 'query string', query.scope_id),
@@ -176,8 +187,44 @@ export function listQueryFromWire (query: ListScopesQuery): { filter: ScopeFilte
       fetchers: filterFromWire('fetcher', 'query string', query.fetcher),
       collectors: filterFromWire('collector', 'query string', query.collector),
       active,
+      lastProcessedBefore: bound(query.rated_before, 'rated_before'),
+      lastProcessedAtOrAfter: bound(query.rated_after, 'rated_after'),
     },
+    stuck: query.stuck === undefined ? undefined : parseBooleanWord(query.stuck, 'stuck'),
+  }
+}
+
+/** GET query → filter, stuck and page. */
+export function listQueryFromWire (query: ListScopesQuery, periodSeconds: number): { filter: ScopeFilter, stuck?: boolean, page: Page } {
+  if (query.marker !== undefined && query.offset !== undefined) throw invalidInput('Use either marker or offset, not both.')
+  return {
+    ...scopeFilterFromWire(query, periodSeconds),
     page: { limit: query.limit ?? DEFAULT_PAGE_SIZE, offset: query.offset ?? 0, marker: query.marker },
+  }
+}
+
+/** GET /v2/scope/summary query → filter, stuck and cut-off. */
+export function summaryQueryFromWire (query: ScopeSummaryQuery, periodSeconds: number): { filter: ScopeFilter, stuck?: boolean, cutoff?: Date } {
+  return { ...scopeFilterFromWire(query, periodSeconds), cutoff: query.cutoff === undefined ? undefined : parseTimestamp(query.cutoff, 'cutoff') }
+}
+
+/** A summary as the API answers it (`ScopeSummaryReply`). */
+export function summaryToWire (summary: ScopeSummary): ScopeSummaryReply {
+  const time = (at: Date | null) => at === null ? null : formatTimestamp(at)
+  return {
+    period: summary.periodSeconds,
+    now: formatTimestamp(summary.now),
+    active: summary.active,
+    inactive: summary.inactive,
+    oldest_rated_through: time(summary.oldestRatedThrough),
+    median_rated_through: time(summary.medianRatedThrough),
+    lag_periods: summary.lagBuckets,
+    stuck: summary.stuck,
+    stuck_after_periods: summary.stuckAfterPeriods,
+    stuck_rated_through_before: time(summary.stuckRatedThroughBefore),
+    cutoff: summary.cutoff === undefined
+      ? null
+      : { at: formatTimestamp(summary.cutoff.at), rated_through: summary.cutoff.ratedThrough, not_rated_through: summary.cutoff.notRatedThrough },
   }
 }
 
