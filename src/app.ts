@@ -114,7 +114,9 @@ export async function buildApp (config: Config, { database, logger, clock }: App
   }))
   registerHealthcheck(app, database, config.healthcheck)
   app.get('/v2/openapi.json', { schema: { hide: true }, config: { public: true } }, async () => app.swagger())
-  if (config.metrics.enabled) registerMetrics(app, serviceFigures(database))
+  if (config.metrics.enabled) {
+    registerMetrics(app, serviceFigures(database), { periodSeconds: config.collect.period, stuckAfterPeriods: config.collect.stuckAfterPeriods, clock })
+  }
   const scopes = new ScopeStateService({
     store: database,
     defaults: { scopeKey: config.collect.scopeKey, fetcher: config.fetcher.backend, collector: config.collect.collector },

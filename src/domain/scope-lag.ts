@@ -27,49 +27,66 @@ export function lastProcessedFor (at: Date, periodSeconds: number): Date {
   return new Date(at.getTime() - periodMs(periodSeconds))
 }
 
-/**
- * What the one aggregate query counts over the rows of a filter, each bound
- * a last processed timestamp computed here so that the SQL compares the
- * column with constants.
- */
-export interface LagTerms {
-  /**
-   * For each of {@link LAG_BUCKET_PERIODS}, k: the active rows last
-   * processed at or after now − (k + 1) periods, i.e. lagging at most k
-   * periods (cumulative counts, as a histogram's buckets).
-   */
-  lastProcessedFloors: Date[]
-  /** Count the active rows last processed before this (stuck); absent: none are. */
-  stuckBefore?: Date
-  /** Count the active rows last processed at or after this (rated through the cut-off). */
-  cutoffFloor?: Date
-  /** Sum the active rows' lag in seconds, measured from this instant minus their last processed timestamp (now − period). */
-  lagFrom?: Date
+/** How many scope states share one active flag and last processed timestamp. */
+export interface LastProcessedCount {
+  active: boolean
+  lastProcessed: Date
+  count: number
 }
 
-/** What the aggregate query answers for {@link LagTerms}. */
-export interface LagAggregate {
+/** The lag figures of a set of scope states, computed from their {@link LastProcessedCount}s. */
+export interface LagFigures {
   active: number
   inactive: number
-  /** The smallest last processed timestamp of the active rows; null when none. */
-  oldestLastProcessed: Date | null
-  /** Per {@link LagTerms.lastProcessedFloors}: active rows lagging at most that many periods. */
+  /** The earliest and the lower median last processed timestamp of the active ones; undefined when none. */
+  oldestLastProcessed?: Date
+  medianLastProcessed?: Date
+  /** Per {@link LAG_BUCKET_PERIODS}, k: the active ones lagging at most k periods (cumulative, as a histogram's buckets). */
   withinPeriods: number[]
+  /** The sum of the active ones' lags, in seconds (negative for a scope rated into the future). */
+  lagSecondsSum: number
+  /** The active ones last processed before `stuckBefore`; 0 without it. */
   stuck: number
-  /** Active rows rated through the cut-off; undefined without one. */
-  ratedThroughCutoff?: number
-  /** Sum of the active rows' lag in seconds; undefined unless asked. */
-  lagSecondsSum?: number
+  /** The active ones rated through `cutoff` (rated through it or later); 0 without it. */
+  ratedThroughCutoff: number
 }
 
-/** The terms of a summary at `now`: the bucket floors, and the stuck and cut-off bounds when known. */
-export function lagTerms (now: Date, periodSeconds: number, options: { stuckBefore?: Date, cutoff?: Date, withLagSum?: boolean } = {}): LagTerms {
-  return {
-    lastProcessedFloors: LAG_BUCKET_PERIODS.map((k) => new Date(now.getTime() - (k + 1) * periodMs(periodSeconds))),
-    stuckBefore: options.stuckBefore,
-    cutoffFloor: options.cutoff === undefined ? undefined : lastProcessedFor(options.cutoff, periodSeconds),
-    lagFrom: options.withLagSum === true ? lastProcessedFor(now, periodSeconds) : undefined,
+/**
+ * The lag figures at `now` of the scope states counted in `counts` (any
+ * order), with the stuck bound and the cut-off when given. Lag is now
+ * minus the rated-through time; a bucket's bound is inclusive.
+ */
+export function lagFigures (counts: readonly LastProcessedCount[], now: Date, periodSeconds: number, options: { stuckBefore?: Date, cutoff?: Date } = {}): LagFigures {
+  const period = periodMs(periodSeconds)
+  const active = counts.filter((c) => c.active).sort((a, b) => a.lastProcessed.getTime() - b.lastProcessed.getTime())
+  const floors = LAG_BUCKET_PERIODS.map((k) => now.getTime() - (k + 1) * period)
+  const cutoffFloor = options.cutoff === undefined ? undefined : options.cutoff.getTime() - period
+  const figures: LagFigures = {
+    active: 0, inactive: 0, withinPeriods: floors.map(() => 0), lagSecondsSum: 0, stuck: 0, ratedThroughCutoff: 0,
   }
+  for (const c of counts) if (!c.active) figures.inactive += c.count
+  for (const { lastProcessed, count } of active) {
+    const at = lastProcessed.getTime()
+    figures.active += count
+    floors.forEach((floor, i) => { if (at >= floor) figures.withinPeriods[i] += count })
+    figures.lagSecondsSum += count * (now.getTime() - period - at) / 1000
+    if (options.stuckBefore !== undefined && at < options.stuckBefore.getTime()) figures.stuck += count
+    if (cutoffFloor !== undefined && at >= cutoffFloor) figures.ratedThroughCutoff += count
+  }
+  figures.oldestLastProcessed = active[0]?.lastProcessed
+  figures.medianLastProcessed = lowerMedian(active)
+  return figures
+}
+
+/** The timestamp at rank ⌊(n − 1) / 2⌋ of `sorted` (ascending) weighted by count; undefined when empty. */
+function lowerMedian (sorted: readonly LastProcessedCount[]): Date | undefined {
+  const total = sorted.reduce((sum, c) => sum + c.count, 0)
+  let rank = Math.floor((total - 1) / 2)
+  for (const c of sorted) {
+    if (rank < c.count) return c.lastProcessed
+    rank -= c.count
+  }
+  return undefined
 }
 
 /**
@@ -113,8 +130,8 @@ export interface ScopeSummary {
   cutoff?: { at: Date, ratedThrough: number, notRatedThrough: number }
 }
 
-/** The non-cumulative buckets of a summary from the aggregate's cumulative counts. */
-export function lagBuckets (aggregate: LagAggregate): ScopeSummary['lagBuckets'] {
-  const [w1, w2, w6, w24] = aggregate.withinPeriods
-  return { '0-1': w1, '1-2': w2 - w1, '2-6': w6 - w2, '6-24': w24 - w6, '24+': aggregate.active - w24 }
+/** The non-cumulative buckets of a summary from the figures' cumulative counts. */
+export function lagBuckets (figures: LagFigures): ScopeSummary['lagBuckets'] {
+  const [w1, w2, w6, w24] = figures.withinPeriods
+  return { '0-1': w1, '1-2': w2 - w1, '2-6': w6 - w2, '6-24': w24 - w6, '24+': figures.active - w24 }
 }

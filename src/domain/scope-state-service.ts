@@ -1,7 +1,7 @@
 import { recordEvents } from '../storage/event-repository.ts'
 import { insertResetJob } from '../storage/reset-job-repository.ts'
 import {
-  aggregateLag, anyScopeMatches, checkUpdateFits, countScopes, excludingOtherCreations, findScopes, insertScope, medianLastProcessed, updateScope,
+  anyScopeMatches, checkUpdateFits, countScopes, excludingOtherCreations, findScopes, insertScope, lastProcessedCounts, medianLastProcessed, updateScope,
 } from '../storage/scope-state-repository.ts'
 import { inTransaction, type Store } from '../storage/store.ts'
 import type { ChangeContext } from './change-context.ts'
@@ -9,7 +9,7 @@ import { ScopeKeeperError } from './errors.ts'
 import type { NewEvent } from './scope-event.ts'
 import { discardStart } from './reset-job.ts'
 import {
-  activeOnly, isEmptyFilter, lagBuckets, lagTerms, ratedThrough, stuckBefore, type ScopeSummary,
+  activeOnly, isEmptyFilter, lagBuckets, lagFigures, ratedThrough, stuckBefore, type ScopeSummary,
 } from './scope-lag.ts'
 import {
   applyChanges, DEFAULT_PAGE_SIZE, type NewScope, type Page, type ScopeChanges, type ScopeDefaults, type ScopeFilter, type ScopeState,
@@ -198,11 +198,11 @@ export class ScopeStateService {
    * narrowed by a request's other filters, so that a scope is stuck or not
    * whatever else a list or a summary asks. Undefined when none is active.
    */
-  private async stuckBound (visibleScopeIds: readonly string[] | undefined): Promise<{ median?: Date, before?: Date }> {
+  private async stuckBound (visibleScopeIds: readonly string[] | undefined): Promise<Date | undefined> {
     const reference = visibleFilter({ active: [true] }, visibleScopeIds)
-    if (reference === undefined) return {}
+    if (reference === undefined) return undefined
     const median = await medianLastProcessed(this.deps.store, reference)
-    return { median, before: stuckBefore(median, this.deps.periodSeconds, this.deps.stuckAfterPeriods) }
+    return stuckBefore(median, this.deps.periodSeconds, this.deps.stuckAfterPeriods)
   }
 
   /**
@@ -211,7 +211,7 @@ export class ScopeStateService {
    * Undefined when nothing can match.
    */
   private async stuckFilter (filter: ScopeFilter, stuck: boolean, visibleScopeIds: readonly string[] | undefined): Promise<ScopeFilter | undefined> {
-    return this.narrowToStuck(filter, stuck, (await this.stuckBound(visibleScopeIds)).before)
+    return this.narrowToStuck(filter, stuck, await this.stuckBound(visibleScopeIds))
   }
 
   /** `filter` narrowed as {@link stuckFilter} says, for the stuck bound `before`. */
@@ -227,43 +227,39 @@ export class ScopeStateService {
 
   /**
    * How far behind the scopes matching `requested` are, as GET
-   * /v2/scope/summary answers: the counts from one aggregate query; the
-   * medians (the stuck bound's, over every visible active scope, and the
-   * matched active scopes' own when other filters narrow them) each from
-   * an indexed count and one row read. With `cutoff`, how many active
-   * scopes are rated through it (rated through at or after it) and how
+   * /v2/scope/summary answers: computed from one aggregate query, the
+   * matched rows counted by active flag and last processed timestamp (see
+   * {@link lastProcessedCounts}). When other filters than the caller's
+   * visibility narrow them, the stuck bound's median (over every visible
+   * active scope) comes first, from an indexed count and one row read.
+   * With `cutoff`, how many active scopes are rated through it and how
    * many not. Never SCOPE_NOT_FOUND: a filter matching nothing answers zeros.
    */
   async summary (requested: ScopeFilter, visibleScopeIds: readonly string[] | undefined, options: { cutoff?: Date, stuck?: boolean } = {}): Promise<ScopeSummary> {
     const { store, periodSeconds, stuckAfterPeriods } = this.deps
     const { cutoff, stuck } = options
     const now = this.wholeSecondNow()
-    const { median: visibleMedian, before } = await this.stuckBound(visibleScopeIds)
-    const terms = lagTerms(now, periodSeconds, { stuckBefore: before, cutoff })
     const visible = visibleFilter(requested, visibleScopeIds)
+    // Unfiltered, the matched scopes are the stuck bound's own: one query answers both.
+    const own = isEmptyFilter(requested) && stuck === undefined
+    const before = own ? undefined : await this.stuckBound(visibleScopeIds)
     const filter = visible === undefined || stuck === undefined ? visible : this.narrowToStuck(visible, stuck, before)
-    const aggregate = filter === undefined
-      ? { active: 0, inactive: 0, oldestLastProcessed: null, withinPeriods: terms.lastProcessedFloors.map(() => 0), stuck: 0, ratedThroughCutoff: 0 }
-      : await aggregateLag(store, filter, terms)
-    // Unfiltered, the matched active scopes are the stuck bound's own: its median is theirs.
-    const activeFilter = filter === undefined ? undefined : activeOnly(filter)
-    const median = aggregate.active === 0 || activeFilter === undefined
-      ? undefined
-      : isEmptyFilter(requested) && stuck === undefined ? visibleMedian : await medianLastProcessed(store, activeFilter)
-    const rated = (at: Date | null | undefined) => at === null || at === undefined ? null : ratedThrough(at, periodSeconds)
-    const ratedThroughCutoff = aggregate.ratedThroughCutoff ?? 0
+    const counts = filter === undefined ? [] : await lastProcessedCounts(store, filter)
+    const stuckAt = own ? stuckBefore(lagFigures(counts, now, periodSeconds).medianLastProcessed, periodSeconds, stuckAfterPeriods) : before
+    const figures = lagFigures(counts, now, periodSeconds, { stuckBefore: stuckAt, cutoff })
+    const rated = (at: Date | undefined) => at === undefined ? null : ratedThrough(at, periodSeconds)
     return {
       periodSeconds,
       now,
-      active: aggregate.active,
-      inactive: aggregate.inactive,
-      oldestRatedThrough: rated(aggregate.oldestLastProcessed),
-      medianRatedThrough: rated(median),
-      lagBuckets: lagBuckets(aggregate),
+      active: figures.active,
+      inactive: figures.inactive,
+      oldestRatedThrough: rated(figures.oldestLastProcessed),
+      medianRatedThrough: rated(figures.medianLastProcessed),
+      lagBuckets: lagBuckets(figures),
       stuckAfterPeriods,
-      stuckRatedThroughBefore: rated(before),
-      stuck: aggregate.stuck,
-      cutoff: cutoff === undefined ? undefined : { at: cutoff, ratedThrough: ratedThroughCutoff, notRatedThrough: aggregate.active - ratedThroughCutoff },
+      stuckRatedThroughBefore: rated(stuckAt),
+      stuck: figures.stuck,
+      cutoff: cutoff === undefined ? undefined : { at: cutoff, ratedThrough: figures.ratedThroughCutoff, notRatedThrough: figures.active - figures.ratedThroughCutoff },
     }
   }
 

@@ -68,12 +68,6 @@ export interface EngineTraits {
    * later ordinary commit flushes it too.
    */
   asyncCommit?: RawBuilder<unknown>
-  /**
-   * Seconds from the naive-UTC datetime column `column` to the constant
-   * `to` (a stored-form text, `YYYY-MM-DD HH:MM:SS`): what a sum of lags
-   * adds up. No engine's session time zone enters it.
-   */
-  secondsUntil: (column: string, to: string) => RawBuilder<number>
 }
 
 /** Traits of the embedded SQLite engine. */
@@ -91,8 +85,6 @@ export const SQLITE_TRAITS: EngineTraits = {
   utcNowDefault: sql`CURRENT_TIMESTAMP`,
   dropIndexNamesTable: false,
   creationLock: 'write-transaction',
-  // julianday reads both stored forms (six fraction digits or none).
-  secondsUntil: (column, to) => sql<number>`CAST(ROUND((julianday(${to}) - julianday(${sql.ref(column)})) * 86400) AS INTEGER)`,
 }
 
 /** Traits of PostgreSQL. */
@@ -112,8 +104,6 @@ export const POSTGRES_TRAITS: EngineTraits = {
   hotUpdateFillFactor: 50,
   analyzeTable: (table) => sql`ANALYZE ${sql.table(table)}`,
   asyncCommit: sql`SET LOCAL synchronous_commit = off`,
-  // EXTRACT(EPOCH …) of a timestamp without time zone reads it as UTC.
-  secondsUntil: (column, to) => sql<number>`EXTRACT(EPOCH FROM (${to}::timestamp - ${sql.ref(column)}))::float8`,
 }
 
 /** Traits of MySQL/MariaDB; `supportsSkipLocked` depends on the server version. */
@@ -132,8 +122,6 @@ export function mysqlTraits (supportsSkipLocked: boolean): EngineTraits {
     tableOptions: 'ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin',
     dropIndexNamesTable: true,
     creationLock: 'named',
-    // Not UNIX_TIMESTAMP, which reads a DATETIME in the session's time zone.
-    secondsUntil: (column, to) => sql<number>`TIMESTAMPDIFF(SECOND, ${sql.ref(column)}, ${to})`,
   }
 }
 

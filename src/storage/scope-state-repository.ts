@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto'
-import { CompiledQuery, sql, type AliasedExpression, type ExpressionBuilder, type Kysely } from 'kysely'
+import { CompiledQuery, sql, type ExpressionBuilder, type Kysely } from 'kysely'
 import { ScopeKeeperError } from '../domain/errors.ts'
 import type { ScopeFilter, ScopeState } from '../domain/scope-state.ts'
-import type { LagAggregate, LagTerms } from '../domain/scope-lag.ts'
+import type { LastProcessedCount } from '../domain/scope-lag.ts'
 import { fromStored, toStoredBound, toStoredText } from '../domain/timestamps.ts'
 import type { Database, StorageStateRow, StorageStateUpdate } from './database.ts'
 import { booleanFromDb, booleanToDb, type EngineTraits } from './engine-traits.ts'
@@ -162,46 +162,22 @@ export async function countScopes ({ db, traits }: Store, filter: ScopeFilter): 
 }
 
 /**
- * The lag figures of the rows matching `filter`, from one aggregate query
- * (one scan of the table or of an index; no row is sent): active and
- * inactive counts, the oldest active last processed timestamp, and the
- * counts and sum that `terms` ask, each over the active rows.
+ * How many rows matching `filter` share each (active, last processed
+ * timestamp), in that order: one aggregate query, whose groups are the
+ * distinct timestamps rather than the rows. CloudKitty's processor moves
+ * every scope by whole periods from period-aligned starts, so a table of a
+ * million scopes holds a handful of distinct timestamps per period of lag;
+ * an index on (active, last_processed_timestamp) hands them over grouped
+ * and in order, with no sort.
  */
-export async function aggregateLag ({ db, traits }: Store, filter: ScopeFilter, terms: LagTerms): Promise<LagAggregate> {
-  const active = booleanToDb(traits, true)
-  const inactive = booleanToDb(traits, false)
-  const column = 'last_processed_timestamp'
-  const row = await db.selectFrom(STATES)
-    .select((eb) => {
-      const isActive = eb('active', '=', active)
-      // COUNT of a CASE without ELSE counts the rows it names; never NULL, unlike SUM.
-      const countActive = (operator: '<' | '>=', at: Date) =>
-        eb.fn.count(eb.case().when(eb.and([isActive, eb(column, operator, toStoredBound(at))])).then(1).end())
-      const columns: Array<AliasedExpression<unknown, string>> = [
-        eb.fn.count(eb.case().when('active', '=', active).then(1).end()).as('active'),
-        eb.fn.count(eb.case().when('active', '=', inactive).then(1).end()).as('inactive'),
-        eb.fn.min(eb.case().when('active', '=', active).then(eb.ref(column)).end()).as('oldest'),
-        ...terms.lastProcessedFloors.map((floor, i) => countActive('>=', floor).as(`within_${i}`)),
-      ]
-      if (terms.stuckBefore !== undefined) columns.push(countActive('<', terms.stuckBefore).as('stuck'))
-      if (terms.cutoffFloor !== undefined) columns.push(countActive('>=', terms.cutoffFloor).as('rated_through_cutoff'))
-      if (terms.lagFrom !== undefined) {
-        columns.push(eb.fn.sum(eb.case().when('active', '=', active).then(traits.secondsUntil(column, toStoredBound(terms.lagFrom))).end()).as('lag_sum'))
-      }
-      return columns
-    })
-    .where(matchesFilter(traits, filter)).executeTakeFirstOrThrow() as Record<string, unknown>
-  const oldest = row.oldest as string | Date | null
-  return {
-    active: Number(row.active),
-    inactive: Number(row.inactive),
-    oldestLastProcessed: oldest === null ? null : fromStored(oldest),
-    withinPeriods: terms.lastProcessedFloors.map((_, i) => Number(row[`within_${i}`])),
-    stuck: terms.stuckBefore === undefined ? 0 : Number(row.stuck),
-    ratedThroughCutoff: terms.cutoffFloor === undefined ? undefined : Number(row.rated_through_cutoff),
-    // SUM over no row is NULL.
-    lagSecondsSum: terms.lagFrom === undefined ? undefined : Number(row.lag_sum ?? 0),
-  }
+export async function lastProcessedCounts ({ db, traits }: Store, filter: ScopeFilter): Promise<LastProcessedCount[]> {
+  const rows = await db.selectFrom(STATES)
+    .select(['active', 'last_processed_timestamp', (eb) => eb.fn.countAll().as('n')])
+    .where(matchesFilter(traits, filter))
+    .groupBy(['active', 'last_processed_timestamp'])
+    .orderBy('active').orderBy('last_processed_timestamp')
+    .execute()
+  return rows.map((row) => ({ active: booleanFromDb(row.active), lastProcessed: fromStored(row.last_processed_timestamp), count: Number(row.n) }))
 }
 
 /**
