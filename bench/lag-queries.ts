@@ -1,3 +1,14 @@
+/**
+ * Times the queries behind GET /v2/scope/summary and the lag filters
+ * directly through the repository (no HTTP), median of 5, with their plans
+ * when EXPLAIN=1: what migration 0010's index decision was measured with.
+ *
+ *   node --import tsx bench/lag-queries.ts <database url> <scopes> seed|noseed [drop]
+ *
+ * `seed` loads the scopes (as bench/run.ts does) into a migrated, empty
+ * database; `noseed` times an already seeded one; `drop` first drops
+ * ix_scopekeeper_states_active_last_processed. Never part of `npm test`.
+ */
 import { CompiledQuery } from 'kysely'
 import { openDatabase } from '../src/storage/open-database.ts'
 import { migrateToLatest } from '../src/storage/migrate.ts'
