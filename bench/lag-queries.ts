@@ -12,7 +12,7 @@
 import { CompiledQuery } from 'kysely'
 import { openDatabase } from '../src/storage/open-database.ts'
 import { migrateToLatest } from '../src/storage/migrate.ts'
-import { lastProcessedCounts, medianLastProcessed, findScopes, countScopes } from '../src/storage/scope-state-repository.ts'
+import { lastProcessedCounts, findScopes, countScopes } from '../src/storage/scope-state-repository.ts'
 import { toStoredText } from '../src/domain/timestamps.ts'
 
 const [url, countText, seedFlag, dropIndex] = process.argv.slice(2)
@@ -55,8 +55,7 @@ const store = database
 await time('counts', () => lastProcessedCounts(store, {}))
 await time('counts collector', () => lastProcessedCounts(store, { collectors: ['c1'] }))
 await time('count active', () => countScopes(store, { active: [true] }))
-await time('median', () => medianLastProcessed(store, { active: [true] }))
-await time('median collector', () => medianLastProcessed(store, { active: [true], collectors: ['c1'] }))
+await time('median (counts of the active)', () => lastProcessedCounts(store, { active: [true] }))
 await time('rated_before page', () => findScopes(store, { active: [true], lastProcessedBefore: new Date(ANCHOR - 2 * 3600_000) }, { limit: 100 }))
 await time('rated_before none', () => findScopes(store, { active: [true], lastProcessedBefore: new Date(ANCHOR - 500 * 3600_000) }, { limit: 100 }))
 await time('rated_after few', () => findScopes(store, { active: [true], lastProcessedAtOrAfter: new Date(ANCHOR - 1 * 3600_000) }, { limit: 100 }))
@@ -64,7 +63,7 @@ await time('stuck page', () => findScopes(store, { active: [true], lastProcessed
 if (process.env.EXPLAIN === '1') {
   await explain((s) => lastProcessedCounts(s, {}))
   await explain((s) => lastProcessedCounts(s, { collectors: ['c1'] }))
-  await explain((s) => medianLastProcessed(s, { active: [true] }))
+  await explain((s) => lastProcessedCounts(s, { active: [true] }))
   await explain((s) => findScopes(s, { active: [true], lastProcessedBefore: new Date(ANCHOR - 5 * 3600_000) }, { limit: 100 }))
 }
 await database.close()

@@ -78,7 +78,7 @@ export function lagFigures (counts: readonly LastProcessedCount[], now: Date, pe
   return figures
 }
 
-/** The timestamp at rank ⌊(n − 1) / 2⌋ of `sorted` (ascending) weighted by count; undefined when empty. */
+/** The timestamp at rank ⌊(n − 1) / 2⌋ of `sorted` (ascending) weighted by count: a row's own value; undefined when empty. */
 function lowerMedian (sorted: readonly LastProcessedCount[]): Date | undefined {
   const total = sorted.reduce((sum, c) => sum + c.count, 0)
   let rank = Math.floor((total - 1) / 2)

@@ -163,7 +163,7 @@ export async function countScopes ({ db, traits }: Store, filter: ScopeFilter): 
 
 /**
  * How many rows matching `filter` share each (active, last processed
- * timestamp), in that order: one aggregate query, whose groups are the
+ * timestamp), in no particular order: one aggregate query, whose groups are the
  * distinct timestamps rather than the rows. CloudKitty's processor moves
  * every scope by whole periods from period-aligned starts, so a table of a
  * million scopes holds a handful of distinct timestamps per period of lag;
@@ -171,30 +171,17 @@ export async function countScopes ({ db, traits }: Store, filter: ScopeFilter): 
  * and in order, with no sort.
  */
 export async function lastProcessedCounts ({ db, traits }: Store, filter: ScopeFilter): Promise<LastProcessedCount[]> {
+  // Narrowed by a text filter, grouped by (timestamp, active), an order no
+  // index gives: MariaDB, offered the (active, timestamp) index's order,
+  // walked all of it, reading every row to test the filter (2.5 s at
+  // 1 000 000 scopes for collector=c1), instead of using the filter's index.
+  const narrowed = textTerms(filter).some(([, values]) => values !== undefined)
   const rows = await db.selectFrom(STATES)
     .select(['active', 'last_processed_timestamp', (eb) => eb.fn.countAll().as('n')])
     .where(matchesFilter(traits, filter))
-    .groupBy(['active', 'last_processed_timestamp'])
-    .orderBy('active').orderBy('last_processed_timestamp')
+    .groupBy(narrowed ? ['last_processed_timestamp', 'active'] : ['active', 'last_processed_timestamp'])
     .execute()
   return rows.map((row) => ({ active: booleanFromDb(row.active), lastProcessed: fromStored(row.last_processed_timestamp), count: Number(row.n) }))
-}
-
-/**
- * The (lower) median last processed timestamp of the rows matching
- * `filter`: the one at rank ⌊(n − 1) / 2⌋ in timestamp order, so always a
- * row's own value; undefined when none matches. Two statements, a count
- * and one row at that offset in timestamp order (MySQL/MariaDB take no
- * subquery in OFFSET); the caller's transaction, if any, makes them one
- * snapshot.
- */
-export async function medianLastProcessed (store: Store, filter: ScopeFilter): Promise<Date | undefined> {
-  const { db, traits } = store
-  const { total } = await countScopes(store, filter)
-  if (total === 0) return undefined
-  const row = await db.selectFrom(STATES).select('last_processed_timestamp').where(matchesFilter(traits, filter))
-    .orderBy('last_processed_timestamp').limit(1).offset(Math.floor((total - 1) / 2)).executeTakeFirst()
-  return row === undefined ? undefined : fromStored(row.last_processed_timestamp)
 }
 
 /** The 409 message of a change that collides with another row's (identifier, key, collector, fetcher). */
