@@ -162,7 +162,7 @@ async function runEngine (engine: string): Promise<Row[]> {
         await new Promise<void>((resolve) => bare.listen(0, '127.0.0.1', resolve))
         const ceiling = await load(`http://127.0.0.1:${(bare.address() as { port: number }).port}${path}`, options)
         bare.close()
-        record(name, result, { ceilingRps: Math.round(ceiling.requests.average), ofCeiling: Math.round(100 * result.requests.average / ceiling.requests.average) / 100, ...extra })
+        record(name, result, { ceilingRps: Math.round(ceiling.requests.average), ofCeiling: Math.round(1000 * result.requests.average / ceiling.requests.average) / 1000, ...extra })
       }
       await scenario('GET list page (limit=100)', '/v2/scope?limit=100')
       await scenario('GET deep page (offset=N-100)', `/v2/scope?limit=100&offset=${size - 100}`)

@@ -145,7 +145,7 @@ const NullableTimestamp = (description: string) => Type.Union([Type.String(), Ty
 /** GET /v2/scope/summary reply: how far behind the matched scopes are rated. */
 export const ScopeSummaryReply = Type.Object({
   period: Type.Integer({ description: 'the rating period, [collect] period, in seconds' }),
-  now: Type.String({ description: 'the instant the lags are measured from' }),
+  now: Type.String({ description: 'the instant each lag is measured at (now minus the rated-through time)' }),
   active: Type.Integer({ description: 'active scope states matched' }),
   inactive: Type.Integer({ description: 'inactive scope states matched' }),
   oldest_rated_through: NullableTimestamp('the earliest rated-through time (last_processed_timestamp + period) of the active ones; null when none'),
