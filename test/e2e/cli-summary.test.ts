@@ -18,9 +18,9 @@ function suiteContext (): { t: TestContext, cleanup: () => Promise<void> } {
 }
 
 const HOUR = 3600_000
-// Whole hours, so that each scope's lag is a whole number of periods whatever the second the test runs.
-const hour = Math.floor(Date.now() / HOUR) * HOUR
-const behind = (periods: number) => new Date(hour - periods * HOUR).toISOString().slice(0, 19) + 'Z'
+// Half a period from every bucket bound, so that the seconds the test takes move no scope across one.
+const started = Math.floor(Date.now() / 1000) * 1000
+const behind = (periods: number) => new Date(started - periods * HOUR).toISOString().slice(0, 19) + 'Z'
 
 describe('scopekeeper scope summary and the lag flags (the real CLI against the real server)', () => {
   const suite = suiteContext()
@@ -44,8 +44,8 @@ describe('scopekeeper scope summary and the lag flags (the real CLI against the 
     home = tempDir(suite.t)
     server = await startServerProcess(suite.t, ['--database', `sqlite:///${join(home, 'summary.sqlite')}`])
     const client = new ScopeClient({ endpoint: server.url })
-    // Last processed k periods before the hour: lag k − 1 periods plus the minutes past the hour.
-    for (const [id, periods, active] of [['on-time', 1, true], ['late', 4, true], ['stuck', 40, true], ['off', 40, false]] as const) {
+    // Last processed k periods ago: lag k − 1 periods (and the seconds since).
+    for (const [id, periods, active] of [['on-time', 1.5, true], ['late', 4.5, true], ['stuck', 40.5, true], ['off', 40.5, false]] as const) {
       await client.createScope({ scope_id: id, last_processed_timestamp: behind(periods), active })
     }
   })
@@ -55,20 +55,20 @@ describe('scopekeeper scope summary and the lag flags (the real CLI against the 
     const table = ok(await cli(['scope', 'summary']))
     assert.match(table.stdout, /\| Active +\| 3 +\|/)
     assert.match(table.stdout, /\| Stuck +\| 1 +\|/)
-    const run = ok(await cli(['scope', 'summary', '-f', 'json', '--cutoff', behind(2)]))
+    const run = ok(await cli(['scope', 'summary', '-f', 'json', '--cutoff', behind(2.5)]))
     const summary = JSON.parse(run.stdout)
     assert.equal(summary.Period, 3600)
     assert.deepEqual([summary.Active, summary.Inactive, summary.Stuck], [3, 1, 1])
     assert.deepEqual([summary['Lag 0-1 Periods'], summary['Lag 1-2 Periods'], summary['Lag 2-6 Periods'], summary['Lag 6-24 Periods'], summary['Lag 24+ Periods']], [1, 0, 1, 0, 1])
-    assert.equal(summary.Cutoff, behind(2).replace('Z', '+00:00'))
+    assert.equal(summary.Cutoff, behind(2.5).replace('Z', '+00:00'))
     assert.deepEqual([summary['Rated Through Cutoff'], summary['Not Rated Through Cutoff']], [1, 2])
     const filtered = JSON.parse(ok(await cli(['scope', 'summary', '-f', 'json', '--scope-id', 'late', '--scope-id', 'on-time'])).stdout)
     assert.deepEqual([filtered.Active, filtered.Stuck], [2, 0])
   })
 
   it('lists by rated-through time and by stuck', async () => {
-    assert.deepEqual(await ids(['--active', '--rated-before', behind(2)]), ['late', 'stuck'])
-    assert.deepEqual(await ids(['--rated-after', behind(2)]), ['on-time'])
+    assert.deepEqual(await ids(['--active', '--rated-before', behind(2.5)]), ['late', 'stuck'])
+    assert.deepEqual(await ids(['--rated-after', behind(2.5)]), ['on-time'])
     assert.deepEqual(await ids(['--stuck']), ['stuck'])
     assert.deepEqual(await ids(['--no-stuck']), ['late', 'off', 'on-time'])
   })
