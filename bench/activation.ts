@@ -160,7 +160,7 @@ for (const engine of values.engine.split(',')) {
     rows.push({ engine, variant: 'one UPDATE, one transaction', scopes: SCOPES, seconds: one.seconds.toFixed(2), probe: one.probe })
     console.error(rows[rows.length - 1])
 
-    const service = new ScopeStateService({ store: database, defaults: { scopeKey: 'project_id', fetcher: 'keystone', collector: 'gnocchi' }, resetMaxAttempts: 1, periodSeconds: 3600 })
+    const service = new ScopeStateService({ store: database, defaults: { scopeKey: 'project_id', fetcher: 'keystone', collector: 'gnocchi' }, resetMaxAttempts: 1, periodSeconds: 3600, stuckAfterPeriods: 3 })
     const chunked = await withProbe(url, 1, 300, async () => {
       const result = await service.setActivation({}, true, CONTEXT)
       if (result.scopesFlipped !== SCOPES) throw new Error(`flipped ${result.scopesFlipped}`)

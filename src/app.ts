@@ -119,7 +119,9 @@ export async function buildApp (config: Config, { database, logger, clock }: App
   }))
   registerHealthcheck(app, database, config.healthcheck)
   app.get('/v2/openapi.json', { schema: { hide: true }, config: { public: true } }, async () => app.swagger())
-  if (config.metrics.enabled) registerMetrics(app, serviceFigures(database))
+  if (config.metrics.enabled) {
+    registerMetrics(app, serviceFigures(database), { periodSeconds: config.collect.period, stuckAfterPeriods: config.collect.stuckAfterPeriods, clock })
+  }
   const defaults = { scopeKey: config.collect.scopeKey, fetcher: config.fetcher.backend, collector: config.collect.collector }
   const scopes = new ScopeStateService({
     store: database,
@@ -127,6 +129,7 @@ export async function buildApp (config: Config, { database, logger, clock }: App
     resetMaxAttempts: config.reset.maxAttempts,
     periodSeconds: config.collect.period,
     activationMaxScopes: config.api.activationMaxScopes,
+    stuckAfterPeriods: config.collect.stuckAfterPeriods,
     clock,
   })
   registerScopeRoutes(app, scopes)

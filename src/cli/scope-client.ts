@@ -6,7 +6,7 @@ import {
   DEFAULT_PAGE_SIZE,
   type ActivationBody, type ActivationReply, type CreateScopeBody, type ListResetJobsQuery, type ListScopeEventsQuery, type ListScopesQuery, type PatchScopeBody,
   type ReconcileBody, type ReconcileReply, type ResetJobReply,
-  type ResetPreviewReply, type ResetScopesBody, type ScopeEventReply, type ScopeStateReply,
+  type ResetPreviewReply, type ResetScopesBody, type ScopeEventReply, type ScopeStateReply, type ScopeSummaryQuery, type ScopeSummaryReply,
 } from './wire.ts'
 
 /**
@@ -230,6 +230,11 @@ export class ScopeClient {
    */
   async setActivation (body: ActivationBody, options: Omit<WriteOptions, 'dryRun' | 'ifMatch'> = {}): Promise<ActivationReply> {
     return await this.call('POST', this.url('/v2/scope/activation'), body, options) as ActivationReply
+  }
+
+  /** How far behind the matching scopes are rated (GET /v2/scope/summary, scopekeeper only). */
+  async scopeSummary (query: ScopeSummaryQuery = {}): Promise<ScopeSummaryReply> {
+    return await this.call('GET', withQuery(this.url('/v2/scope/summary'), query)) as ScopeSummaryReply
   }
 
   /** One page of a scope's audit events, newest first (GET /v2/scope/events, scopekeeper); 404 when none match. */

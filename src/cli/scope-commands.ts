@@ -14,10 +14,10 @@ import { UsageError } from './usage-error.ts'
 import {
   ACTIVATION_FIELDS, ACTIVATION_REPLY_FIELDS, CREATE_SCOPE_FIELDS, DEFAULT_PAGE_SIZE, LIST_SCOPES_PARAMETERS, PATCH_SCOPE_FIELDS,
   RECONCILE_DISABLED_FIELDS, RECONCILE_PROJECT_FIELDS, RECONCILE_REPLY_FIELDS, RESET_JOB_FIELDS, RESET_PREVIEW_FIELDS, RESET_SCOPES_FIELDS,
-  SCOPE_STATE_FIELDS,
+  SCOPE_STATE_FIELDS, SCOPE_SUMMARY_FIELDS,
   type ActivationBody, type ActivationReply, type CreateScopeBody, type ListResetJobsQuery, type ListScopeEventsQuery, type ListScopesQuery,
   type PatchScopeBody, type ReconcileBody, type ReconcileReply, type ResetJobReply,
-  type ResetPreviewReply, type ResetScopesBody, type ScopeEventReply,
+  type ResetPreviewReply, type ResetScopesBody, type ScopeEventReply, type ScopeSummaryQuery, type ScopeSummaryReply,
 } from './wire.ts'
 
 /** Where the scope commands read their environment and write their output; tests pass their own. */
@@ -233,11 +233,33 @@ function action (io: CliIo, body: (options: Record<string, unknown>, args: Array
   }
 }
 
+// The filters scopekeeper adds to GET /v2/scope: rated through before or
+// after an instant, stuck or not. Their flags and query parameters, for
+// `scope state list` and `scope summary`.
+const LAG_FILTERS = ['rated_before', 'rated_after', 'stuck'] as const
+
+function addLagFilterOptions (command: Command): void {
+  command
+    .addOption(new Option('--rated-before <timestamp>', 'only scopes not yet rated through this instant (last processed + period before it; scopekeeper)'))
+    .addOption(new Option('--rated-after <timestamp>', 'only scopes rated through this instant or later (scopekeeper)'))
+    .addOption(new Option('--stuck', 'only stuck scopes: active, more than [collect] stuck_after_periods periods behind the median (scopekeeper)'))
+    .addOption(new Option('--no-stuck', 'only the scopes that are not stuck, inactive ones included (scopekeeper)'))
+}
+
+function lagFilterQuery (options: Record<string, unknown>): Pick<ListScopesQuery, typeof LAG_FILTERS[number]> {
+  return {
+    rated_before: options.ratedBefore as string | undefined,
+    rated_after: options.ratedAfter as string | undefined,
+    stuck: options.stuck === undefined ? undefined : String(options.stuck),
+  }
+}
+
 function listCommand (state: Command, io: CliIo): void {
-  const filters = filterFields(LIST_SCOPES_PARAMETERS, ['active', 'limit', 'offset', 'marker'])
+  const filters = filterFields(LIST_SCOPES_PARAMETERS, ['active', ...LAG_FILTERS, 'limit', 'offset', 'marker'])
   const command = state.command('list').alias('get')
     .description('List scope states, in creation order (GET /v2/scope).')
   addFieldOptions(command, filters, true, 'only this')
+  addLagFilterOptions(command)
   command
     .addOption(new Option('--active', 'only active scopes').conflicts('inactive'))
     .addOption(new Option('--inactive', 'only inactive scopes'))
@@ -251,9 +273,11 @@ function listCommand (state: Command, io: CliIo): void {
 Examples:
   scopekeeper scope state list --os-endpoint http://127.0.0.1:8889 --inactive
   scopekeeper scope state list --collector gnocchi --collector prometheus --all -f json
-  scopekeeper scope state list --all -f value -c scope_id --sort-column scope_id`)
+  scopekeeper scope state list --all -f value -c scope_id --sort-column scope_id
+  scopekeeper scope state list --active --rated-before 2026-12-01 --all -f value -c scope_id
+  scopekeeper scope state list --stuck`)
   command.action(action(io, async (options) => {
-    const query: ListScopesQuery = {}
+    const query: ListScopesQuery = lagFilterQuery(options)
     for (const field of filters) {
       const value = joined(options[optionKey(field)] as string[] | undefined)
       if (value !== undefined) (query as Record<string, string[]>)[field] = [value]
@@ -384,12 +408,13 @@ export function formatPreview (preview: ResetPreviewReply | ActivationReply, out
 
 function activationCommand (scope: Command, io: CliIo, active: boolean): void {
   const verb = active ? 'activate' : 'deactivate'
-  const filters = filterFields(ACTIVATION_FIELDS, ['active', 'all_scopes', 'dry_run', 'reason'])
+  const filters = filterFields(ACTIVATION_FIELDS, ['active', 'all_scopes', ...LAG_FILTERS, 'dry_run', 'reason'])
   const command = scope.command(verb)
     .description(`${active ? 'Activate' : 'Deactivate'} every scope matching the filters, in one audited step (POST /v2/scope/activation, scopekeeper only): ` +
       `scopes already ${active ? 'active' : 'inactive'} are left as they are. Prints how many matched and how many switched.`)
-    .addOption(new Option('-a, --all-scopes', `${verb} every scope`).conflicts(filters.map(optionKey)))
+    .addOption(new Option('-a, --all-scopes', `${verb} every scope`).conflicts([...filters, ...LAG_FILTERS].map(optionKey)))
   addFieldOptions(command, filters, true, `${verb} scopes of this`)
+  addLagFilterOptions(command)
   addWriteOptions(command, { dryRun: `show how many scopes would switch and the first of them, and switch nothing` })
   addOutputOptions(command, 'one')
   addConnectionOptions(command)
@@ -398,6 +423,7 @@ Examples:
   scopekeeper scope ${verb} --collector gnocchi --dry-run
   scopekeeper scope ${verb} --collector gnocchi --fetcher keystone --reason 'INC-4711'
   scopekeeper scope ${verb} --scope-id 8f2c… --scope-id 9a41… -f json
+  scopekeeper scope ${verb} --stuck --dry-run
   scopekeeper scope ${verb} --all-scopes`)
   command.action(action(io, async (options) => {
     const body: ActivationBody = { active }
@@ -405,6 +431,10 @@ Examples:
       const value = joined(options[optionKey(field)] as string[] | undefined)
       if (value !== undefined) (body as Record<string, unknown>)[field] = value
     }
+    const lag = lagFilterQuery(options)
+    if (lag.rated_before !== undefined) body.rated_before = lag.rated_before
+    if (lag.rated_after !== undefined) body.rated_after = lag.rated_after
+    if (options.stuck !== undefined) body.stuck = options.stuck === true
     // As the server asks it: the scopes named, so that a bare command cannot switch every scope.
     if (options.allScopes === true) body.all_scopes = true
     else if (Object.keys(body).length === 1) throw new UsageError(`Give at least one of ${filters.map(flagOf).join(', ')}, or --all-scopes.`)
@@ -697,6 +727,59 @@ Examples:
   }))
 }
 
+const LAG_BUCKETS = ['0-1', '1-2', '2-6', '6-24', '24+'] as const
+
+/** The summary's columns: its figures, the lag buckets and the cut-off flattened into columns of their own. */
+export const SUMMARY_COLUMNS: Column[] = SCOPE_SUMMARY_FIELDS.flatMap((key): Column[] => {
+  if (key === 'lag_periods') return LAG_BUCKETS.map((bucket) => ({ key: `lag_${bucket}`, label: `Lag ${bucket} Periods` }))
+  if (key === 'cutoff') return [{ key: 'cutoff', label: 'Cutoff' }, { key: 'rated_through_cutoff', label: 'Rated Through Cutoff' }, { key: 'not_rated_through_cutoff', label: 'Not Rated Through Cutoff' }]
+  return columnsOf([key])
+})
+
+/** A summary as one row of {@link SUMMARY_COLUMNS}. */
+export function summaryRow (summary: ScopeSummaryReply): Record<string, unknown> {
+  const { lag_periods: lag, cutoff, ...figures } = summary
+  return {
+    ...figures,
+    ...Object.fromEntries(LAG_BUCKETS.map((bucket) => [`lag_${bucket}`, lag[bucket]])),
+    cutoff: cutoff?.at ?? null,
+    rated_through_cutoff: cutoff?.rated_through ?? null,
+    not_rated_through_cutoff: cutoff?.not_rated_through ?? null,
+  }
+}
+
+function summaryCommand (scope: Command, io: CliIo): void {
+  const filters = filterFields(LIST_SCOPES_PARAMETERS, ['active', ...LAG_FILTERS, 'limit', 'offset', 'marker'])
+  const command = scope.command('summary')
+    .description('How far behind the scopes are rated: lag buckets, stuck scopes, a cut-off (GET /v2/scope/summary, scopekeeper only).')
+    .addOption(new Option('--cutoff <timestamp>', 'also count the active scopes rated through this instant, and those not yet'))
+  addFieldOptions(command, filters, true, 'only this')
+  addLagFilterOptions(command)
+  command
+    .addOption(new Option('--active', 'only active scopes').conflicts('inactive'))
+    .addOption(new Option('--inactive', 'only inactive scopes'))
+  addOutputOptions(command, 'one')
+  addConnectionOptions(command)
+  command.addHelpText('after', `
+Examples:
+  scopekeeper scope summary --cutoff 2026-12-01
+  scopekeeper scope summary --collector prometheus -f json`)
+  command.action(action(io, async (options) => {
+    const query: ScopeSummaryQuery = { ...lagFilterQuery(options), cutoff: options.cutoff as string | undefined }
+    for (const field of filters) {
+      const value = joined(options[optionKey(field)] as string[] | undefined)
+      if (value !== undefined) (query as Record<string, string[]>)[field] = [value]
+    }
+    if (options.active === true) query.active = ['1']
+    if (options.inactive === true) query.active = ['0']
+    const output = outputOptions(options)
+    formatOne(SUMMARY_COLUMNS, {}, output) // an unknown -c is a usage error before any request
+    const client = await connect(io, options)
+    io.stdout.write(formatOne(SUMMARY_COLUMNS, summaryRow(await client.scopeSummary(query)), output))
+    return 0
+  }))
+}
+
 /**
  * Adds `scope state list|get|reset`, `scope patch`, `scope create`,
  * `scope history`, `scope reconcile`, `scope reset list|show|cancel` and
@@ -719,5 +802,6 @@ export function registerScopeCommands (program: Command, io: CliIo = processIo()
   resetJobCommands(scope, io)
   activationCommand(scope, io, true)
   activationCommand(scope, io, false)
+  summaryCommand(scope, io)
   return scope
 }

@@ -96,6 +96,12 @@ export type ListScopesQuery = {
   collector?: string[]
   /** `1`/`0` or `true`/`false`. */
   active?: string[]
+  /** scopekeeper: only scopes rated through (last_processed_timestamp + period) an instant before this one. */
+  rated_before?: string
+  /** scopekeeper: only scopes rated through this instant or later. */
+  rated_after?: string
+  /** scopekeeper: `true`, only stuck scopes; `false`, every other one. */
+  stuck?: string
   limit?: number
   offset?: number
   marker?: number
@@ -103,7 +109,35 @@ export type ListScopesQuery = {
 
 /** The parameters of GET /v2/scope, in the order `scope state list` offers them as flags. */
 export const LIST_SCOPES_PARAMETERS = fieldsOf<ListScopesQuery>()([
-  'scope_id', 'scope_key', 'fetcher', 'collector', 'active', 'limit', 'offset', 'marker',
+  'scope_id', 'scope_key', 'fetcher', 'collector', 'active', 'rated_before', 'rated_after', 'stuck', 'limit', 'offset', 'marker',
+])
+
+/** GET /v2/scope/summary's query string (scopekeeper): the list's filters, no paging, and a cut-off. */
+export type ScopeSummaryQuery = Omit<ListScopesQuery, 'limit' | 'offset' | 'marker'> & { cutoff?: string }
+
+/**
+ * What GET /v2/scope/summary answers (scopekeeper): how far behind the
+ * matched scopes are rated. Lags are in periods; `cutoff` is null unless
+ * one was asked.
+ */
+export type ScopeSummaryReply = {
+  period: number
+  now: string
+  active: number
+  inactive: number
+  oldest_rated_through: string | null
+  median_rated_through: string | null
+  lag_periods: { '0-1': number, '1-2': number, '2-6': number, '6-24': number, '24+': number }
+  stuck: number
+  stuck_after_periods: number
+  stuck_rated_through_before: string | null
+  cutoff: { at: string, rated_through: number, not_rated_through: number } | null
+}
+
+/** The fields of a summary, in the order the server sends them. */
+export const SCOPE_SUMMARY_FIELDS = fieldsOf<ScopeSummaryReply>()([
+  'period', 'now', 'active', 'inactive', 'oldest_rated_through', 'median_rated_through', 'lag_periods', 'stuck', 'stuck_after_periods',
+  'stuck_rated_through_before', 'cutoff',
 ])
 
 /** PUT /v2/scope's body: which scopes to reset (all, or those matching the filters), and to when. */
@@ -305,6 +339,10 @@ export type ActivationBody = {
   scope_key?: string | string[]
   fetcher?: string | string[]
   collector?: string | string[]
+  /** The lag filters, as GET /v2/scope takes them (stuck as a boolean here). */
+  rated_before?: string
+  rated_after?: string
+  stuck?: boolean
   /** true: answer what would switch, and switch nothing. */
   dry_run?: boolean
   /** Why, recorded in each switched scope's history. */
@@ -313,7 +351,7 @@ export type ActivationBody = {
 
 /** The fields of POST /v2/scope/activation's body, in the order `scope activate|deactivate` offers them as flags. */
 export const ACTIVATION_FIELDS = fieldsOf<ActivationBody>()([
-  'active', 'all_scopes', 'scope_id', 'scope_key', 'fetcher', 'collector', 'dry_run', 'reason',
+  'active', 'all_scopes', 'scope_id', 'scope_key', 'fetcher', 'collector', 'rated_before', 'rated_after', 'stuck', 'dry_run', 'reason',
 ])
 
 /** What POST /v2/scope/activation answers: how many scopes matched and how many switched (or, on a dry run, would). */

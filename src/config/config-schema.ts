@@ -83,7 +83,7 @@ export interface Config {
     ignoreDisabledTenants: boolean
   }
   policy: { file: string }
-  collect: { period: number, collector: string, scopeKey: string }
+  collect: { period: number, stuckAfterPeriods: number, collector: string, scopeKey: string }
   fetcher: { backend: string }
   orchestrator: { coordinationUrl: string }
   messaging: { transportUrl: string, controlExchange: string, topic: string }
@@ -278,6 +278,7 @@ export const SETTINGS: Setting[] = [
   ...fetcherKeystoneSettings(),
   { path: 'policy.file', section: 'oslo_policy', key: 'policy_file', env: 'SCOPEKEEPER_OSLO_POLICY_POLICY_FILE', default: '', parse: optionalText(4096), description: 'YAML or JSON policy file overriding the default rules by name; empty: the defaults.' },
   { path: 'collect.period', section: 'collect', key: 'period', env: 'SCOPEKEEPER_COLLECT_PERIOD', default: 3600, parse: integer(1, 31_622_400), description: 'Rating period in seconds; a reset to T discards rated data from T + period.' },
+  { path: 'collect.stuckAfterPeriods', section: 'collect', key: 'stuck_after_periods', env: 'SCOPEKEEPER_COLLECT_STUCK_AFTER_PERIODS', default: 3, parse: integer(1, 1_000_000), description: 'An active scope lagging more than this many periods behind the median active scope is stuck (GET /v2/scope?stuck=true, the summary, scopekeeper_scopes_stuck).' },
   { path: 'collect.collector', section: 'collect', key: 'collector', env: 'SCOPEKEEPER_COLLECT_COLLECTOR', default: 'gnocchi', parse: text(COLUMN_WIDTHS.collector), description: 'collector of a scope created without one.' },
   { path: 'collect.scopeKey', section: 'collect', key: 'scope_key', env: 'SCOPEKEEPER_COLLECT_SCOPE_KEY', default: 'project_id', parse: text(COLUMN_WIDTHS.scope_key), description: 'scope_key of a scope created without one.' },
   { path: 'fetcher.backend', section: 'fetcher', key: 'backend', env: 'SCOPEKEEPER_FETCHER_BACKEND', default: 'keystone', parse: text(COLUMN_WIDTHS.fetcher), description: 'fetcher of a scope created without one.' },

@@ -1,13 +1,16 @@
 import { recordActivationBatch, recordEvents } from '../storage/event-repository.ts'
 import { insertResetJob } from '../storage/reset-job-repository.ts'
 import {
-  anyScopeMatches, checkUpdateFits, countScopes, excludingOtherCreations, findScopes, flipScopesActive, insertScope, updateScope,
+  anyScopeMatches, checkUpdateFits, countScopes, excludingOtherCreations, findScopes, flipScopesActive, insertScope, lastProcessedCounts, updateScope,
 } from '../storage/scope-state-repository.ts'
 import { inTransaction, type Store } from '../storage/store.ts'
 import type { ChangeContext } from './change-context.ts'
 import { ScopeKeeperError } from './errors.ts'
 import type { NewEvent } from './scope-event.ts'
 import { discardStart } from './reset-job.ts'
+import {
+  activeOnly, isEmptyFilter, lagBuckets, lagFigures, ratedThrough, stuckBefore, type ScopeSummary,
+} from './scope-lag.ts'
 import {
   applyChanges, DEFAULT_PAGE_SIZE, type NewScope, type Page, type ScopeChanges, type ScopeDefaults, type ScopeFilter, type ScopeState,
 } from './scope-state.ts'
@@ -147,6 +150,8 @@ export interface ScopeStateServiceDeps {
    * locks until it commits. Unbounded when not given.
    */
   activationMaxScopes?: number
+  /** An active scope lagging more than this many periods behind the median is stuck (`[collect] stuck_after_periods`). */
+  stuckAfterPeriods: number
   clock?: () => Date
 }
 
@@ -189,9 +194,10 @@ export class ScopeStateService {
    * markers count visible rows only. Throws SCOPE_NOT_FOUND when the page is
    * empty, including an offset past the end.
    */
-  async list (requested: ScopeFilter, page: Page, visibleScopeIds?: readonly string[]): Promise<ScopeListing> {
+  async list (requested: ScopeFilter, page: Page, visibleScopeIds?: readonly string[], stuck?: boolean): Promise<ScopeListing> {
     const { store } = this.deps
-    const filter = visibleFilter(requested, visibleScopeIds)
+    const visible = visibleFilter(requested, visibleScopeIds)
+    const filter = visible === undefined || stuck === undefined ? visible : await this.stuckFilter(visible, stuck, visibleScopeIds)
     if (filter === undefined) throw new ScopeKeeperError('SCOPE_NOT_FOUND', NOTHING_FOUND)
     const first = await findScopes(store, filter, { limit: Math.min(page.limit, LIST_CHUNK), offset: page.offset, marker: page.marker })
     if (first.length === 0) throw new ScopeKeeperError('SCOPE_NOT_FOUND', NOTHING_FOUND)
@@ -215,6 +221,85 @@ export class ScopeStateService {
           yield chunk
         }
       })(),
+    }
+  }
+
+  /** The rating period in seconds (`[collect] period`): a scope is rated through its last processed timestamp plus this. */
+  get periodSeconds (): number {
+    return this.deps.periodSeconds
+  }
+
+  /**
+   * The last processed timestamp below which an active scope is stuck: the
+   * median over every active scope the caller sees (`visibleScopeIds`), not
+   * narrowed by a request's other filters, so that a scope is stuck or not
+   * whatever else a list or a summary asks. Undefined when none is active.
+   */
+  private async stuckBound (visibleScopeIds: readonly string[] | undefined): Promise<Date | undefined> {
+    const reference = visibleFilter({ active: [true] }, visibleScopeIds)
+    if (reference === undefined) return undefined
+    // The median from the grouped counts: one aggregate query, cheaper than
+    // a count and a row at an offset (PostgreSQL, without an index on the
+    // timestamp, sorts for the latter).
+    const median = lagFigures(await lastProcessedCounts(this.deps.store, reference), this.now(), this.deps.periodSeconds).medianLastProcessed
+    return stuckBefore(median, this.deps.periodSeconds, this.deps.stuckAfterPeriods)
+  }
+
+  /**
+   * `filter` narrowed to the stuck scopes (`stuck`) or to the others:
+   * inactive ones, and active ones within the stuck periods of the median.
+   * Undefined when nothing can match.
+   */
+  private async stuckFilter (filter: ScopeFilter, stuck: boolean, visibleScopeIds: readonly string[] | undefined): Promise<ScopeFilter | undefined> {
+    return this.narrowToStuck(filter, stuck, await this.stuckBound(visibleScopeIds))
+  }
+
+  /** `filter` narrowed as {@link stuckFilter} says, for the stuck bound `before`. */
+  private narrowToStuck (filter: ScopeFilter, stuck: boolean, before: Date | undefined): ScopeFilter | undefined {
+    // No active scope: none is stuck.
+    if (before === undefined) return stuck ? undefined : filter
+    if (!stuck) return { ...filter, exceptActiveLastProcessedBefore: before }
+    const active = activeOnly(filter)
+    if (active === undefined) return undefined
+    const bound = filter.lastProcessedBefore
+    return { ...active, lastProcessedBefore: bound === undefined || bound > before ? before : bound }
+  }
+
+  /**
+   * How far behind the scopes matching `requested` are, as GET
+   * /v2/scope/summary answers: computed from one aggregate query, the
+   * matched rows counted by active flag and last processed timestamp (see
+   * {@link lastProcessedCounts}). When other filters than the caller's
+   * visibility narrow them, the stuck bound's median (over every visible
+   * active scope) comes first, from the same query over those.
+   * With `cutoff`, how many active scopes are rated through it and how
+   * many not. Never SCOPE_NOT_FOUND: a filter matching nothing answers zeros.
+   */
+  async summary (requested: ScopeFilter, visibleScopeIds: readonly string[] | undefined, options: { cutoff?: Date, stuck?: boolean } = {}): Promise<ScopeSummary> {
+    const { store, periodSeconds, stuckAfterPeriods } = this.deps
+    const { cutoff, stuck } = options
+    const now = this.wholeSecondNow()
+    const visible = visibleFilter(requested, visibleScopeIds)
+    // Unfiltered, the matched scopes are the stuck bound's own: one query answers both.
+    const own = isEmptyFilter(requested) && stuck === undefined
+    const before = own ? undefined : await this.stuckBound(visibleScopeIds)
+    const filter = visible === undefined || stuck === undefined ? visible : this.narrowToStuck(visible, stuck, before)
+    const counts = filter === undefined ? [] : await lastProcessedCounts(store, filter)
+    const stuckAt = own ? stuckBefore(lagFigures(counts, now, periodSeconds).medianLastProcessed, periodSeconds, stuckAfterPeriods) : before
+    const figures = lagFigures(counts, now, periodSeconds, { stuckBefore: stuckAt, cutoff })
+    const rated = (at: Date | undefined) => at === undefined ? null : ratedThrough(at, periodSeconds)
+    return {
+      periodSeconds,
+      now,
+      active: figures.active,
+      inactive: figures.inactive,
+      oldestRatedThrough: rated(figures.oldestLastProcessed),
+      medianRatedThrough: rated(figures.medianLastProcessed),
+      lagBuckets: lagBuckets(figures),
+      stuckAfterPeriods,
+      stuckRatedThroughBefore: rated(stuckAt),
+      stuck: figures.stuck,
+      cutoff: cutoff === undefined ? undefined : { at: cutoff, ratedThrough: figures.ratedThroughCutoff, notRatedThrough: figures.active - figures.ratedThroughCutoff },
     }
   }
 
@@ -365,10 +450,11 @@ export class ScopeStateService {
    * The flipped rows stay locked until the commit: CloudKitty's processor,
    * which reads `active` without locking, is never held up, but its commit
    * of a flipped row's timestamp waits for this one (measured in the README,
-   * "Bulk activation").
+   * "Bulk activation"). `stuck` narrows `filter` as GET's stuck filter
+   * does, against the median of every active scope.
    */
-  async setActivation (filter: ScopeFilter, active: boolean, context: ChangeContext): Promise<ActivationResult> {
-    if (matchesNothing(filter)) throw new ScopeKeeperError('SCOPE_NOT_FOUND', NOTHING_FOUND)
+  async setActivation (requested: ScopeFilter, active: boolean, context: ChangeContext, stuck?: boolean): Promise<ActivationResult> {
+    const filter = await this.activationFilter(requested, stuck)
     const max = this.deps.activationMaxScopes ?? Infinity
     return await inTransaction(this.deps.store, async (trx) => {
       const { total, inactive } = await countScopes(trx, filter)
@@ -393,9 +479,9 @@ export class ScopeStateService {
    * reads alone (one aggregate query and one list read), with the same
    * SCOPE_NOT_FOUND.
    */
-  async previewActivation (filter: ScopeFilter, active: boolean): Promise<ActivationPreview> {
+  async previewActivation (requested: ScopeFilter, active: boolean, stuck?: boolean): Promise<ActivationPreview> {
     const { store } = this.deps
-    if (matchesNothing(filter)) throw new ScopeKeeperError('SCOPE_NOT_FOUND', NOTHING_FOUND)
+    const filter = await this.activationFilter(requested, stuck)
     const { total, inactive } = await countScopes(store, filter)
     if (total === 0) throw new ScopeKeeperError('SCOPE_NOT_FOUND', NOTHING_FOUND)
     const flipping: ScopeFilter = { ...filter, active: [!active] }
@@ -406,6 +492,13 @@ export class ScopeStateService {
       activationToggleDate: flipped > 0 ? this.wholeSecondNow() : null,
       first: filter.active !== undefined && !filter.active.includes(!active) ? [] : await findScopes(store, flipping, { limit: DEFAULT_PAGE_SIZE }),
     }
+  }
+
+  /** The states a bulk activation covers: `requested`, narrowed to the stuck ones or the others; SCOPE_NOT_FOUND when none can match. */
+  private async activationFilter (requested: ScopeFilter, stuck: boolean | undefined): Promise<ScopeFilter> {
+    const filter = stuck === undefined ? requested : await this.stuckFilter(requested, stuck, undefined)
+    if (filter === undefined || matchesNothing(filter)) throw new ScopeKeeperError('SCOPE_NOT_FOUND', NOTHING_FOUND)
+    return filter
   }
 
   private wholeSecondNow (): Date {

@@ -11,6 +11,11 @@
  * - **last processed timestamp**: the start of the last period rated; rating
  *   resumes one period later. `state` is its deprecated wire alias.
  * - **active**: whether the processor rates the scope at all.
+ * - **rated through**: last processed timestamp + period (`[collect]
+ *   period`): the end of the last period rated.
+ * - **lag**: now minus the rated-through time; 0 to 1 period is on time.
+ * - **stuck**: active, and lagging more than `[collect] stuck_after_periods`
+ *   periods behind the median active scope the caller can see.
  * - **reset**: moving a scope's last processed timestamp back (or forward) to
  *   T and discarding the rated data after it; always applied asynchronously.
  */
@@ -41,6 +46,16 @@ export interface ScopeFilter {
   fetchers?: string[]
   collectors?: string[]
   active?: boolean[]
+  /** Only rows whose last processed timestamp is before this instant. */
+  lastProcessedBefore?: Date
+  /** Only rows whose last processed timestamp is at or after this instant. */
+  lastProcessedAtOrAfter?: Date
+  /**
+   * Leaves out the active rows whose last processed timestamp is before
+   * this instant (inactive rows stay): the complement of `active: [true]`
+   * with {@link ScopeFilter.lastProcessedBefore}, as "not stuck" needs.
+   */
+  exceptActiveLastProcessedBefore?: Date
 }
 
 /** The columns a PATCH may change; absent ones keep their value. */

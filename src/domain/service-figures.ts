@@ -1,4 +1,5 @@
 import type { ResetJobStatus } from './reset-job.ts'
+import type { LastProcessedCount } from './scope-lag.ts'
 
 /**
  * What the service's metrics read from its database: counts across every
@@ -12,6 +13,8 @@ export interface ServiceFigures {
   oldestUnfinishedResetJob: () => Promise<Date | undefined>
   /** Scope states by active flag. */
   scopeCounts: () => Promise<{ active: number, inactive: number }>
+  /** Every scope state counted by active flag and last processed timestamp: what the lag figures are computed from. */
+  lastProcessedCounts: () => Promise<LastProcessedCount[]>
   /** Database connections in use and idle. */
   poolStats: () => { inUse: number, idle: number }
 }

@@ -90,6 +90,19 @@ export function toStoredText (at: Date): string {
 }
 
 /**
+ * An instant as a bound to compare a stored datetime column with: naive UTC
+ * `YYYY-MM-DD HH:MM:SS`, no fraction. PostgreSQL and MySQL/MariaDB compare
+ * it as a datetime; SQLite compares TEXT lexicographically, where this form
+ * sorts right against both stored forms (SQLAlchemy's six fraction digits,
+ * and the server default's none): a row of the same second compares equal
+ * or greater, never less, as {@link fromStored}, which drops fractions,
+ * reads it.
+ */
+export function toStoredBound (at: Date): string {
+  return at.toISOString().slice(0, 19).replace('T', ' ')
+}
+
+/**
  * Reads a datetime column back, whatever form the engine returned: SQLite
  * text with or without a fraction, or a driver `Date` built from a naive UTC
  * value. Throws on anything else, since that means a corrupt row.

@@ -10,6 +10,7 @@ import { resetJobsLastProcessedTimestamp } from './migrations/0006_reset_jobs_la
 import { createEvents } from './migrations/0007_create_events.ts'
 import { resetJobCancellation } from './migrations/0008_reset_job_cancellation.ts'
 import { createIdempotencyKeys } from './migrations/0009_create_idempotency_keys.ts'
+import { indexStatesActiveLastProcessed } from './migrations/0010_index_states_active_last_processed.ts'
 
 function migrations (traits: EngineTraits): Record<string, Migration> {
   // Listed explicitly, in order; names are never changed once merged.
@@ -23,6 +24,7 @@ function migrations (traits: EngineTraits): Record<string, Migration> {
     '0007_create_events': createEvents(traits),
     '0008_reset_job_cancellation': resetJobCancellation(traits),
     '0009_create_idempotency_keys': createIdempotencyKeys(traits),
+    '0010_index_states_active_last_processed': indexStatesActiveLastProcessed(traits),
   }
 }
 

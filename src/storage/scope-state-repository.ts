@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto'
 import { CompiledQuery, sql, type ExpressionBuilder, type Kysely } from 'kysely'
 import { ScopeKeeperError } from '../domain/errors.ts'
 import type { ScopeFilter, ScopeState } from '../domain/scope-state.ts'
-import { fromStored, toStoredText } from '../domain/timestamps.ts'
+import type { LastProcessedCount } from '../domain/scope-lag.ts'
+import { fromStored, toStoredBound, toStoredText } from '../domain/timestamps.ts'
 import type { Database, StorageStateRow, StorageStateUpdate } from './database.ts'
 import { booleanFromDb, booleanToDb, type EngineTraits } from './engine-traits.ts'
 import { insertReturningId } from './insert-returning-id.ts'
@@ -49,8 +50,24 @@ export function matchesFilter (traits: EngineTraits, filter: ScopeFilter) {
       if (traits.mayCompareCaseInsensitively) terms.push(eb(sql<string>`binary ${sql.ref(column)}`, 'in', values))
     }
     if (filter.active !== undefined) terms.push(eb('active', 'in', filter.active.map((a) => booleanToDb(traits, a))))
+    // Bounds on the column itself, compared with constants: an index on it serves them.
+    for (const [operator, at] of timeTerms(filter)) terms.push(eb('last_processed_timestamp', operator, toStoredBound(at)))
+    if (filter.exceptActiveLastProcessedBefore !== undefined) {
+      terms.push(eb.or([
+        eb('active', '=', booleanToDb(traits, false)),
+        eb('last_processed_timestamp', '>=', toStoredBound(filter.exceptActiveLastProcessedBefore)),
+      ]))
+    }
     return eb.and(terms)
   }
+}
+
+// The bounds on last_processed_timestamp in the order the WHERE clause lists them.
+function timeTerms (filter: ScopeFilter): Array<readonly ['<' | '>=', Date]> {
+  const terms: Array<readonly ['<' | '>=', Date]> = []
+  if (filter.lastProcessedBefore !== undefined) terms.push(['<', filter.lastProcessedBefore])
+  if (filter.lastProcessedAtOrAfter !== undefined) terms.push(['>=', filter.lastProcessedAtOrAfter])
+  return terms
 }
 
 interface FindOptions { limit: number, offset?: number, marker?: number, forUpdate?: boolean }
@@ -100,10 +117,16 @@ async function findCompiled (db: Kysely<Database>, traits: EngineTraits, filter:
     if (traits.mayCompareCaseInsensitively) parameters.push(...values)
   }
   if (filter.active !== undefined) parameters.push(...filter.active.map((a) => booleanToDb(traits, a)))
+  for (const [operator, at] of timeTerms(filter)) {
+    parameters.push(toStoredBound(at))
+    shape += operator
+  }
+  const except = filter.exceptActiveLastProcessedBefore
+  if (except !== undefined) parameters.push(booleanToDb(traits, false), toStoredBound(except))
   if (marker !== undefined) parameters.push(marker)
   parameters.push(limit)
   if (offset > 0) parameters.push(offset)
-  shape += `${filter.active?.length ?? '-'},${marker !== undefined},${offset > 0}`
+  shape += `,${except !== undefined},${filter.active?.length ?? '-'},${marker !== undefined},${offset > 0}`
 
   let shapes = compiledFinds.get(db)
   if (shapes === undefined) compiledFinds.set(db, shapes = new Map())
@@ -136,6 +159,29 @@ export async function countScopes ({ db, traits }: Store, filter: ScopeFilter): 
     ])
     .where(matchesFilter(traits, filter)).executeTakeFirstOrThrow()
   return { total: Number(row.total), inactive: Number(row.inactive) }
+}
+
+/**
+ * How many rows matching `filter` share each (active, last processed
+ * timestamp), in no particular order: one aggregate query, whose groups are the
+ * distinct timestamps rather than the rows. CloudKitty's processor moves
+ * every scope by whole periods from period-aligned starts, so a table of a
+ * million scopes holds a handful of distinct timestamps per period of lag;
+ * an index on (active, last_processed_timestamp) hands them over grouped
+ * and in order, with no sort.
+ */
+export async function lastProcessedCounts ({ db, traits }: Store, filter: ScopeFilter): Promise<LastProcessedCount[]> {
+  // Narrowed by a text filter, grouped by (timestamp, active), an order no
+  // index gives: MariaDB, offered the (active, timestamp) index's order,
+  // walked all of it, reading every row to test the filter (2.5 s at
+  // 1 000 000 scopes for collector=c1), instead of using the filter's index.
+  const narrowed = textTerms(filter).some(([, values]) => values !== undefined)
+  const rows = await db.selectFrom(STATES)
+    .select(['active', 'last_processed_timestamp', (eb) => eb.fn.countAll().as('n')])
+    .where(matchesFilter(traits, filter))
+    .groupBy(narrowed ? ['last_processed_timestamp', 'active'] : ['active', 'last_processed_timestamp'])
+    .execute()
+  return rows.map((row) => ({ active: booleanFromDb(row.active), lastProcessed: fromStored(row.last_processed_timestamp), count: Number(row.n) }))
 }
 
 /** The 409 message of a change that collides with another row's (identifier, key, collector, fetcher). */

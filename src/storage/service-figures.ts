@@ -4,6 +4,7 @@ import type { ServiceFigures } from '../domain/service-figures.ts'
 import { fromStored } from '../domain/timestamps.ts'
 import { booleanFromDb } from './engine-traits.ts'
 import type { OpenDatabase } from './open-database.ts'
+import { lastProcessedCounts } from './scope-state-repository.ts'
 
 /** The metrics' figures, read from `database` when asked (each call is one aggregate query). */
 export function serviceFigures (database: OpenDatabase): ServiceFigures {
@@ -27,6 +28,7 @@ export function serviceFigures (database: OpenDatabase): ServiceFigures {
       for (const row of rows) counts[booleanFromDb(row.active) ? 'active' : 'inactive'] += Number(row.n)
       return counts
     },
+    lastProcessedCounts: async () => await lastProcessedCounts(database, {}),
     poolStats: () => database.poolStats(),
   }
 }

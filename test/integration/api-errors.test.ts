@@ -96,7 +96,7 @@ for (const engine of testEngines()) {
       assert.equal(doc.openapi, '3.1.0')
       const scope = doc.paths['/v2/scope']
       assert.deepEqual(Object.keys(scope).sort(), ['get', 'patch', 'post', 'put'])
-      assert.deepEqual(scope.get.parameters.map((p: any) => p.name).sort(), ['active', 'collector', 'fetcher', 'limit', 'marker', 'offset', 'scope_id', 'scope_key'])
+      assert.deepEqual(scope.get.parameters.map((p: any) => p.name).sort(), ['active', 'collector', 'fetcher', 'limit', 'marker', 'offset', 'rated_after', 'rated_before', 'scope_id', 'scope_key', 'stuck'])
       const putBody = scope.put.requestBody.content['application/json'].schema
       assert.deepEqual(Object.keys(putBody.properties).sort(), ['all_scopes', 'collector', 'fetcher', 'last_processed_timestamp', 'reason', 'scope_id', 'scope_key', 'state'])
       assert.equal(putBody.additionalProperties, false)

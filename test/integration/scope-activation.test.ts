@@ -103,6 +103,43 @@ for (const engine of testEngines()) {
       assert.deepEqual(await scopesByKey(app), after)
     })
 
+    it('takes the lag filters of GET /v2/scope: rated_before, rated_after and stuck (a boolean in the body)', async (t) => {
+      // Period 3600 s, stuck after 3 periods; now 2024-05-01T10:00Z.
+      const { app } = await buildTestApp(t, { engine, clock: () => T0 })
+      const at = (hours: number) => new Date(T0.getTime() - hours * 3_600_000).toISOString()
+      // Rated through (last processed + 1 h): 9:00, 9:00, 8:00, 9:00, 2:00 (lag 8 h, stuck), 0:00 (inactive).
+      await createScopes(app, [
+        { scope_id: 'a', last_processed_timestamp: at(2) }, { scope_id: 'b', last_processed_timestamp: at(2) },
+        { scope_id: 'c', last_processed_timestamp: at(3) }, { scope_id: 'd', last_processed_timestamp: at(2) },
+        { scope_id: 'late', last_processed_timestamp: at(9) }, { scope_id: 'off', last_processed_timestamp: at(11), active: false },
+      ])
+      const flipped = async (body: Record<string, unknown>) => {
+        const preview = await activate(app, { ...body, dry_run: true })
+        assert.equal(preview.status, 200, preview.text)
+        return preview.body.results.map((s: any) => s.scope_id)
+      }
+      // Not rated through 09:00: c and late (rated through 08:00 and 02:00), and off.
+      assert.deepEqual(await flipped({ active: false, rated_before: '2024-05-01T09:00:00Z' }), ['c', 'late'])
+      assert.deepEqual(await flipped({ active: true, rated_before: '2024-05-01T09:00:00Z' }), ['off'])
+      assert.deepEqual(await flipped({ active: false, rated_after: '2024-05-01T09:00:00Z' }), ['a', 'b', 'd'])
+      // Stuck: more than 3 periods behind the median (rated through 09:00).
+      assert.deepEqual(await flipped({ active: false, stuck: true }), ['late'])
+      assert.deepEqual(await flipped({ active: false, stuck: false }), ['a', 'b', 'c', 'd'])
+      const res = await activate(app, { active: false, stuck: true, reason: 'collector error' })
+      assert.deepEqual([res.status, res.body.scopes_total, res.body.scopes_flipped], [200, 1, 1])
+      assert.equal((await scopesByKey(app)).get('late/gnocchi')?.active, false)
+      // None left stuck among the active scopes: 404, as for any filter matching nothing.
+      assert.equal((await activate(app, { active: false, stuck: true })).status, 404)
+      // A lag filter alone names the scopes; bad values are 400s naming the body field.
+      const bad = await activate(app, { active: false, rated_before: 'yesterday' })
+      assert.equal(bad.status, 400)
+      assert.match(bad.body.message, /rated_before/)
+      assert.match(bad.body.message, /body/)
+      const badStuck = await activate(app, { active: false, stuck: 'yes' })
+      assert.equal(badStuck.status, 400)
+      assert.match(badStuck.body.message, /stuck/)
+    })
+
     it('takes scope_id, scope_key, fetcher and collector as PUT does: strings, comma-separated, or lists, ANDed', async (t) => {
       const { app, database } = await buildTestApp(t, { engine })
       await seed(app, database, SCOPES, T0)

@@ -27,6 +27,8 @@ export const BASE_RULES: readonly DefaultRule[] = [
  */
 export const SCOPE_RULES = [
   { name: 'scope:get_state', check: 'role:admin', description: 'Get the state of one or several scopes', operations: [{ method: 'GET', path: '/v2/scope' }, { method: 'GET', path: '/v2/scope/resets' }, { method: 'GET', path: '/v2/scope/resets/{id}' }] },
+  // scopekeeper's own: how far behind rating is, per lag bucket, stuck scopes, a cut-off.
+  { name: 'scope:get_summary', check: 'role:admin', description: 'Summarize how far behind the scopes are rated (lag buckets, stuck scopes, a cut-off)', operations: [{ method: 'GET', path: '/v2/scope/summary' }] },
   { name: 'scope:reset_state', check: 'role:admin', description: 'Reset the state of one or several scopes', operations: [{ method: 'PUT', path: '/v2/scope' }] },
   { name: 'scope:patch_state', check: 'role:admin', description: 'Update the state of one scope', operations: [{ method: 'PATCH', path: '/v2/scope' }] },
   { name: 'scope:post_state', check: 'role:admin', description: 'Create a scope state ahead of discovery', operations: [{ method: 'POST', path: '/v2/scope' }] },

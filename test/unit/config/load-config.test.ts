@@ -57,7 +57,7 @@ describe('loadConfig', () => {
     assert.equal(config.database.maxRetries, 10)
     assert.equal(config.database.retryInterval, 10)
     assert.equal(config.orchestrator.coordinationUrl, 'file:///var/lib/cloudkitty/locks')
-    assert.deepEqual(config.collect, { period: 3600, collector: 'gnocchi', scopeKey: 'project_id' })
+    assert.deepEqual(config.collect, { period: 3600, stuckAfterPeriods: 3, collector: 'gnocchi', scopeKey: 'project_id' })
     assert.equal(config.fetcher.backend, 'keystone')
     assert.equal(config.reset.worker, true)
     assert.ok(Object.isFrozen(config) && Object.isFrozen(config.api))
@@ -67,7 +67,7 @@ describe('loadConfig', () => {
     const config = loadConfig({ file: confFile(t, CLOUDKITTY_CONF), env: {} })
     assert.deepEqual({ host: config.api.host, port: config.api.port }, { host: '0.0.0.0', port: 9999 })
     assert.equal(config.database.url, 'sqlite:////var/lib/cloudkitty/cloudkitty.sqlite')
-    assert.deepEqual(config.collect, { period: 600, collector: 'prometheus', scopeKey: 'domain_id' })
+    assert.deepEqual(config.collect, { period: 600, stuckAfterPeriods: 3, collector: 'prometheus', scopeKey: 'domain_id' })
     assert.equal(config.fetcher.backend, 'gnocchi')
   })
 

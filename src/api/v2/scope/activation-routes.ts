@@ -29,9 +29,9 @@ export function registerActivationRoutes (parent: FastifyInstance, scopes: Scope
     // `scopeFilter`: the body's scope_id is a filter, comma-separated values included, as PUT's is.
     config: { rule: 'scope:post_activation', idempotent: true, scopeFilter: true },
   }, async (req, reply) => {
-    const { filter, active, dryRun } = activationFromWire(req.body, req.query)
+    const { filter, stuck, active, dryRun } = activationFromWire(req.body, req.query, scopes.periodSeconds)
     const context = changeContext(req, req.body)
-    const result = dryRun ? await scopes.previewActivation(filter, active) : await scopes.setActivation(filter, active, context)
+    const result = dryRun ? await scopes.previewActivation(filter, active, stuck) : await scopes.setActivation(filter, active, context, stuck)
     return await sendJson(reply, activationJson(active, result))
   })
 }

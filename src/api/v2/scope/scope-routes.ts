@@ -8,12 +8,12 @@ import { changeContext } from '../../change-context.ts'
 import { absoluteUrl } from '../../proxy-headers.ts'
 import {
   AcceptedReply, CreateScopeBody, DryRunQuery, ErrorReply, IdempotentHeaders, IfMatchHeaders, ListScopesQuery, PatchScopeBody, ResetDryRunReply,
-  ResetScopesBody, ScopeStateListResponse, ScopeStateResponse,
+  ResetScopesBody, ScopeStateListResponse, ScopeStateResponse, ScopeSummaryQuery, ScopeSummaryReply,
 } from './scope-schemas.ts'
 import { resetJobLocation } from './reset-job-wire.ts'
 import {
   createFromWire, dryRunFromWire, listEtag, listJson, listQueryFromWire, nextLink, patchFromWire, patchOptionsFromWire, resetFromWire,
-  resetPreviewJson, scopeEtag, scopeJson,
+  resetPreviewJson, scopeEtag, scopeJson, summaryQueryFromWire, summaryToWire,
 } from './scope-wire.ts'
 
 const errors = { 400: ErrorReply, 403: ErrorReply, 404: ErrorReply, 405: ErrorReply, 409: ErrorReply }
@@ -34,15 +34,24 @@ export function registerScopeRoutes (parent: FastifyInstance, scopes: ScopeState
     schema: { summary: 'List scope states', querystring: ListScopesQuery, response: { 200: ScopeStateListResponse, ...errors } },
     config: { rule: 'scope:get_state' },
   }, async (req, reply) => {
-    const { filter, page } = listQueryFromWire(req.query)
+    const { filter, stuck, page } = listQueryFromWire(req.query, scopes.periodSeconds)
     // Only the scopes the policy lets the caller see (an owner rule: their project's).
-    const listing = await scopes.list(filter, page, visibleScopeIds(req.scopeAccess))
+    const listing = await scopes.list(filter, page, visibleScopeIds(req.scopeAccess), stuck)
     // A full page may continue: point at the next one (OpenStack's marker paging).
     if (listing.nextMarker !== undefined) reply.header('link', nextLink(absoluteUrl(req.origin, '/v2/scope'), req.query, listing.nextMarker, page.limit))
     // One row of a scope_id: its ETag, for a PATCH's If-Match.
     const etag = listEtag(filter, page, listing)
     if (etag !== undefined) reply.header('etag', etag)
     return await sendJson(reply, await listJson(listing))
+  })
+
+  // An extension: how far behind rating is, for the scopes the caller sees.
+  app.get('/v2/scope/summary', {
+    schema: { summary: 'How far behind the matching scopes are rated', querystring: ScopeSummaryQuery, response: { 200: ScopeSummaryReply, ...errors } },
+    config: { rule: 'scope:get_summary' },
+  }, async (req) => {
+    const { filter, stuck, cutoff } = summaryQueryFromWire(req.query, scopes.periodSeconds)
+    return summaryToWire(await scopes.summary(filter, visibleScopeIds(req.scopeAccess), { cutoff, stuck }))
   })
 
   app.put('/v2/scope', {

@@ -83,8 +83,36 @@ export const QueryFilter = (field: ScopeField) => Type.Array(FilterValue(field),
 /** A list's `limit`: a page of 1 to `maximum` rows, {@link DEFAULT_PAGE_SIZE} when not given. */
 export const PageLimit = (maximum: number) => BoundedInteger(1, maximum, { default: DEFAULT_PAGE_SIZE })
 
-/** GET /v2/scope query string (parsed with array coercion: every filter is a list). */
-export const ListScopesQuery = Type.Object({
+/** A timestamp parameter described for its use; accepts what {@link Timestamp} accepts. */
+const TimestampParameter = (description: string) => Type.String({ ...Timestamp, description: `${description}; ISO 8601, no offset means UTC` })
+
+/**
+ * The rated-through filters (extensions; CloudKitty's client never sends
+ * them). A scope is rated through its last_processed_timestamp plus
+ * `[collect] period`. For one T, `rated_before` and `rated_after` split the
+ * scopes in two: each scope is in exactly one. Exported for every request
+ * that takes the GET filters.
+ */
+export const RatedFilters = {
+  rated_before: Type.Optional(TimestampParameter('only scopes rated through an instant before this one (not yet rated through it)')),
+  rated_after: Type.Optional(TimestampParameter('only scopes rated through this instant or later')),
+}
+
+/** A true/false word (the words `active` takes in a query: true, false, 1, 0 in any case). */
+const BooleanWord = (description: string) => Type.String({ pattern: `^${ACTIVE_WORD}$`, description, ...rule(`${wordList(ACTIVE_WORDS)} in any case`) })
+
+/**
+ * The stuck filter (an extension): true lists the stuck scopes (active,
+ * lagging more than `[collect] stuck_after_periods` periods behind the
+ * median of the active scopes the caller sees, whatever the other
+ * filters); false every other scope, inactive ones included.
+ */
+export const StuckFilter = {
+  stuck: Type.Optional(BooleanWord('true: only stuck scopes (active, more than [collect] stuck_after_periods periods behind the median active scope); false: only the others')),
+}
+
+/** The filters of GET /v2/scope, and of every request that takes the same filters in a query string. */
+export const ScopeFilterQuery = {
   scope_id: Type.Optional(QueryFilter('scope_id')),
   scope_key: Type.Optional(QueryFilter('scope_key')),
   fetcher: Type.Optional(QueryFilter('fetcher')),
@@ -92,11 +120,57 @@ export const ListScopesQuery = Type.Object({
   active: Type.Optional(Type.Array(Type.String({ pattern: commaSeparated(ACTIVE_WORD) }), {
     description: `${wordList(ACTIVE_WORDS)} in any case; repeatable and comma-separated`, ...rule(ACTIVE_RULE),
   })),
+  ...RatedFilters,
+  ...StuckFilter,
+}
+
+/** GET /v2/scope query string (parsed with array coercion: every filter is a list). */
+export const ListScopesQuery = Type.Object({
+  ...ScopeFilterQuery,
   limit: Type.Optional(PageLimit(MAX_INTEGER)),
   offset: Type.Optional(BoundedInteger(0, MAX_INTEGER)),
   marker: Type.Optional(BoundedInteger(0, MAX_INTEGER, { description: "continue after this row: the marker of the previous page's Link rel=\"next\"" })),
 }, { additionalProperties: false })
 export type ListScopesQuery = Static<typeof ListScopesQuery>
+
+/** GET /v2/scope/summary query string: the list's filters, no paging, and the cut-off. */
+export const ScopeSummaryQuery = Type.Object({
+  ...ScopeFilterQuery,
+  cutoff: Type.Optional(TimestampParameter('also count the active scopes rated through this instant, and those not yet')),
+}, { additionalProperties: false })
+export type ScopeSummaryQuery = Static<typeof ScopeSummaryQuery>
+
+const NullableTimestamp = (description: string) => Type.Union([Type.String(), Type.Null()], { description })
+
+/** GET /v2/scope/summary reply: how far behind the matched scopes are rated. */
+export const ScopeSummaryReply = Type.Object({
+  period: Type.Integer({ description: 'the rating period, [collect] period, in seconds' }),
+  now: Type.String({ description: 'the instant each lag is measured at (now minus the rated-through time)' }),
+  active: Type.Integer({ description: 'active scope states matched' }),
+  inactive: Type.Integer({ description: 'inactive scope states matched' }),
+  oldest_rated_through: NullableTimestamp('the earliest rated-through time (last_processed_timestamp + period) of the active ones; null when none'),
+  median_rated_through: NullableTimestamp('their median rated-through time (the lower one of an even count); null when none'),
+  lag_periods: Type.Object({
+    '0-1': Type.Integer({ description: 'active scopes lagging at most 1 period (rated through now − 1 period or later; rated into the future too)' }),
+    '1-2': Type.Integer({ description: 'more than 1, at most 2 periods' }),
+    '2-6': Type.Integer({ description: 'more than 2, at most 6 periods' }),
+    '6-24': Type.Integer({ description: 'more than 6, at most 24 periods' }),
+    '24+': Type.Integer({ description: 'more than 24 periods' }),
+  }, { description: 'active scopes by lag (now − rated-through time), in periods' }),
+  stuck: Type.Integer({ description: 'active scopes matched that are stuck' }),
+  stuck_after_periods: Type.Integer({ description: '[collect] stuck_after_periods' }),
+  stuck_rated_through_before: NullableTimestamp(
+    'stuck means rated through before this: the median rated-through time of every active scope the caller sees (whatever the filters), minus stuck_after_periods periods; null when none is active'),
+  cutoff: Type.Union([
+    Type.Object({
+      at: Type.String({ description: 'the cut-off, normalised' }),
+      rated_through: Type.Integer({ description: 'active scopes rated through the cut-off (rated through it or later)' }),
+      not_rated_through: Type.Integer({ description: 'active scopes not yet rated through it: GET /v2/scope?active=true&rated_before=<cutoff> lists them' }),
+    }),
+    Type.Null(),
+  ], { description: 'with ?cutoff: the active scopes rated through it and not; null without' }),
+})
+export type ScopeSummaryReply = Static<typeof ScopeSummaryReply>
 
 /**
  * The query string of PUT, PATCH and POST /v2/scope: `dry_run`, an
@@ -195,6 +269,12 @@ export const ActivationBody = Type.Object({
   active: ActiveInput,
   ...allScopesField,
   ...bodyFilterFields,
+  // The lag filters of GET /v2/scope; here, as JSON, stuck is a boolean.
+  ...RatedFilters,
+  stuck: Type.Optional(Type.Boolean({
+    description: 'true: only stuck scopes (active, more than [collect] stuck_after_periods periods behind the median active scope); false: only the others',
+    ...rule('a boolean'),
+  })),
   dry_run: Type.Optional(Type.Boolean({
     description: 'true: answer what would be switched, and switch nothing (as ?dry_run=true does)',
     ...rule('a boolean'),

@@ -6,7 +6,11 @@ import type { NewScope, Page, ScopeChanges, ScopeFilter, ScopeState } from '../.
 import { DEFAULT_PAGE_SIZE } from '../../../domain/scope-state.ts'
 import type { ActivationPreview, ActivationResult, PatchOptions, ResetPreview, ResetRequest, ScopeListing } from '../../../domain/scope-state-service.ts'
 import { formatTimestamp, parseTimestamp } from '../../../domain/timestamps.ts'
-import { ActivationBody, type bodyFilterFields, type CreateScopeBody, type DryRunQuery, type ListScopesQuery, type PatchScopeBody, type ResetScopesBody } from './scope-schemas.ts'
+import { lastProcessedFor, type ScopeSummary } from '../../../domain/scope-lag.ts'
+import {
+  ActivationBody, type bodyFilterFields, type CreateScopeBody, type DryRunQuery, type ListScopesQuery, type PatchScopeBody, type ResetScopesBody,
+  type ScopeFilterQuery, type ScopeSummaryQuery, type ScopeSummaryReply,
+} from './scope-schemas.ts'
 
 // What JSON.stringify escapes in a string: quotes, backslashes, control
 // characters and lone surrogates (any surrogate here; pairs then take the
@@ -165,10 +169,18 @@ export function filterFromWire (field: string, where: FilterLocation, input: str
   return [...new Set(values)]
 }
 
-/** GET query → filter and page. */
-export function listQueryFromWire (query: ListScopesQuery): { filter: ScopeFilter, page: Page } {
-  if (query.marker !== undefined && query.offset !== undefined) throw invalidInput('Use either marker or offset, not both.')
+/** The query-string filters shared by GET /v2/scope and the requests taking the same filters. */
+type FilterQuery = { [K in keyof typeof ScopeFilterQuery]?: ListScopesQuery[K] }
+
+/**
+ * The GET filters → the domain's filter, and `stuck` (which the service
+ * resolves, since it depends on the median). The rated-through bounds
+ * become last processed bounds one period (`periodSeconds`) earlier:
+ * rated through before T is last processed before T − period.
+ */
+export function scopeFilterFromWire (query: FilterQuery, periodSeconds: number): { filter: ScopeFilter, stuck?: boolean } {
   const active = query.active === undefined ? undefined : [...new Set(query.active.flatMap((v) => v.split(',')).map(parseActive))]
+  const bound = (value: string | undefined, field: string) => value === undefined ? undefined : lastProcessedFor(parseTimestamp(value, field), periodSeconds)
   return {
     filter: {
       scopeIds: filterFromWire('scope_id', 'query string', query.scope_id),
@@ -176,8 +188,44 @@ export function listQueryFromWire (query: ListScopesQuery): { filter: ScopeFilte
       fetchers: filterFromWire('fetcher', 'query string', query.fetcher),
       collectors: filterFromWire('collector', 'query string', query.collector),
       active,
+      lastProcessedBefore: bound(query.rated_before, 'rated_before'),
+      lastProcessedAtOrAfter: bound(query.rated_after, 'rated_after'),
     },
+    stuck: query.stuck === undefined ? undefined : parseBooleanWord(query.stuck, 'stuck'),
+  }
+}
+
+/** GET query → filter, stuck and page. */
+export function listQueryFromWire (query: ListScopesQuery, periodSeconds: number): { filter: ScopeFilter, stuck?: boolean, page: Page } {
+  if (query.marker !== undefined && query.offset !== undefined) throw invalidInput('Use either marker or offset, not both.')
+  return {
+    ...scopeFilterFromWire(query, periodSeconds),
     page: { limit: query.limit ?? DEFAULT_PAGE_SIZE, offset: query.offset ?? 0, marker: query.marker },
+  }
+}
+
+/** GET /v2/scope/summary query → filter, stuck and cut-off. */
+export function summaryQueryFromWire (query: ScopeSummaryQuery, periodSeconds: number): { filter: ScopeFilter, stuck?: boolean, cutoff?: Date } {
+  return { ...scopeFilterFromWire(query, periodSeconds), cutoff: query.cutoff === undefined ? undefined : parseTimestamp(query.cutoff, 'cutoff') }
+}
+
+/** A summary as the API answers it (`ScopeSummaryReply`). */
+export function summaryToWire (summary: ScopeSummary): ScopeSummaryReply {
+  const time = (at: Date | null) => at === null ? null : formatTimestamp(at)
+  return {
+    period: summary.periodSeconds,
+    now: formatTimestamp(summary.now),
+    active: summary.active,
+    inactive: summary.inactive,
+    oldest_rated_through: time(summary.oldestRatedThrough),
+    median_rated_through: time(summary.medianRatedThrough),
+    lag_periods: summary.lagBuckets,
+    stuck: summary.stuck,
+    stuck_after_periods: summary.stuckAfterPeriods,
+    stuck_rated_through_before: time(summary.stuckRatedThroughBefore),
+    cutoff: summary.cutoff === undefined
+      ? null
+      : { at: formatTimestamp(summary.cutoff.at), rated_through: summary.cutoff.ratedThrough, not_rated_through: summary.cutoff.notRatedThrough },
   }
 }
 
@@ -234,15 +282,20 @@ const ACTIVATION_FILTERS = wordList(Object.keys(ActivationBody.properties).filte
  * alone, so that `{"active": false}` cannot switch off every scope by
  * accident.
  */
-export function activationFromWire (body: ActivationBody, query: DryRunQuery): { filter: ScopeFilter, active: boolean, dryRun: boolean } {
-  const filter = bodyFilterFromWire(body)
-  const filtered = Object.values(filter).some((values) => values !== undefined)
+export function activationFromWire (body: ActivationBody, query: DryRunQuery, periodSeconds: number): { filter: ScopeFilter, stuck?: boolean, active: boolean, dryRun: boolean } {
+  const bound = (value: string | undefined, field: string) => value === undefined ? undefined : lastProcessedFor(parseTimestamp(value, field), periodSeconds)
+  const filter: ScopeFilter = {
+    ...bodyFilterFromWire(body),
+    lastProcessedBefore: bound(body.rated_before, 'rated_before'),
+    lastProcessedAtOrAfter: bound(body.rated_after, 'rated_after'),
+  }
+  const filtered = body.stuck !== undefined || Object.values(filter).some((values) => values !== undefined)
   const allScopes = body.all_scopes === true
   if (allScopes && filtered) throw invalidInput(`Either all_scopes or filters (${ACTIVATION_FILTERS}) should be specified in the request body, not both.`)
   if (!allScopes && !filtered) {
     throw invalidInput(`Name the scopes to switch in the request body: at least one filter (${ACTIVATION_FILTERS}), or all_scopes: true for every scope.`)
   }
-  return { filter, active: parseActive(body.active), dryRun: body.dry_run === true || dryRunFromWire(query) }
+  return { filter, stuck: body.stuck, active: parseActive(body.active), dryRun: body.dry_run === true || dryRunFromWire(query) }
 }
 
 /** POST /v2/scope/activation's reply (`ActivationReply`), as JSON text; a dry run's scopes written by {@link scopeJson}. */
