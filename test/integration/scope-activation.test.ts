@@ -211,7 +211,7 @@ for (const engine of testEngines()) {
       await seed(app, database, SCOPES, T0)
       const states = await dumpStates(database)
       const cases: Array<[unknown, RegExp]> = [
-        [{ active: false }, /^Name the scopes to switch in the request body: at least one filter \(scope_id, scope_key, fetcher or collector\), or all_scopes: true/],
+        [{ active: false }, /^Name the scopes to switch in the request body: at least one filter \(scope_id, scope_key, fetcher, collector, rated_before, rated_after or stuck\), or all_scopes: true/],
         [{ active: false, all_scopes: false }, /^Name the scopes to switch in the request body/],
         [{ active: false, all_scopes: true, collector: 'gnocchi' }, /^Either all_scopes or filters .* should be specified in the request body, not both\.$/],
         [{ collector: 'gnocchi' }, /^Missing required field 'active' in the request body\.$/],
@@ -324,7 +324,7 @@ for (const engine of testEngines()) {
       await seed(app, database, SCOPES, T0)
       const value = fc.oneof(fc.string(), fc.boolean(), fc.integer({ min: -2, max: 3 }), fc.constant(null), fc.array(fc.string({ maxLength: 5 }), { maxLength: 3 }),
         fc.constantFrom('g1', 'g1,p1', 'gnocchi', 'true', '0', 'False', ''))
-      const field = fc.constantFrom('active', 'all_scopes', 'scope_id', 'scope_key', 'fetcher', 'collector', 'dry_run', 'reason', 'state', 'x')
+      const field = fc.constantFrom('active', 'all_scopes', 'scope_id', 'scope_key', 'fetcher', 'collector', 'rated_before', 'rated_after', 'stuck', 'dry_run', 'reason', 'state', 'x')
       const body = fc.oneof(fc.dictionary(field, value, { maxKeys: 5 }), fc.jsonValue({ maxDepth: 2 }))
       await fc.assert(fc.asyncProperty(body, fc.constantFrom('', '?dry_run=true', '?dry_run=0', '?dry_run=x', '?x=1'), async (sent, query) => {
         const states = await dumpStates(database)
@@ -343,7 +343,7 @@ for (const engine of testEngines()) {
       const post = doc.paths['/v2/scope/activation']?.post
       assert.ok(post !== undefined, Object.keys(doc.paths).join(', '))
       const body = post.requestBody.content['application/json'].schema
-      assert.deepEqual(Object.keys(body.properties), ['active', 'all_scopes', 'scope_id', 'scope_key', 'fetcher', 'collector', 'dry_run', 'reason'])
+      assert.deepEqual(Object.keys(body.properties), ['active', 'all_scopes', 'scope_id', 'scope_key', 'fetcher', 'collector', 'rated_before', 'rated_after', 'stuck', 'dry_run', 'reason'])
       assert.deepEqual(body.required, ['active'])
       assert.deepEqual(post.parameters.map((p: any) => `${p.in}:${p.name}`).sort(), ['header:idempotency-key', 'header:x-reason', 'query:dry_run'])
       const reply = post.responses['200'].content['application/json'].schema
