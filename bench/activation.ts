@@ -18,13 +18,7 @@
  *   node --import tsx bench/activation.ts --engine sqlite,postgres,mariadb --scopes 1000000
  */
 import { spawn } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { createConnection } from 'mysql2/promise'
-import pg from 'pg'
 import { ACTIVATION_CHUNK, ScopeStateService } from '../src/domain/scope-state-service.ts'
 import type { NewEvent } from '../src/domain/scope-event.ts'
 import { toStoredText } from '../src/domain/timestamps.ts'
@@ -33,6 +27,7 @@ import { recordActivationBatch, recordEvents } from '../src/storage/event-reposi
 import { migrateToLatest } from '../src/storage/migrate.ts'
 import { openDatabase, type OpenDatabase } from '../src/storage/open-database.ts'
 import { inTransaction } from '../src/storage/store.ts'
+import { freshDatabase } from './fresh-database.ts'
 
 const { values } = parseArgs({
   options: {
@@ -45,8 +40,6 @@ const { values } = parseArgs({
   },
 })
 
-const PG_URL = process.env.TEST_POSTGRES_URL ?? 'postgresql://postgres@127.0.0.1:5432/test'
-const MARIADB_URL = process.env.TEST_MARIADB_URL ?? 'mysql://root@127.0.0.1:3306/test'
 const CONTEXT = { actor: { auth: 'noauth' as const, userId: null, userName: null, projectId: null, roles: [] }, requestId: 'req-bench', reason: 'bench' }
 
 /**
@@ -80,24 +73,6 @@ async function probe (url: string, id: number, delayMs: number): Promise<void> {
 if (values.probe !== undefined) {
   await probe(values.probe, Number(values.id), Number(values.delay ?? 300))
   process.exit(0)
-}
-
-async function freshDatabase (engine: string): Promise<{ url: string, drop: () => Promise<void> }> {
-  const name = `sk_bench_${randomBytes(4).toString('hex')}`
-  if (engine === 'sqlite') {
-    const dir = mkdtempSync(join(tmpdir(), 'sk-bench-activation-'))
-    return { url: `sqlite:///${join(dir, 'bench.sqlite')}`, drop: async () => { rmSync(dir, { recursive: true, force: true }) } }
-  }
-  if (engine === 'postgres') {
-    const admin = new pg.Client({ connectionString: PG_URL })
-    await admin.connect(); await admin.query(`CREATE DATABASE ${name}`); await admin.end()
-    const url = new URL(PG_URL); url.pathname = `/${name}`
-    return { url: url.toString(), drop: async () => { const c = new pg.Client({ connectionString: PG_URL }); await c.connect(); await c.query(`DROP DATABASE ${name} WITH (FORCE)`); await c.end() } }
-  }
-  const admin = await createConnection({ uri: MARIADB_URL })
-  await admin.query(`CREATE DATABASE ${name}`); await admin.end()
-  const url = new URL(MARIADB_URL); url.pathname = `/${name}`
-  return { url: url.toString(), drop: async () => { const c = await createConnection({ uri: MARIADB_URL }); await c.query(`DROP DATABASE ${name}`); await c.end() } }
 }
 
 async function seed (database: OpenDatabase, count: number): Promise<void> {
@@ -139,7 +114,7 @@ const rows: Array<Record<string, unknown>> = []
 const SCOPES = Number(values.scopes)
 const EVENTS = Number(values.events)
 for (const engine of values.engine.split(',')) {
-  const { url, drop } = await freshDatabase(engine)
+  const { url, drop } = await freshDatabase(engine, 'sk-bench-activation-')
   const database = openDatabase(url, { statementTimeoutMs: 600_000 })
   try {
     await migrateToLatest(database)

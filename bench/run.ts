@@ -11,19 +11,17 @@
  * what it costs and saves.
  */
 import { spawn } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import autocannon from 'autocannon'
-import { createConnection } from 'mysql2/promise'
-import pg from 'pg'
 import { sql } from 'kysely'
 import { toStoredText } from '../src/domain/timestamps.ts'
 import { migrateToLatest } from '../src/storage/migrate.ts'
 import { openDatabase } from '../src/storage/open-database.ts'
+import { freshDatabase } from './fresh-database.ts'
 
 const { values } = parseArgs({
   options: {
@@ -43,28 +41,8 @@ const ENGINES = values.engine.split(',')
 const DURATION = Number(values.duration)
 const CONNECTIONS = Number(values.connections)
 const BIN = new URL('../bin/scopekeeper.js', import.meta.url).pathname
-const PG_URL = process.env.TEST_POSTGRES_URL ?? 'postgresql://postgres@127.0.0.1:5432/test'
-const MARIADB_URL = process.env.TEST_MARIADB_URL ?? 'mysql://root@127.0.0.1:3306/test'
 
 interface Row { scenario: string, scopes: number, rps: number, p50: number, p99: number, rssMb: number, ceilingRps?: number, ofCeiling?: number, note?: string }
-
-async function freshDatabase (engine: string): Promise<{ url: string, drop: () => Promise<void> }> {
-  const name = `sk_bench_${randomBytes(4).toString('hex')}`
-  if (engine === 'sqlite') {
-    const dir = mkdtempSync(join(tmpdir(), 'sk-bench-'))
-    return { url: `sqlite:///${join(dir, 'bench.sqlite')}`, drop: async () => { rmSync(dir, { recursive: true, force: true }) } }
-  }
-  if (engine === 'postgres') {
-    const admin = new pg.Client({ connectionString: PG_URL })
-    await admin.connect(); await admin.query(`CREATE DATABASE ${name}`); await admin.end()
-    const url = new URL(PG_URL); url.pathname = `/${name}`
-    return { url: url.toString(), drop: async () => { const c = new pg.Client({ connectionString: PG_URL }); await c.connect(); await c.query(`DROP DATABASE ${name} WITH (FORCE)`); await c.end() } }
-  }
-  const admin = await createConnection({ uri: MARIADB_URL })
-  await admin.query(`CREATE DATABASE ${name}`); await admin.end()
-  const url = new URL(MARIADB_URL); url.pathname = `/${name}`
-  return { url: url.toString(), drop: async () => { const c = await createConnection({ uri: MARIADB_URL }); await c.query(`DROP DATABASE ${name}`); await c.end() } }
-}
 
 // The hour the seeded scopes' lags are measured from: scopes are seeded 1 to
 // 3 periods (hours) behind it, and every 97th 30 to 79 periods behind (stuck).

@@ -1,24 +1,12 @@
 import type { Logger } from 'pino'
+import type { KeystoneCredentials } from '../config/config-schema.ts'
 import { ScopeKeeperError, type ErrorCode } from '../domain/errors.ts'
 import { keystoneFetch, tlsFailure, type KeystoneTls } from './keystone-tls.ts'
 
-/**
- * Who scopekeeper is to Keystone and how it reaches it: a password user
- * scoped to a project, as keystoneauth1's `password` plugin is configured
- * in `[keystone_authtoken]` or `[fetcher_keystone]`.
- */
-export interface KeystoneSessionOptions {
+/** Who scopekeeper is to Keystone (the credentials of one section) and how it reaches it. */
+export interface KeystoneSessionOptions extends KeystoneCredentials {
   /** The configuration section the settings come from, as messages name it: `[keystone_authtoken]`. */
   section: string
-  authUrl: string
-  username: string
-  password: string
-  projectName: string
-  userDomainName: string
-  projectDomainName: string
-  /** Win over the names when set (keystoneauth1's rule). */
-  userDomainId: string
-  projectDomainId: string
   /** The catalog's identity endpoint of this interface and region is used after the first token; else authUrl. */
   interface: string
   /** Empty: any region. */

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { createSecureContext } from 'node:tls'
-import type { Config } from '../config/config-schema.ts'
+import type { KeystoneTlsSettings } from '../config/config-schema.ts'
 import { ConfigError } from '../config/load-config.ts'
 
 /**
@@ -56,7 +56,7 @@ function firstLine (error: unknown): string {
  * both the certificate and its key (requests' single-file `cert`);
  * `keyfile` without `certfile` is not used.
  */
-export function keystoneTls (settings: Pick<Config['keystone'], 'cafile' | 'certfile' | 'keyfile' | 'insecure'>, section: TlsSection = AUTHTOKEN): KeystoneTls | undefined {
+export function keystoneTls (settings: KeystoneTlsSettings, section: TlsSection = AUTHTOKEN): KeystoneTls | undefined {
   const { cafile, certfile, keyfile, insecure } = settings
   if (cafile === '' && certfile === '' && !insecure) return undefined
   const tls: KeystoneTls = { rejectUnauthorized: !insecure }

@@ -1,5 +1,30 @@
 import { COLUMN_WIDTHS } from '../domain/scope-fields.ts'
 
+/**
+ * Who scopekeeper is to Keystone: a password user scoped to a project, as
+ * keystoneauth1's `password` plugin is configured in `[keystone_authtoken]`
+ * and in `[fetcher_keystone]`.
+ */
+export interface KeystoneCredentials {
+  authUrl: string
+  username: string
+  password: string
+  projectName: string
+  userDomainName: string
+  projectDomainName: string
+  /** Alternatives to the domain names (kolla-ansible writes the ids) that win over them when set (keystoneauth1's rule); empty: use the name. */
+  userDomainId: string
+  projectDomainId: string
+}
+
+/** TLS towards Keystone: a private CA, a client certificate, or no verification. */
+export interface KeystoneTlsSettings {
+  cafile: string
+  certfile: string
+  keyfile: string
+  insecure: boolean
+}
+
 /** The whole configuration, merged and validated once, then frozen. */
 export interface Config {
   api: {
@@ -28,23 +53,9 @@ export interface Config {
     retryInterval: number
   }
   auth: { strategy: 'noauth' | 'keystone' }
-  keystone: {
+  keystone: KeystoneCredentials & KeystoneTlsSettings & {
     wwwAuthenticateUri: string
-    authUrl: string
     authType: 'password'
-    username: string
-    password: string
-    projectName: string
-    userDomainName: string
-    projectDomainName: string
-    /** Alternatives to the domain names (kolla-ansible writes the ids); empty: use the name. */
-    userDomainId: string
-    projectDomainId: string
-    /** TLS towards Keystone: a private CA, a client certificate, or no verification. */
-    cafile: string
-    certfile: string
-    keyfile: string
-    insecure: boolean
     regionName: string
     interface: 'public' | 'internal' | 'admin'
     serviceTokenRoles: string
@@ -60,22 +71,10 @@ export interface Config {
    * projects. No `authType` (and no `authSection`): `[keystone_authtoken]`'s
    * credentials are used instead.
    */
-  fetcherKeystone: {
+  fetcherKeystone: KeystoneCredentials & KeystoneTlsSettings & {
     authType: '' | 'password' | 'v3password'
     /** keystoneauth1's `auth_section`: only `keystone_authtoken`, kolla-ansible's. */
     authSection: '' | 'keystone_authtoken'
-    authUrl: string
-    username: string
-    password: string
-    projectName: string
-    userDomainName: string
-    projectDomainName: string
-    userDomainId: string
-    projectDomainId: string
-    cafile: string
-    certfile: string
-    keyfile: string
-    insecure: boolean
     /** Seconds one request to Keystone may take. */
     timeout: number
     keystoneVersion: string

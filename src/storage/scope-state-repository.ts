@@ -287,15 +287,7 @@ export async function excludingOtherCreations<T> (store: Store, scopeId: string,
 /** Inserts a scope state; a duplicate (identifier, key, collector, fetcher) throws SCOPE_CONFLICT. */
 export async function insertScope ({ db, traits }: Store, scope: Omit<ScopeState, 'id'>): Promise<ScopeState> {
   const id = await translateUniqueViolation(
-    async () => await insertReturningId({ db, traits }, STATES, {
-      identifier: scope.scopeId,
-      scope_key: scope.scopeKey,
-      fetcher: scope.fetcher,
-      collector: scope.collector,
-      last_processed_timestamp: toStoredText(scope.lastProcessedTimestamp),
-      scope_activation_toggle_date: toStoredText(scope.activationToggleDate),
-      active: booleanToDb(traits, scope.active),
-    }),
+    async () => await insertReturningId({ db, traits }, STATES, stateRow(traits, scope)),
     `Scope ${scope.scopeId} already exists.`,
   )
   // What was written is what a read would return: whole seconds, no defaults.

@@ -2,34 +2,13 @@
 // against the real server process (SQLite). One server serves the whole
 // file; each test works on scopes of its own collector.
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
 import { join } from 'node:path'
-import { after, before, describe, it, type TestContext } from 'node:test'
+import { after, before, describe, it } from 'node:test'
 import { parse } from 'yaml'
 import { tempDir } from '../helpers/build-test-app.ts'
-import { BIN, startServerProcess, type ServerProcess } from '../helpers/server-process.ts'
+import { cleanEnv, ok, runCli, suiteContext, type CliRun } from '../helpers/cli-process.ts'
+import { startServerProcess, type ServerProcess } from '../helpers/server-process.ts'
 import { ScopeClient } from '../../src/cli/scope-client.ts'
-
-const CLI_TIMEOUT_MS = 60_000
-
-interface CliRun {
-  code: number
-  stdout: string
-  stderr: string
-}
-
-/** A context for the file-wide server: cleanups run in `after`, last registered first. */
-function suiteContext (): { t: TestContext, cleanup: () => Promise<void> } {
-  const hooks: Array<() => unknown> = []
-  const t = { after: (fn: () => unknown) => { hooks.push(fn) } } as unknown as TestContext
-  return { t, cleanup: async () => { for (const fn of hooks.reverse()) await fn() } }
-}
-
-/** The environment without OS_* variables, so a developer's cloud settings cannot leak in. */
-function cleanEnv (home: string): NodeJS.ProcessEnv {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('OS_')))
-  return { ...env, HOME: home, XDG_CONFIG_HOME: join(home, '.config'), XDG_CONFIG_DIRS: join(home, 'site') }
-}
 
 describe('scopekeeper scope activate|deactivate (the real CLI against the real server)', () => {
   const suite = suiteContext()
@@ -38,23 +17,7 @@ describe('scopekeeper scope activate|deactivate (the real CLI against the real s
   let home: string
 
   function cli (args: string[]): Promise<CliRun> {
-    return new Promise((resolve, reject) => {
-      execFile(process.execPath, [BIN, ...args], {
-        env: { ...cleanEnv(home), OS_ENDPOINT: server.url },
-        cwd: home,
-        timeout: CLI_TIMEOUT_MS,
-        encoding: 'utf8',
-      }, (error, stdout, stderr) => {
-        if (error === null) return resolve({ code: 0, stdout, stderr })
-        if (error.killed || typeof error.code !== 'number') return reject(new Error(`scopekeeper ${args.join(' ')} did not finish: ${error.message}; stderr: ${stderr}`))
-        resolve({ code: error.code, stdout, stderr })
-      })
-    })
-  }
-
-  function ok (run: CliRun): CliRun {
-    assert.equal(run.code, 0, `exit ${run.code}; stderr: ${run.stderr}`)
-    return run
+    return runCli(args, { env: { ...cleanEnv(home), OS_ENDPOINT: server.url }, cwd: home })
   }
 
   /** `count` scopes of `collector`, the first `inactive` of them inactive. */

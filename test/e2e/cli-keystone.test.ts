@@ -3,25 +3,17 @@
 // variables, finds the API under service type `rating` in the catalog, and
 // the server (auth_strategy = keystone) checks the token and the policy.
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
 import { join } from 'node:path'
-import { after, before, describe, it, type TestContext } from 'node:test'
+import { after, before, describe, it } from 'node:test'
 import { tempDir } from '../helpers/build-test-app.ts'
+import { runCli, suiteContext, withoutOsVariables, type CliRun } from '../helpers/cli-process.ts'
 import { keystoneSkipReason, startKeystone, type KeystoneServer, type KeystoneUser } from '../helpers/keystone-server.ts'
-import { BIN, startServerProcess, type ServerProcess } from '../helpers/server-process.ts'
+import { startServerProcess, type ServerProcess } from '../helpers/server-process.ts'
 
-const CLI_TIMEOUT_MS = 60_000
 const skip = keystoneSkipReason()
 
-interface CliRun {
-  code: number
-  stdout: string
-  stderr: string
-}
-
 describe('scopekeeper scope … through a real Keystone', { skip }, () => {
-  const hooks: Array<() => unknown> = []
-  const suite = { after: (fn: () => unknown) => { hooks.push(fn) } } as unknown as TestContext
+  const suite = suiteContext()
   let keystone: KeystoneServer
   let server: ServerProcess
   let home: string
@@ -35,27 +27,19 @@ describe('scopekeeper scope … through a real Keystone', { skip }, () => {
   }
 
   function cli (args: string[], env: Record<string, string>): Promise<CliRun> {
-    const clean = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('OS_')))
-    return new Promise((resolve, reject) => {
-      execFile(process.execPath, [BIN, ...args], { env: { ...clean, HOME: home, ...env }, cwd: home, timeout: CLI_TIMEOUT_MS, encoding: 'utf8' },
-        (error, stdout, stderr) => {
-          if (error === null) return resolve({ code: 0, stdout, stderr })
-          if (error.killed || typeof error.code !== 'number') return reject(new Error(`scopekeeper ${args.join(' ')}: ${error.message}; ${stderr}`))
-          resolve({ code: error.code, stdout, stderr })
-        })
-    })
+    return runCli(args, { env: { ...withoutOsVariables(), HOME: home, ...env }, cwd: home })
   }
 
   before(async () => {
-    home = tempDir(suite)
+    home = tempDir(suite.t)
     keystone = await startKeystone()
-    hooks.push(() => keystone.stop())
-    server = await startServerProcess(suite, ['--database', `sqlite:///${join(home, 'ks.sqlite')}`], {
+    suite.t.after(() => keystone.stop())
+    server = await startServerProcess(suite.t, ['--database', `sqlite:///${join(home, 'ks.sqlite')}`], {
       ...keystone.authEnv(), SCOPEKEEPER_RESET_POLL_INTERVAL: '0.05',
     })
     await keystone.registerService('rating', 'cloudkitty', server.url)
   })
-  after(async () => { for (const fn of hooks.reverse()) await fn() })
+  after(() => suite.cleanup())
 
   it('creates, lists and resets with --wait as admin, the endpoint found in the catalog', async () => {
     const env = openrc(keystone.admin)

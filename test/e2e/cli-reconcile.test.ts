@@ -4,42 +4,26 @@
 // --register-new --inactive, a rerun with nothing to report, and Keystone
 // unreachable.
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
 import { join } from 'node:path'
-import { after, before, describe, it, type TestContext } from 'node:test'
+import { after, before, describe, it } from 'node:test'
 import { parse as parseYaml } from 'yaml'
 import { tempDir } from '../helpers/build-test-app.ts'
+import { runCli, suiteContext, withoutOsVariables, type CliRun } from '../helpers/cli-process.ts'
 import { freePort } from '../helpers/free-port.ts'
 import { keystoneSkipReason, startKeystone, waitPastSecond, type KeystoneServer } from '../helpers/keystone-server.ts'
-import { BIN, startServerProcess, type ServerProcess } from '../helpers/server-process.ts'
+import { startServerProcess, type ServerProcess } from '../helpers/server-process.ts'
 
-const CLI_TIMEOUT_MS = 60_000
 const skip = keystoneSkipReason()
 
-interface CliRun {
-  code: number
-  stdout: string
-  stderr: string
-}
-
 describe('scopekeeper scope reconcile against a real Keystone', { skip }, () => {
-  const hooks: Array<() => unknown> = []
-  const suite = { after: (fn: () => unknown) => { hooks.push(fn) } } as unknown as TestContext
+  const suite = suiteContext()
   let keystone: KeystoneServer
   let server: ServerProcess
   let home: string
   const ids: Record<string, string> = {}
 
   function cli (args: string[], endpoint = server.url): Promise<CliRun> {
-    const clean = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('OS_')))
-    return new Promise((resolve, reject) => {
-      execFile(process.execPath, [BIN, ...args], { env: { ...clean, HOME: home, OS_ENDPOINT: endpoint }, cwd: home, timeout: CLI_TIMEOUT_MS, encoding: 'utf8' },
-        (error, stdout, stderr) => {
-          if (error === null) return resolve({ code: 0, stdout, stderr })
-          if (error.killed || typeof error.code !== 'number') return reject(new Error(`scopekeeper ${args.join(' ')}: ${error.message}; ${stderr}`))
-          resolve({ code: error.code, stdout, stderr })
-        })
-    })
+    return runCli(args, { env: { ...withoutOsVariables(), HOME: home, OS_ENDPOINT: endpoint }, cwd: home })
   }
 
   function fetcherEnv (authUrl: string): Record<string, string> {
@@ -53,9 +37,9 @@ describe('scopekeeper scope reconcile against a real Keystone', { skip }, () => 
   }
 
   before(async () => {
-    home = tempDir(suite)
+    home = tempDir(suite.t)
     keystone = await startKeystone()
-    hooks.push(() => keystone.stop())
+    suite.t.after(() => keystone.stop())
     // CloudKitty's user: admin on service (to list projects), rating on the projects it rates.
     await keystone.createUser({ name: 'cloudkitty', password: 'cloudkitty-secret', project: 'service' }, 'admin')
     for (const name of ['kept', 'disabled', 'deleted', 'new']) {
@@ -63,9 +47,9 @@ describe('scopekeeper scope reconcile against a real Keystone', { skip }, () => 
       await keystone.grantRole('cloudkitty', ids[name], 'rating')
     }
     await waitPastSecond()
-    server = await startServerProcess(suite, ['--database', `sqlite:///${join(home, 'reconcile.sqlite')}`], fetcherEnv(`${keystone.url}/v3`))
+    server = await startServerProcess(suite.t, ['--database', `sqlite:///${join(home, 'reconcile.sqlite')}`], fetcherEnv(`${keystone.url}/v3`))
   })
-  after(async () => { for (const fn of hooks.reverse()) await fn() })
+  after(() => suite.cleanup())
 
   it('reports, deactivates, registers inactive, and then has nothing to report', async () => {
     for (const name of ['kept', 'disabled', 'deleted']) {

@@ -4,16 +4,13 @@
 // says. The server side of these routes is built on other branches; once
 // merged, test/e2e/cli.test.ts covers them against the real server.
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
 import { once } from 'node:events'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, beforeEach, describe, it } from 'node:test'
-import { BIN } from '../helpers/server-process.ts'
-
-interface CliRun { code: number, stdout: string, stderr: string }
+import { ok, runCli, withoutOsVariables, type CliRun } from '../helpers/cli-process.ts'
 
 interface Seen { method: string, url: URL, headers: IncomingMessage['headers'], body: unknown }
 
@@ -165,20 +162,7 @@ describe('scopekeeper scope … for issue 14, the real CLI against a stand-in se
   }
 
   function cli (args: string[]): Promise<CliRun> {
-    const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('OS_')))
-    return new Promise((resolve, reject) => {
-      execFile(process.execPath, [BIN, 'scope', ...args], { env: { ...env, HOME: home, OS_ENDPOINT: url }, cwd: home, timeout: 60_000, encoding: 'utf8' },
-        (error, stdout, stderr) => {
-          if (error === null) return resolve({ code: 0, stdout, stderr })
-          if (typeof error.code !== 'number') return reject(new Error(`scope ${args.join(' ')}: ${error.message}; ${stderr}`))
-          resolve({ code: error.code, stdout, stderr })
-        })
-    })
-  }
-
-  function ok (run: CliRun): CliRun {
-    assert.equal(run.code, 0, `exit ${run.code}; stderr: ${run.stderr}`)
-    return run
+    return runCli(['scope', ...args], { env: { ...withoutOsVariables(), HOME: home, OS_ENDPOINT: url }, cwd: home })
   }
 
   const server = createServer((req, res) => {

@@ -2,20 +2,12 @@
 // (--rated-before, --rated-after, --stuck, --no-stuck) end to end: the real
 // CLI process against the real server process on SQLite.
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
 import { join } from 'node:path'
-import { after, before, describe, it, type TestContext } from 'node:test'
+import { after, before, describe, it } from 'node:test'
 import { tempDir } from '../helpers/build-test-app.ts'
-import { BIN, startServerProcess, type ServerProcess } from '../helpers/server-process.ts'
+import { ok, runCli, suiteContext, withoutOsVariables, type CliRun } from '../helpers/cli-process.ts'
+import { startServerProcess, type ServerProcess } from '../helpers/server-process.ts'
 import { ScopeClient } from '../../src/cli/scope-client.ts'
-
-interface CliRun { code: number, stdout: string, stderr: string }
-
-function suiteContext (): { t: TestContext, cleanup: () => Promise<void> } {
-  const hooks: Array<() => unknown> = []
-  const t = { after: (fn: () => unknown) => { hooks.push(fn) } } as unknown as TestContext
-  return { t, cleanup: async () => { for (const fn of hooks.reverse()) await fn() } }
-}
 
 const HOUR = 3600_000
 // Half a period from every bucket bound, so that the seconds the test takes move no scope across one.
@@ -28,16 +20,8 @@ describe('scopekeeper scope summary and the lag flags (the real CLI against the 
   let home: string
 
   function cli (args: string[]): Promise<CliRun> {
-    return new Promise((resolve, reject) => {
-      const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('OS_')))
-      execFile(process.execPath, [BIN, ...args], { env: { ...env, HOME: home, OS_ENDPOINT: server.url }, cwd: home, timeout: 60_000, encoding: 'utf8' }, (error, stdout, stderr) => {
-        if (error === null) return resolve({ code: 0, stdout, stderr })
-        if (error.killed || typeof error.code !== 'number') return reject(new Error(`scopekeeper ${args.join(' ')} did not finish: ${error.message}`))
-        resolve({ code: error.code, stdout, stderr })
-      })
-    })
+    return runCli(args, { env: { ...withoutOsVariables(), HOME: home, OS_ENDPOINT: server.url }, cwd: home })
   }
-  const ok = (run: CliRun) => { assert.equal(run.code, 0, `exit ${run.code}; stderr: ${run.stderr}`); return run }
   const ids = async (args: string[]) => ok(await cli(['scope', 'state', 'list', '--all', '-f', 'value', '-c', 'scope_id', ...args])).stdout.split('\n').filter(Boolean).sort()
 
   before(async () => {

@@ -9,34 +9,14 @@ import { once } from 'node:events'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { connect, createServer, type Server, type Socket } from 'node:net'
 import { join } from 'node:path'
-import { after, before, describe, it, type TestContext } from 'node:test'
+import { after, before, describe, it } from 'node:test'
 import { createServer as createTlsServer } from 'node:tls'
 import { parse } from 'yaml'
 import { tempDir } from '../helpers/build-test-app.ts'
+import { CLI_TIMEOUT_MS, cleanEnv, ok, runCli, suiteContext, type CliRun } from '../helpers/cli-process.ts'
 import { BIN, startServerProcess, waitFor, type ServerProcess } from '../helpers/server-process.ts'
 import { ScopeClient } from '../../src/cli/scope-client.ts'
 import { ratingCatalog, startFakeKeystone } from '../unit/cli/fake-keystone.ts'
-
-const CLI_TIMEOUT_MS = 60_000
-
-interface CliRun {
-  code: number
-  stdout: string
-  stderr: string
-}
-
-/** A context for the file-wide server: cleanups run in `after`, last registered first. */
-function suiteContext (): { t: TestContext, cleanup: () => Promise<void> } {
-  const hooks: Array<() => unknown> = []
-  const t = { after: (fn: () => unknown) => { hooks.push(fn) } } as unknown as TestContext
-  return { t, cleanup: async () => { for (const fn of hooks.reverse()) await fn() } }
-}
-
-/** The environment without OS_* variables, so a developer's cloud settings cannot leak in. */
-function cleanEnv (home: string): NodeJS.ProcessEnv {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('OS_')))
-  return { ...env, HOME: home, XDG_CONFIG_HOME: join(home, '.config'), XDG_CONFIG_DIRS: join(home, 'site') }
-}
 
 function quote (word: string): string {
   return `'${word.replace(/'/g, "'\\''")}'`
@@ -50,23 +30,7 @@ describe('scopekeeper scope … (the real CLI against the real server)', () => {
 
   /** Runs the CLI to its end with OS_ENDPOINT pointing at the server unless `env` says otherwise. */
   function cli (args: string[], env: Record<string, string> = {}, cwd?: string): Promise<CliRun> {
-    return new Promise((resolve, reject) => {
-      execFile(process.execPath, [BIN, ...args], {
-        env: { ...cleanEnv(home), OS_ENDPOINT: server.url, ...env },
-        cwd: cwd ?? home,
-        timeout: CLI_TIMEOUT_MS,
-        encoding: 'utf8',
-      }, (error, stdout, stderr) => {
-        if (error === null) return resolve({ code: 0, stdout, stderr })
-        if (error.killed || typeof error.code !== 'number') return reject(new Error(`scopekeeper ${args.join(' ')} did not finish: ${error.message}; stderr: ${stderr}`))
-        resolve({ code: error.code, stdout, stderr })
-      })
-    })
-  }
-
-  function ok (run: CliRun): CliRun {
-    assert.equal(run.code, 0, `exit ${run.code}; stderr: ${run.stderr}`)
-    return run
+    return runCli(args, { env: { ...cleanEnv(home), OS_ENDPOINT: server.url, ...env }, cwd: cwd ?? home })
   }
 
   async function seed (prefix: string, count: number, extra: Record<string, unknown> = {}): Promise<string[]> {

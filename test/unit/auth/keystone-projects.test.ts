@@ -1,17 +1,8 @@
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { describe, it, type TestContext } from 'node:test'
+import { describe, it } from 'node:test'
 import { reconcileSessionOptions } from '../../../src/auth/keystone-projects.ts'
 import { ConfigError, loadConfig } from '../../../src/config/load-config.ts'
-
-function confFile (t: TestContext, text: string): string {
-  const dir = mkdtempSync(join(tmpdir(), 'scopekeeper-conf-'))
-  t.after(() => rmSync(dir, { recursive: true, force: true }))
-  writeFileSync(join(dir, 'cloudkitty.conf'), text)
-  return join(dir, 'cloudkitty.conf')
-}
+import { confFile } from '../../helpers/conf-file.ts'
 
 const AUTHTOKEN = `
 [keystone_authtoken]

@@ -1,22 +1,10 @@
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { describe, it, type TestContext } from 'node:test'
+import { describe, it } from 'node:test'
 import { SETTINGS } from '../../../src/config/config-schema.ts'
 import { ConfigError, loadConfig } from '../../../src/config/load-config.ts'
-
-function scratchDir (t: TestContext): string {
-  const dir = mkdtempSync(join(tmpdir(), 'scopekeeper-conf-'))
-  t.after(() => rmSync(dir, { recursive: true, force: true }))
-  return dir
-}
-
-function confFile (t: TestContext, text: string): string {
-  const file = join(scratchDir(t), 'cloudkitty.conf')
-  writeFileSync(file, text)
-  return file
-}
+import { confFile, scratchDir } from '../../helpers/conf-file.ts'
 
 const CLOUDKITTY_CONF = `
 [DEFAULT]

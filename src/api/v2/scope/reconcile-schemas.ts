@@ -1,5 +1,5 @@
 import { Type, type Static } from 'typebox'
-import { reasonField, rule, ScopeStateReply } from './scope-schemas.ts'
+import { Nullable, reasonField, rule, ScopeStateReply } from './scope-schemas.ts'
 
 const flag = (description: string) => Type.Optional(Type.Boolean({ description, ...rule('a boolean') }))
 
@@ -15,8 +15,6 @@ export const ReconcileBody = Type.Object({
   ...reasonField,
 }, { additionalProperties: false })
 export type ReconcileBody = Static<typeof ReconcileBody>
-
-const Nullable = (s: ReturnType<typeof Type.String>) => Type.Union([s, Type.Null()])
 
 /** A Keystone project as the report names it. */
 export const ProjectReply = Type.Object({

@@ -283,7 +283,7 @@ export const ActivationBody = Type.Object({
 }, { additionalProperties: false })
 export type ActivationBody = Static<typeof ActivationBody>
 
-const Nullable = (s: ReturnType<typeof Type.String>) => Type.Union([s, Type.Null()])
+export const Nullable = (s: ReturnType<typeof Type.String>) => Type.Union([s, Type.Null()])
 
 /** One scope state on the wire; `state` is the deprecated alias of `last_processed_timestamp`. */
 export const ScopeStateReply = Type.Object({
