@@ -8,12 +8,13 @@ import tseslint from 'typescript-eslint'
 export default defineConfig(
   { ignores: ['dist/', 'data/', 'node_modules/'] },
   {
-    files: ['{src,test,bench,scripts,bin}/**/*.{ts,js}'],
+    files: ['{src,test,bench,scripts,bin,console}/**/*.{ts,js}'],
     languageOptions: {
       parser: tseslint.parser,
       parserOptions: {
-        // tsconfig.json for src, test and bench; its include has no allowJs,
-        // so the JavaScript of bin/ and scripts/ gets the default project.
+        // tsconfig.json for src, test and bench (its include has no allowJs,
+        // so the JavaScript of bin/ and scripts/ gets the default project);
+        // console/tsconfig.json (DOM, bundled by Vite) for the operator console.
         projectService: { allowDefaultProject: ['bin/*.js', 'scripts/*.js'] },
         tsconfigRootDir: import.meta.dirname,
       },

@@ -132,6 +132,10 @@ describe('production install: `npm pack`, then `npm install --omit=dev` of the t
       assert.ok(packed.includes(file), `${file} is packed`)
     }
     assert.ok(packed.some((f) => f.startsWith('dist/chunks/')), 'the lazily loaded chunks are packed')
+    // The operator console, built by Vite into dist/console (no sources).
+    assert.ok(packed.includes('dist/console/index.html'), 'the console page is packed')
+    assert.ok(packed.some((f) => /^dist\/console\/assets\/[^/]+\.js$/.test(f)), 'the console script is packed')
+    assert.ok(packed.some((f) => /^dist\/console\/assets\/[^/]+\.css$/.test(f)), 'the console style sheet is packed')
     const built = filesUnder(join(checkout, 'dist')).map((f) => relative(checkout, f).split(sep).join('/'))
     assert.deepEqual(packed.filter((f) => f.startsWith('dist/')).sort(), built.sort())
     assert.deepEqual(packed.filter((f) => /^(src|test|bench|scripts)\//.test(f) || f.endsWith('.ts')), [])
@@ -142,7 +146,8 @@ describe('production install: `npm pack`, then `npm install --omit=dev` of the t
   it('installs every module the bundle imports: its own files, and dependencies only', () => {
     const root = join(install, 'node_modules', 'scopekeeper')
     assert.equal(existsSync(join(root, 'src')), false)
-    const files = filesUnder(join(root, 'dist'))
+    // The console's files run in the browser, not in Node.
+    const files = filesUnder(join(root, 'dist')).filter((f) => !f.startsWith(join(root, 'dist', 'console') + sep))
     assert.ok(files.length > 1)
     const imported = new Set<string>()
     for (const file of files) {
@@ -191,7 +196,7 @@ describe('production install: `npm pack`, then `npm install --omit=dev` of the t
     assert.match(sample.stdout, /"scope:reset_state"/)
   })
 
-  it('serves on SQLite: GET / is 200, POST then GET /v2/scope show the scope, SIGTERM exits 0', async (t) => {
+  it('serves on SQLite: GET / is 200, POST then GET /v2/scope show the scope, /console/ and its assets, SIGTERM exits 0', async (t) => {
     const data = join(work, 'serve')
     mkdirSync(data)
     const server = await serve(bin, install, ['--auth', 'noauth', '--database', `sqlite:///${join(data, 'x.sqlite')}`, '--coordination-url', `file://${join(data, 'locks')}`])
@@ -207,6 +212,17 @@ describe('production install: `npm pack`, then `npm install --omit=dev` of the t
     assert.equal(listed.status, 200)
     const { results } = await listed.json() as { results: Array<{ scope_id: string, last_processed_timestamp: string }> }
     assert.deepEqual(results.map((r) => [r.scope_id, r.last_processed_timestamp]), [['p1', '2020-01-01T00:00:00+00:00']])
+    // The operator console is served from the package, with its CSP, and every file its page names.
+    const page = await fetch(`${server.url}/console/`)
+    assert.equal(page.status, 200)
+    assert.match(page.headers.get('content-security-policy') ?? '', /default-src 'self'.*frame-ancestors 'none'/)
+    const assets = [...(await page.text()).matchAll(/(?:src|href)="(\/console\/assets\/[^"]+)"/g)].map((m) => m[1])
+    assert.ok(assets.some((a) => a.endsWith('.js')) && assets.some((a) => a.endsWith('.css')), `the page names its script and style: ${assets.join(', ')}`)
+    for (const asset of assets) {
+      const served = await fetch(`${server.url}${asset}`)
+      assert.equal(served.status, 200, asset)
+      assert.ok((await served.arrayBuffer()).byteLength > 0, asset)
+    }
     server.child.kill('SIGTERM')
     const [code, signal] = await server.exited
     assert.deepEqual([code, signal], [0, null])
