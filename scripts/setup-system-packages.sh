@@ -16,12 +16,14 @@
 # unit-tested with `promtool check rules` and `promtool test rules`
 # (test/e2e/prometheus-alerts.test.ts); on a host run by systemd the package
 # also enables a prometheus service on :9090, which the tests neither need
-# nor touch. Idempotent: does
+# nor touch. And Debian's chromium, the real browser the operator console's
+# tests drive headless with playwright-core (test/e2e/console.test.ts); it
+# needs no network and no browser download. Idempotent: does
 # nothing when all are already there. Run as root (or through sudo) on
 # Debian 12.
 set -eu
 
-PACKAGES="python3-cloudkittyclient python3-openstackclient python3-keystone uwsgi-plugin-python3 python3-tooz python3-pymysql python3-psycopg2 python3-redis python3-cloudkitty python3-oslo.middleware python3-webob prometheus"
+PACKAGES="python3-cloudkittyclient python3-openstackclient python3-keystone uwsgi-plugin-python3 python3-tooz python3-pymysql python3-psycopg2 python3-redis python3-cloudkitty python3-oslo.middleware python3-webob prometheus chromium"
 
 have_all() {
   [ -x /usr/bin/cloudkitty ] &&
@@ -31,7 +33,8 @@ have_all() {
     [ -x /usr/bin/uwsgi_python3 ] &&
     /usr/bin/python3 -c 'import cloudkittyclient, openstackclient, keystone' >/dev/null 2>&1 &&
     /usr/bin/python3 -c 'import tooz.coordination, pymysql, psycopg2, redis, cloudkitty.orchestrator, oslo_middleware.healthcheck, oslo_middleware.http_proxy_to_wsgi, webob' >/dev/null 2>&1 &&
-    [ -x /usr/bin/promtool ]
+    [ -x /usr/bin/promtool ] &&
+    [ -x /usr/bin/chromium ]
 }
 
 if have_all; then
@@ -55,7 +58,7 @@ $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recomme
 end=$(date +%s)
 
 if ! have_all; then
-  echo "setup-system-packages: installed $PACKAGES but cloudkitty, openstack, Keystone, tooz, CloudKitty or promtool are still missing" >&2
+  echo "setup-system-packages: installed $PACKAGES but cloudkitty, openstack, Keystone, tooz, CloudKitty, promtool or chromium are still missing" >&2
   exit 1
 fi
 echo "setup-system-packages: installed $PACKAGES in $((end - start)) s"
