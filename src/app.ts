@@ -2,7 +2,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import swagger from '@fastify/swagger'
 import type { Logger } from 'pino'
 import { actorOf } from './api/change-context.ts'
-import { registerConsole } from './api/console.ts'
+import { registerConsole, registerConsoleLogin } from './api/console.ts'
 import { registerErrorHandler, registerNotFoundHandler } from './api/error-handler.ts'
 import { registerHealthcheck } from './api/healthcheck.ts'
 import { registerIdempotency } from './api/idempotency.ts'
@@ -18,6 +18,8 @@ import { registerReconcileRoutes } from './api/v2/scope/reconcile-routes.ts'
 import { registerScopeRoutes } from './api/v2/scope/scope-routes.ts'
 import type { Credentials } from './auth/credentials.ts'
 import { KeystoneAuth, keystoneAuthOptions } from './auth/keystone-auth.ts'
+import { KeystoneLogin } from './auth/keystone-login.ts'
+import { keystoneTls } from './auth/keystone-tls.ts'
 import { KeystoneProjectDirectory, reconcileSessionOptions } from './auth/keystone-projects.ts'
 import { noAuth } from './auth/noauth.ts'
 import type { RuleName } from './auth/policy/default-rules.ts'
@@ -121,6 +123,9 @@ export async function buildApp (config: Config, { database, logger, clock }: App
   registerHealthcheck(app, database, config.healthcheck)
   app.get('/v2/openapi.json', { schema: { hide: true }, config: { public: true } }, async () => app.swagger())
   registerConsole(app)
+  if (config.auth.strategy === 'keystone') {
+    registerConsoleLogin(app, new KeystoneLogin(config.keystone.authUrl, keystoneTls(config.keystone), config.keystone.httpConnectTimeout * 1000))
+  }
   if (config.metrics.enabled) {
     registerMetrics(app, serviceFigures(database), { periodSeconds: config.collect.period, stuckAfterPeriods: config.collect.stuckAfterPeriods, clock })
   }

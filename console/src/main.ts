@@ -80,6 +80,8 @@ window.addEventListener('popstate', () => { void render() })
 
 setUnauthorizedHandler(() => {
   sessionStorage.removeItem(TOKEN_KEY)
+  sessionStorage.removeItem(WHO_KEY)
+  whoAmI()
   if (!location.pathname.endsWith('/login')) navigate(`${BASE}login?next=${encodeURIComponent(location.pathname + location.search)}`)
 })
 
@@ -101,6 +103,8 @@ async function render (): Promise<void> {
     else if (path === 'login') loginForm(query)
     else show('Not found', h('p', {}, 'No such page in the console.'))
   } catch (error) {
+    // A 401 has already brought the login form up in this page's place.
+    if (error instanceof ApiError && error.status === 401) return
     show('Error', errorBox(error))
   }
   const page = path === '' ? 'overview' : path.split('/')[0]
@@ -593,15 +597,34 @@ async function resetView (id: number): Promise<void> {
 
 // ---------------------------------------------------------------- login
 
+const WHO_KEY = 'scopekeeper.who'
+
 function loginForm (query: URLSearchParams): void {
-  const form = h('form', { class: 'filters', 'aria-label': 'Token', onsubmit: (event: Event) => {
+  const failure = h('div', { 'aria-live': 'assertive' })
+  const form = h('form', { class: 'filters login', 'aria-label': 'Log in with Keystone', onsubmit: (event: Event) => {
     event.preventDefault()
-    sessionStorage.setItem(TOKEN_KEY, (form.elements.namedItem('token') as HTMLInputElement).value.trim())
-    navigate(query.get('next') ?? BASE)
+    const value = (name: string) => (form.elements.namedItem(name) as HTMLInputElement).value.trim()
+    void (async () => {
+      try {
+        const { body } = await api<{ token: string, user_name: string, project_name: string, roles: string[] }>('POST', '/console/api/login', {
+          body: { username: value('username'), password: (form.elements.namedItem('password') as HTMLInputElement).value, project: value('project'), user_domain: value('user_domain'), project_domain: value('project_domain') },
+        })
+        sessionStorage.setItem(TOKEN_KEY, body.token)
+        sessionStorage.setItem(WHO_KEY, `${body.user_name} in ${body.project_name} (${body.roles.join(', ')})`)
+        whoAmI()
+        navigate(query.get('next') ?? BASE)
+      } catch (error) {
+        failure.replaceChildren(errorBox(error))
+      }
+    })()
   } },
-  textField('token', 'Keystone token (openstack token issue -c id -f value)', undefined, { type: 'password', required: 'required', autocomplete: 'off' }),
-  h('div', { class: 'field buttons' }, h('button', { type: 'submit', class: 'primary' }, 'Use this token')))
-  show('Log in', h('p', {}, 'This API needs a Keystone token. It is kept in this tab only (session storage).'), form)
+  textField('username', 'User name', undefined, { required: 'required', autocomplete: 'username' }),
+  textField('password', 'Password', undefined, { type: 'password', required: 'required', autocomplete: 'current-password' }),
+  textField('project', 'Project', undefined, { required: 'required' }),
+  textField('user_domain', 'User domain', 'Default', { required: 'required' }),
+  textField('project_domain', 'Project domain', 'Default', { required: 'required' }),
+  h('div', { class: 'field buttons' }, h('button', { type: 'submit', class: 'primary' }, 'Log in')))
+  show('Log in', h('p', {}, 'This scopekeeper checks Keystone tokens. The server asks Keystone for yours; this tab keeps it (session storage) until you log out or close it.'), form, failure)
 }
 
 function whoAmI (): void {
@@ -609,7 +632,8 @@ function whoAmI (): void {
   if (who === null) return
   who.replaceChildren(sessionStorage.getItem(TOKEN_KEY) === null
     ? ''
-    : h('button', { type: 'button', onclick: () => { sessionStorage.removeItem(TOKEN_KEY); whoAmI(); navigate(`${BASE}login`) } }, 'Log out'))
+    : h('span', {}, h('span', { id: 'who-name' }, sessionStorage.getItem(WHO_KEY) ?? ''), ' ',
+      h('button', { type: 'button', onclick: () => { sessionStorage.removeItem(TOKEN_KEY); sessionStorage.removeItem(WHO_KEY); whoAmI(); navigate(`${BASE}login`) } }, 'Log out')))
 }
 
 whoAmI()

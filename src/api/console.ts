@@ -2,6 +2,8 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { extname, join, relative, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { FastifyInstance, FastifyReply } from 'fastify'
+import { Type, type Static } from 'typebox'
+import type { LoginCredentials, LoginToken } from '../auth/keystone-login.ts'
 
 // The console's files are what `npm run build` leaves in dist/console. The
 // bundle runs from dist/main.js or dist/chunks/*.js, the sources (tsx) from
@@ -93,4 +95,35 @@ export function registerConsole (app: FastifyInstance, dir: string | undefined =
       .header('cache-control', file.immutable ? 'public, max-age=31536000, immutable' : 'no-cache')
       .send(file.body)
   }
+}
+
+const Name = (what: string) => Type.String({ minLength: 1, maxLength: 255, description: what })
+const LoginBody = Type.Object({
+  username: Name('the Keystone user name'),
+  password: Type.String({ minLength: 1, maxLength: 4096, description: 'its password; sent to Keystone only, never kept or logged' }),
+  project: Name('the name of the project to scope the token to'),
+  user_domain: Type.Optional(Name('the user\'s domain name (default Default)')),
+  project_domain: Type.Optional(Name('the project\'s domain name (default Default)')),
+}, { additionalProperties: false })
+
+/**
+ * POST /console/api/login (with auth_strategy = keystone): the console's
+ * login form, exchanged for the user's own token with Keystone at
+ * [keystone_authtoken] auth_url. The answer hands the token to the page,
+ * which keeps it in session storage and sends it as X-Auth-Token. No
+ * cookie: a cookie is sent by the browser on its own, so every change
+ * would need CSRF protection; a header the page adds is never forged by
+ * another site, and session storage ends with the tab.
+ */
+export function registerConsoleLogin (app: FastifyInstance, login: { login: (credentials: LoginCredentials) => Promise<LoginToken> }): void {
+  app.post('/console/api/login', { schema: { hide: true, body: LoginBody }, config: { public: true } }, async (request, reply) => {
+    const body = request.body as Static<typeof LoginBody>
+    const token = await login.login({
+      username: body.username, password: body.password, project: body.project,
+      userDomain: body.user_domain ?? 'Default', projectDomain: body.project_domain ?? 'Default',
+    })
+    return await securityHeaders(reply).header('cache-control', 'no-store').send({
+      token: token.token, expires_at: token.expiresAt, user_name: token.userName, project_name: token.projectName, roles: token.roles,
+    })
+  })
 }

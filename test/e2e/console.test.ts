@@ -12,6 +12,7 @@ import Database from 'better-sqlite3'
 import { chromium, type BrowserContext, type Page } from 'playwright-core'
 import { tempDir } from '../helpers/build-test-app.ts'
 import { deferCleanup } from '../helpers/cleanup.ts'
+import { keystoneSkipReason, startKeystone, type KeystoneUser } from '../helpers/keystone-server.ts'
 import { startServerProcess, type ServerProcess } from '../helpers/server-process.ts'
 
 const CHROMIUM = '/usr/bin/chromium'
@@ -295,5 +296,53 @@ describe('operator console in a real Chromium (noauth, SQLite)', () => {
     })
 
     assert.deepEqual(errors, [], 'no script error and no CSP violation in the browser console')
+  })
+
+  it('8. with Keystone: logs in and out, and a member is told which policy rule refuses it', { skip: skip ?? keystoneSkipReason(), timeout: 300_000 }, async (t) => {
+    const keystone = await startKeystone()
+    t.after(() => keystone.stop())
+    const server = await startServerProcess(t, ['--database', `sqlite:///${join(tempDir(t), 'keystone.sqlite')}`], keystone.authEnv())
+    const context = await launch(t)
+    const page = await context.newPage()
+    const errors: string[] = []
+    page.on('pageerror', (error) => errors.push(error.message))
+    // 401 before the login, 403 for the member: expected answers.
+    page.on('console', (message) => { if (message.type() === 'error' && !/status of (401|403|404|412) /.test(message.text())) errors.push(message.text()) })
+    const logIn = async (user: KeystoneUser) => {
+      await page.getByLabel('User name').fill(user.name)
+      await page.getByLabel('Password').fill(user.password)
+      await page.getByLabel('Project', { exact: true }).fill(user.project)
+      await page.getByRole('button', { name: 'Log in' }).click()
+    }
+
+    await page.goto(`${server.url}/console/`)
+    await ready(page, 'login')
+    await page.waitForURL(/\/console\/login\?next=/)
+    await checkAccessibility(page, 'login')
+    await shoot(page, 'login')
+    await logIn({ ...keystone.admin, password: 'not-the-password' })
+    await page.getByText('Keystone refused these credentials').waitFor()
+    await logIn(keystone.admin)
+    await ready(page, 'overview')
+    assert.match(await page.locator('#who-name').innerText(), /^admin in admin \(.*admin.*\)$/)
+    assert.equal(await page.evaluate(() => document.cookie), '', 'no cookie: the token is in session storage only')
+    assert.ok(await page.evaluate(() => sessionStorage.getItem('scopekeeper.token') !== null))
+    await page.getByRole('button', { name: 'Log out' }).click()
+    await ready(page, 'login')
+    assert.equal(await page.evaluate(() => sessionStorage.getItem('scopekeeper.token')), null)
+
+    await logIn(keystone.member)
+    await ready(page, 'overview')
+    const refusal = await page.getByRole('alert').innerText()
+    assert.match(refusal, /^Your role may not do this \(policy rule scope:get_summary\): You are not authorized to perform this action/)
+    await checkAccessibility(page, 'refused')
+    await shoot(page, 'refused-member')
+    // A token Keystone no longer accepts: back to the login form.
+    await page.evaluate(() => sessionStorage.setItem('scopekeeper.token', 'not-a-token'))
+    await page.goto(`${server.url}/console/scopes`)
+    await ready(page, 'login')
+    // The password never reaches the server's log.
+    assert.equal(server.lines.filter((line) => line.includes(keystone.admin.password) || line.includes(keystone.member.password)).length, 0)
+    assert.deepEqual(errors, [])
   })
 })
