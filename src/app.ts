@@ -2,7 +2,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import swagger from '@fastify/swagger'
 import type { Logger } from 'pino'
 import { actorOf } from './api/change-context.ts'
-import { registerConsole, registerConsoleLogin } from './api/console.ts'
+import { consoleDirectory, registerConsole, registerConsoleLogin } from './api/console.ts'
 import { registerErrorHandler, registerNotFoundHandler } from './api/error-handler.ts'
 import { registerHealthcheck } from './api/healthcheck.ts'
 import { registerIdempotency } from './api/idempotency.ts'
@@ -122,7 +122,7 @@ export async function buildApp (config: Config, { database, logger, clock }: App
   }))
   registerHealthcheck(app, database, config.healthcheck)
   app.get('/v2/openapi.json', { schema: { hide: true }, config: { public: true } }, async () => app.swagger())
-  registerConsole(app)
+  registerConsole(app, consoleDirectory())
   if (config.auth.strategy === 'keystone') {
     registerConsoleLogin(app, new KeystoneLogin(config.keystone.authUrl, keystoneTls(config.keystone), config.keystone.httpConnectTimeout * 1000))
   }

@@ -68,9 +68,10 @@ function securityHeaders (reply: FastifyReply): FastifyReply {
  * its files hold no data, and every API call it makes carries the caller's
  * token. The files are read once at start (a few, built with the release),
  * so a request never touches the disk; any other path under /console/ is
- * the page itself, whose script reads the URL.
+ * the page itself, whose script reads the URL. `dir`: consoleDirectory(),
+ * undefined when the console is not built.
  */
-export function registerConsole (app: FastifyInstance, dir: string | undefined = consoleDirectory()): void {
+export function registerConsole (app: FastifyInstance, dir: string | undefined): void {
   const files = dir === undefined ? new Map<string, ConsoleFile>() : readTree(dir)
   const index = files.get('index.html')
   // The router ignores a trailing slash, so /console/ arrives here too: only

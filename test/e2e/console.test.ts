@@ -184,6 +184,22 @@ describe('operator console in a real Chromium (noauth, SQLite)', () => {
       assert.equal((await api(server, 'GET', '/v2/scope?scope_id=trial-0001')).body.results[0].active, true, 'nothing changed')
     })
 
+    await t.test('patch the fetcher: previewed, then PATCH with If-Match; the history says what changed', async () => {
+      await page.goto(`${server.url}/console/scope?scope_id=trial-0001`)
+      await ready(page, 'scope')
+      await page.getByLabel('fetcher', { exact: true }).fill('gnocchi')
+      await page.getByRole('button', { name: 'Preview change…' }).click()
+      const dialog = page.locator('dialog[open]')
+      await dialog.getByText('The scope would be:').waitFor()
+      assert.match(await dialog.innerText(), /fetcher\s+gnocchi/)
+      assert.equal((await api(server, 'GET', '/v2/scope?scope_id=trial-0001')).body.results[0].fetcher, 'keystone', 'the preview changed nothing')
+      await dialog.getByRole('button', { name: 'Confirm' }).click()
+      await page.locator('dialog[open]').waitFor({ state: 'detached' })
+      await ready(page, 'scope')
+      assert.equal((await api(server, 'GET', '/v2/scope?scope_id=trial-0001')).body.results[0].fetcher, 'gnocchi')
+      assert.match(await page.locator('table[aria-label="History, newest first"] tbody tr').first().innerText(), /patched[\s\S]*fetcher: keystone → gnocchi/)
+    })
+
     await t.test('5. reset a filtered set with preview and confirmation; 6. its progress reaches done', async () => {
       for (let i = 0; i < 5; i++) await api(server, 'POST', '/v2/scope', { scope_id: `batch-${i}`, collector: 'c-reset', active: i !== 0 })
       await page.goto(`${server.url}/console/scopes?collector=c-reset`)
