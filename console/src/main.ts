@@ -277,11 +277,17 @@ async function scopesTable (query: URLSearchParams): Promise<void> {
   selectFilter('limit', 'per page', limit, [['20', '20'], ['50', '50'], ['100', '100'], ['500', '500']]),
   h('div', { class: 'field buttons' }, h('button', { type: 'submit' }, 'Filter'), link(`${BASE}scopes`, 'Clear')))
 
+  selected.clear()
   const rows = page.results.map((scope) => {
     const behind = lagSeconds(scope, lag.period, now)
     const late = behind > lag.late * lag.period
     const href = `${BASE}scope?${new URLSearchParams({ scope_id: scope.scope_id, scope_key: scope.scope_key, fetcher: scope.fetcher, collector: scope.collector }).toString()}`
     return h('tr', { tabindex: 0, 'data-href': href },
+      h('td', {}, h('input', { type: 'checkbox', 'aria-label': `select ${scope.scope_id}`, onchange: (event: Event) => {
+        if ((event.target as HTMLInputElement).checked) selected.add(scope.scope_id)
+        else selected.delete(scope.scope_id)
+        onSelection()
+      } })),
       h('td', {}, link(href, scope.scope_id)),
       h('td', {}, scope.scope_key), h('td', {}, scope.fetcher), h('td', {}, scope.collector),
       h('td', {}, h('span', { class: scope.active ? 'status done' : 'status inactive' }, scope.active ? 'active' : 'inactive')),
@@ -290,7 +296,7 @@ async function scopesTable (query: URLSearchParams): Promise<void> {
       h('td', {}, utc(scope.scope_activation_toggle_date)))
   })
   const table = h('table', { 'aria-label': 'Scope states' },
-    h('thead', {}, h('tr', {}, ...['scope_id', 'scope_key', 'fetcher', 'collector', 'active', 'last_processed_timestamp (state)', 'lag', 'scope_activation_toggle_date'].map((c) => h('th', { scope: 'col' }, c)))),
+    h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, h('span', { class: 'sr' }, 'select')), ...['scope_id', 'scope_key', 'fetcher', 'collector', 'active', 'last_processed_timestamp (state)', 'lag', 'scope_activation_toggle_date'].map((c) => h('th', { scope: 'col' }, c)))),
     h('tbody', { onkeydown: rowKeys }, ...rows))
 
   const here = new URLSearchParams(location.search)
@@ -344,6 +350,10 @@ function describeFilters (filters: Query): string {
   return parts.length === 0 ? 'every scope' : parts.join(', ')
 }
 
+// The scope ids ticked on this page; a reset of them resets every row of each id.
+const selected = new Set<string>()
+let onSelection: () => void = () => {}
+
 function bulkActions (filters: Query): HTMLElement {
   // PUT filters by id, key, fetcher and collector only, and resets inactive
   // scopes too: a table filtered on more cannot be reset as it stands.
@@ -364,13 +374,17 @@ function bulkActions (filters: Query): HTMLElement {
       after: () => navigate(location.pathname + location.search, true),
     })
   }
-  const resetForm = h('form', { class: 'inline', 'aria-label': 'Reset the filtered scopes', onsubmit: (event: Event) => {
+  const resetSelected = h('button', { type: 'submit', disabled: true }, 'Preview reset of the selected…')
+  onSelection = () => { resetSelected.disabled = selected.size === 0 }
+  const resetForm = h('form', { class: 'inline', 'aria-label': 'Reset scopes', onsubmit: (event: Event) => {
     event.preventDefault()
     const to = (resetForm.elements.namedItem('reset-to') as HTMLInputElement).value.trim()
-    const body = { ...bodyFilters(filters, false), last_processed_timestamp: to }
-    if (filters.scope_id === undefined) Object.assign(body, { all_scopes: true })
+    const ofSelection = (event as SubmitEvent).submitter === resetSelected
+    const body: Record<string, unknown> = ofSelection ? { scope_id: [...selected] } : bodyFilters(filters, false)
+    body.last_processed_timestamp = to
+    if (body.scope_id === undefined) body.all_scopes = true
     void previewAndRun({
-      title: `Reset ${describeFilters(filters)}`,
+      title: ofSelection ? `Reset the selected scope ids: ${[...selected].join(', ')}` : `Reset ${describeFilters(filters)}`,
       preview: async () => {
         const { body: dry } = await api<{ scopes_total: number, scopes_inactive: number, last_processed_timestamp: string, discard_from: string }>('PUT', '/v2/scope', { query: { dry_run: 'true' }, body })
         return [
@@ -387,8 +401,9 @@ function bulkActions (filters: Query): HTMLElement {
     })
   } },
   h('label', { for: 'reset-to' }, 'Reset to (UTC)'),
-  h('input', { id: 'reset-to', name: 'reset-to', required: true, placeholder: '2026-12-01T00:00:00Z', size: 22, disabled: !resettable }),
-  h('button', { type: 'submit', disabled: !resettable }, 'Preview reset…'),
+  h('input', { id: 'reset-to', name: 'reset-to', required: true, placeholder: '2026-12-01T00:00:00Z', size: 22 }),
+  h('button', { type: 'submit', disabled: !resettable }, 'Preview reset of the filtered…'),
+  resetSelected,
   resettable ? '' : h('span', { class: 'help' }, 'A reset filters by scope_id, scope_key, fetcher and collector only.'))
   return h('section', { class: 'actions', 'aria-label': 'Actions on the filtered scopes' },
     h('button', { type: 'button', onclick: () => { void activation(true)() } }, 'Activate filtered…'),
