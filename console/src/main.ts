@@ -156,13 +156,22 @@ function bucketFilters (bucket: string, summary: Summary): Query {
   }
 }
 
+/** Promise.all, but rejected with the first failure in the list's order, not in time. */
+async function inOrder<T extends readonly unknown[]> (promises: { [K in keyof T]: Promise<T[K]> }): Promise<T> {
+  const settled = await Promise.allSettled(promises)
+  for (const outcome of settled) if (outcome.status === 'rejected') throw outcome.reason
+  return settled.map((outcome) => (outcome as PromiseFulfilledResult<unknown>).value) as unknown as T
+}
+
 async function overview (query: URLSearchParams): Promise<void> {
   const cutoff = query.get('cutoff') ?? monthStart()
-  const [summary, running, failed] = await Promise.all([
+  // Read at once; of several refusals, the summary's is the one shown,
+  // whichever answered first.
+  const [summary, running, failed] = await inOrder([
     api<Summary>('GET', '/v2/scope/summary', { query: { cutoff } }).then((a) => a.body),
     list<ResetJob>('/v2/scope/resets', { status: 'pending,running', limit: '20' }),
     list<ResetJob>('/v2/scope/resets', { status: 'failed', limit: '20' }),
-  ])
+  ] as const)
   const figure = (label: string, value: number, href: string, tone = '') =>
     h('li', { class: `figure ${tone}` }, link(href, h('span', { class: 'value' }, value.toLocaleString('en')), h('span', { class: 'label' }, label)))
   const notRated = summary.cutoff?.not_rated_through ?? 0

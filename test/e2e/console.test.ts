@@ -311,7 +311,7 @@ describe('operator console in a real Chromium (noauth, SQLite)', () => {
       for (const [path, name] of [['/console/', 'overview'], ['/console/scopes?limit=20', 'scopes'], ['/console/new', 'new']]) {
         await page.goto(`${server.url}${path}`)
         await ready(page, name)
-        const overflowing = await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth
+        const overflowing = await page.evaluate(() => Math.max(document.documentElement.scrollWidth, document.body.scrollWidth) <= window.innerWidth
           ? []
           : [...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > window.innerWidth && e.closest('.scroll') === null)
               .map((e) => `${e.tagName.toLowerCase()}.${e.className} ${Math.round(e.getBoundingClientRect().right)}`))
