@@ -28,7 +28,11 @@ for (const engine of testEngines().filter((e) => e !== 'sqlite')) {
         inTransaction(database, async (trx) => { attempts.b++; await touch(trx, 'right', 'b'); await bothHolding(); await touch(trx, 'left', 'b') }),
       ])
       assert.deepEqual([a.status, b.status], ['fulfilled', 'fulfilled'])
-      assert.equal(attempts.a + attempts.b, 3, 'the victim ran twice, the other once')
+      // The victim runs again (3 attempts in all). Under load, its second
+      // run can take its first row back before the survivor, woken by the
+      // rollback, re-reads it: a second deadlock, and a fourth attempt.
+      const runs = attempts.a + attempts.b
+      assert.ok(runs === 3 || runs === 4, `the victim ran again, the other once or twice: ${runs} attempts`)
       const rows = await database.db.selectFrom('cloudkitty_storage_states').select('collector').execute()
       // The victim committed last: both rows carry its collector.
       assert.equal(new Set(rows.map((r) => r.collector)).size, 1)
