@@ -11,7 +11,7 @@ import { describe, it } from 'node:test'
 import pg from 'pg'
 import { tempDir } from '../helpers/build-test-app.ts'
 import { deferCleanup } from '../helpers/cleanup.ts'
-import { keystoneSkipReason, startKeystone } from '../helpers/keystone-server.ts'
+import { keystoneSkipReason, startKeystone, waitPastSecond } from '../helpers/keystone-server.ts'
 import { BIN, startServerProcess, waitFor } from '../helpers/server-process.ts'
 import { freshDatabaseUrl, TEST_POSTGRES_URL } from '../helpers/test-databases.ts'
 
@@ -58,6 +58,10 @@ describe('secrets in the log under Keystone auth', { skip: keystoneSkipReason() 
     const admin = await keystone.token(keystone.admin)
     const { users } = await (await keystone.api('GET', `/users?name=${keystone.service.name}`, { token: admin })).json() as { users: Array<{ id: string }> }
     await keystone.api('PATCH', `/users/${users[0].id}`, { token: admin, body: { user: { password: SERVICE_PASSWORD } } })
+    // Keystone revokes the user's tokens issued up to the second of the
+    // change, and fernet tokens carry whole seconds: one the server got in
+    // that same second would be refused (401) when it validates with it.
+    await waitPastSecond()
 
     const logFile = join(dir, 'scopekeeper-api.log')
     const conf = join(dir, 'cloudkitty.conf')
