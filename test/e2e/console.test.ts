@@ -22,6 +22,14 @@ const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.mi
 // an empty list and the 412 of a stale If-Match. A CSP violation or a
 // script error is anything else.
 const EXPECTED_ANSWER = /^Failed to load resource: the server responded with a status of (404|412) /
+
+/** The page's script errors and console errors, less the answers `expected` matches: the test wants none. */
+function scriptErrors (page: Page, expected: RegExp): string[] {
+  const errors: string[] = []
+  page.on('pageerror', (error) => errors.push(error.message))
+  page.on('console', (message) => { if (message.type() === 'error' && !expected.test(message.text())) errors.push(message.text()) })
+  return errors
+}
 const AXE_PATH = '/console/assets/axe-for-tests.js'
 const CONSOLE_BUILT = existsSync(fileURLToPath(new URL('../../dist/console/index.html', import.meta.url)))
 
@@ -108,9 +116,7 @@ describe('operator console in a real Chromium (noauth, SQLite)', () => {
     const server = await startServerProcess(t, ['--database', `sqlite:///${join(tempDir(t), 'console.sqlite')}`])
     const context = await launch(t)
     const page = await context.newPage()
-    const errors: string[] = []
-    page.on('pageerror', (error) => errors.push(error.message))
-    page.on('console', (message) => { if (message.type() === 'error' && !EXPECTED_ANSWER.test(message.text())) errors.push(message.text()) })
+    const errors = scriptErrors(page, EXPECTED_ANSWER)
 
     await t.test('1. create a trial scope: the form defaults to inactive, and previews first', async () => {
       await page.goto(`${server.url}/console/new`)
@@ -251,9 +257,7 @@ describe('operator console in a real Chromium (noauth, SQLite)', () => {
     const server = await startServerProcess(t, ['--database', `sqlite:///${file}`, '--no-worker'])
     const context = await launch(t)
     const page = await context.newPage()
-    const errors: string[] = []
-    page.on('pageerror', (error) => errors.push(error.message))
-    page.on('console', (message) => { if (message.type() === 'error' && !EXPECTED_ANSWER.test(message.text())) errors.push(message.text()) })
+    const errors = scriptErrors(page, EXPECTED_ANSWER)
 
     await t.test('7. cancel a queued reset', async () => {
       await api(server, 'POST', '/v2/scope', { scope_id: 'queued-1' })
@@ -330,10 +334,8 @@ describe('operator console in a real Chromium (noauth, SQLite)', () => {
     const server = await startServerProcess(t, ['--database', `sqlite:///${join(tempDir(t), 'keystone.sqlite')}`], keystone.authEnv())
     const context = await launch(t)
     const page = await context.newPage()
-    const errors: string[] = []
-    page.on('pageerror', (error) => errors.push(error.message))
     // 401 before the login, 403 for the member: expected answers.
-    page.on('console', (message) => { if (message.type() === 'error' && !/status of (401|403|404|412) /.test(message.text())) errors.push(message.text()) })
+    const errors = scriptErrors(page, /status of (401|403|404|412) /)
     const logIn = async (user: KeystoneUser) => {
       await page.getByLabel('User name').fill(user.name)
       await page.getByLabel('Password').fill(user.password)
