@@ -11,7 +11,7 @@ import type { TestContext } from 'node:test'
 import { tempDir } from './build-test-app.ts'
 import { deferCleanup } from './cleanup.ts'
 import { connectRaw, createCloudKittySchema, type RawDatabase } from './cloudkitty-schema.ts'
-import { startKeystone, type KeystoneServer } from './keystone-server.ts'
+import { startKeystone, waitPastSecond, type KeystoneServer } from './keystone-server.ts'
 import { freshDatabaseUrl } from './test-databases.ts'
 
 // tooz reads coordination_url with Python's urlsplit, where # starts a
@@ -62,6 +62,10 @@ export async function startKollaDeployment (t: TestContext): Promise<KollaDeploy
   const admin = await keystone.token(keystone.admin)
   const { users } = await (await keystone.api('GET', `/users?name=${keystone.service.name}`, { token: admin })).json() as { users: Array<{ id: string }> }
   await keystone.api('PATCH', `/users/${users[0].id}`, { token: admin, body: { user: { password: SERVICE_PASSWORD } } })
+  // Keystone revokes the user's tokens issued up to the second of the
+  // change (fernet tokens carry whole seconds): a server token got in that
+  // same second would be refused when the server validates with it.
+  await waitPastSecond()
 
   const coordinationUrl = `mysql://${lockUser}:${LOCK_PASSWORD}@127.0.0.1:3306/${database}`
   const policyFile = join(dir, 'policy.yaml')
