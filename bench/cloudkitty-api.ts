@@ -185,7 +185,9 @@ export async function runAgainstCloudKitty (options: Options): Promise<void> {
 
       const scenario = async (name: string, path: string): Promise<void> => {
         const [a, b] = await Promise.all([fetch(`${skBase}${path}`).then(async (r) => await r.json()), fetch(`${ckBase}${path}`).then(async (r) => await r.json())])
-        if (JSON.stringify(a.results?.length) !== JSON.stringify(b.results?.length)) console.error(`${name}: scopekeeper answers ${a.results?.length} scopes, CloudKitty ${b.results?.length}`)
+        // CloudKitty's offset paging has no ORDER BY (storage_state/__init__.py StateManager.get_all), so compare the pages as sets.
+        const ids = (body: { results?: Array<{ scope_id: string }> }) => (body.results ?? []).map((r) => r.scope_id).sort().join(',')
+        if (ids(a) !== ids(b)) console.error(`${name}: the servers answer different scopes (scopekeeper ${a.results?.length}, CloudKitty ${b.results?.length})`)
         // A B B A, half the duration each: neither server always runs first or on a warmer machine.
         const half = Math.max(1, options.duration / 2)
         const load = async (base: string) => await autocannon({ url: `${base}${path}`, connections: options.connections, duration: half, setupClient: honourConnectionClose })
