@@ -9,6 +9,10 @@
  * --only runs the scenarios whose names contain one of the words (case
  * ignored); --without-index drops that index after migrating, to measure
  * what it costs and saves.
+ *
+ *   npm run bench -- --against cloudkitty [--scopes 10000] [--duration 8] [--connections 16]
+ *
+ * runs scopekeeper beside the real CloudKitty API instead (bench/cloudkitty-api.ts).
  */
 import { spawn } from 'node:child_process'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -21,6 +25,7 @@ import { sql } from 'kysely'
 import { toStoredText } from '../src/domain/timestamps.ts'
 import { migrateToLatest } from '../src/storage/migrate.ts'
 import { openDatabase } from '../src/storage/open-database.ts'
+import { runAgainstCloudKitty } from './cloudkitty-api.ts'
 import { freshDatabase } from './fresh-database.ts'
 
 const { values } = parseArgs({
@@ -31,6 +36,7 @@ const { values } = parseArgs({
     connections: { type: 'string', default: '10' },
     only: { type: 'string', default: '' },
     'without-index': { type: 'string', default: '' },
+    against: { type: 'string', default: '' },
   },
 })
 const ONLY = values.only.split(',').map((w) => w.trim().toLowerCase()).filter((w) => w !== '')
@@ -206,6 +212,12 @@ function print (engine: string, rows: Row[]): void {
     if (first !== undefined && deep !== undefined) console.log(`deep page at ${size}: ${(first.rps / deep.rps).toFixed(2)}× the first page's cost`)
   }
 }
+
+if (values.against === 'cloudkitty') {
+  await runAgainstCloudKitty({ sizes: SIZES, duration: DURATION, connections: CONNECTIONS, freePort, bin: BIN })
+  process.exit(0)
+}
+if (values.against !== '') { console.error(`--against: only cloudkitty is known, not ${values.against}`); process.exit(2) }
 
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true })
 for (const engine of ENGINES) {
